@@ -1,0 +1,120 @@
+"""Turn config nodes into typed, validated frozen dataclasses.
+
+Every component of lopt (task, learned optimizer, estimator, schedule, outer optimizer) is a frozen
+dataclass built from its config node by `from_config`; registries map a node's `name` to the class.
+Unknown keys, wrong types and out-of-range values become one-line `ConfigError`s that name the
+config path, the bad value and what is valid, before anything is compiled.
+"""
+import dataclasses
+import types
+import typing
+from typing import Any, Callable, Mapping, TypeVar
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from lopt.errors import ConfigError, unknown_choice
+
+T = TypeVar("T")
+
+
+def to_plain(node: Any) -> Any:
+    """A resolved plain-Python copy of an OmegaConf node (other values pass through)."""
+    if isinstance(node, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(node, resolve=True)
+    return node
+
+
+def join(path: str, key: str) -> str:
+    """Dotted config path of `key` under `path` ('' is the top level)."""
+    return f"{path}.{key}" if path else key
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _coerce(value: Any, tp: Any, path: str) -> Any:
+    """Check `value` against annotation `tp`; ints are accepted where floats are expected."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(value, option, path)
+            except ConfigError:
+                pass
+        names = " or ".join(_type_name(a) for a in typing.get_args(tp))
+        raise ConfigError(f"{path}={value!r} has the wrong type: expected {names}.")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}={value!r} has the wrong type: expected a list.")
+        item_tp = typing.get_args(tp)[0]  # lopt uses homogeneous tuple[X, ...] only
+        return tuple(_coerce(v, item_tp, f"{path}[{i}]") for i, v in enumerate(value))
+    if tp is type(None):
+        if value is None:
+            return None
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is Any:
+        return value
+    raise ConfigError(f"{path}={value!r} has the wrong type: expected {_type_name(tp)}.")
+
+
+def from_config(cls: type[T], node: Mapping[str, Any], path: str, ignore: tuple[str, ...] = ()) -> T:
+    """Build dataclass `cls` from `node`, validating keys, types and the class's own checks."""
+    values = to_plain(node) or {}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(values) - set(fields) - set(ignore))
+    if unknown:
+        raise ConfigError(
+            f"Unknown key {join(path, unknown[0])}. Valid keys: {', '.join(sorted(fields))}."
+        )
+    kwargs = {
+        k: _coerce(v, hints[k], join(path, k)) for k, v in values.items() if k in fields
+    }
+    try:
+        return cls(**kwargs)
+    except ValueError as err:
+        raise ConfigError(join(path, str(err))) from None
+
+
+def check(ok: bool, name: str, value: Any, valid: str) -> None:
+    """Raise the ValueError that `from_config` turns into a path-qualified ConfigError."""
+    if not ok:
+        raise ValueError(f"{name}={value!r} is invalid: it must be {valid}.")
+
+
+class Registry:
+    """Maps the `name` of a config group option to the dataclass that implements it."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self._classes: dict[str, type] = {}
+
+    def register(self, name: str) -> Callable[[type[T]], type[T]]:
+        def add(cls: type[T]) -> type[T]:
+            self._classes[name] = cls
+            return cls
+
+        return add
+
+    def names(self) -> list[str]:
+        return sorted(self._classes)
+
+    def build(self, node: Mapping[str, Any], path: str) -> Any:
+        """Instantiate the class named by `node.name` with the node's other keys."""
+        values = to_plain(node) or {}
+        name = values.get("name")
+        if name not in self._classes:
+            raise unknown_choice(f"{self.what} ({join(path, 'name')})", name, self.names())
+        return from_config(self._classes[name], values, path, ignore=("name",))

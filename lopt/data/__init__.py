@@ -1,0 +1,85 @@
+"""Datasets: TFDS (the real path), data shipped in installed packages, and synthetic data.
+
+Every source ends as a `Dataset` of device arrays at the task's resolution, scaled to [0, 1].
+"""
+from dataclasses import dataclass
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lopt.data import tfds_source
+from lopt.data.dataset import Batch, Dataset, sample_batch, sample_train
+from lopt.errors import unknown_choice
+
+__all__ = ["Batch", "Dataset", "DatasetSpec", "SOURCES", "DATASETS", "load", "sample_batch", "sample_train"]
+
+SOURCES = ("real", "synthetic")
+
+
+def _digits(data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
+    """scikit-learn's 8x8 handwritten digits (1797 images, shipped with the package): every 5th
+    image is the test split."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images[..., None] * (255.0 / 16.0)).round().astype(np.uint8)
+    y = digits.target.astype(np.int32)
+    test = np.arange(len(y)) % 5 == 0
+    return x[~test], y[~test], x[test], y[test]
+
+
+def _tfds(name: str) -> Callable[[str | None, bool], tuple[np.ndarray, ...]]:
+    def load(data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
+        return (*tfds_source.load_split(name, "train", data_dir, download),
+                *tfds_source.load_split(name, "test", data_dir, download))
+
+    return load
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A known dataset: its native image shape, class count and how to load it as uint8 arrays."""
+
+    shape: tuple[int, int, int]
+    num_classes: int
+    load_uint8: Callable[[str | None, bool], tuple[np.ndarray, ...]]
+
+
+DATASETS = {
+    "digits": DatasetSpec((8, 8, 1), 10, _digits),
+    "cifar10": DatasetSpec((32, 32, 3), 10, _tfds("cifar10")),
+    "fashion_mnist": DatasetSpec((28, 28, 1), 10, _tfds("fashion_mnist")),
+}
+
+
+def _to_device(images: np.ndarray, size: int) -> jax.Array:
+    """uint8 images -> float32 in [0, 1] at `size`x`size` (bilinear, as tf.image.resize does)."""
+    x = jnp.asarray(images, jnp.float32) / 255.0
+    if x.shape[1:3] != (size, size):
+        x = jax.image.resize(x, (x.shape[0], size, size, x.shape[3]), "bilinear", antialias=False)
+    return x
+
+
+def load(name: str, source: str, image_size: int, data_dir: str | None = None, download: bool = True,
+         synthetic_examples: int = 1024, seed: int = 0) -> Dataset:
+    """The dataset `name` from `source` ('real' or 'synthetic') as device arrays."""
+    if name not in DATASETS:
+        raise unknown_choice("dataset", name, list(DATASETS))
+    if source not in SOURCES:
+        raise unknown_choice("data.source", source, list(SOURCES))
+    spec = DATASETS[name]
+    shape = (image_size, image_size, spec.shape[2])
+    if source == "synthetic":
+        keys = jax.random.split(jax.random.PRNGKey(seed), 4)
+        n_test = max(synthetic_examples // 4, 1)
+        return Dataset(
+            jax.random.uniform(keys[0], (synthetic_examples, *shape)),
+            jax.random.randint(keys[1], (synthetic_examples,), 0, spec.num_classes, jnp.int32),
+            jax.random.uniform(keys[2], (n_test, *shape)),
+            jax.random.randint(keys[3], (n_test,), 0, spec.num_classes, jnp.int32),
+        )
+    train_x, train_y, test_x, test_y = spec.load_uint8(data_dir, download)
+    return Dataset(_to_device(train_x, image_size), jnp.asarray(train_y, jnp.int32),
+                   _to_device(test_x, image_size), jnp.asarray(test_y, jnp.int32))

@@ -1,0 +1,30 @@
+"""Device-resident datasets and the in-graph batch sampler."""
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Batch = tuple[jax.Array, jax.Array]
+
+
+class Dataset(NamedTuple):
+    """Train and test splits as device arrays: images float32 [N, H, W, C] in [0, 1], labels int32 [N].
+
+    A Dataset is passed to compiled functions as an argument (never closed over), so it is not
+    baked into the executable as a constant.
+    """
+
+    train_x: jax.Array
+    train_y: jax.Array
+    test_x: jax.Array
+    test_y: jax.Array
+
+
+def sample_batch(x: jax.Array, y: jax.Array, key: jax.Array, batch_size: int) -> Batch:
+    """Draw `batch_size` examples uniformly with replacement, inside compiled code."""
+    idx = jax.random.randint(key, (batch_size,), 0, x.shape[0])
+    return jnp.take(x, idx, axis=0), jnp.take(y, idx, axis=0)
+
+
+def sample_train(data: Dataset, key: jax.Array, batch_size: int) -> Batch:
+    return sample_batch(data.train_x, data.train_y, key, batch_size)

@@ -1,0 +1,70 @@
+"""Real datasets through TensorFlow Datasets.
+
+Prepared data is read with `as_data_source` (random-access formats, no TensorFlow needed) or, for
+data prepared as TFRecord, with `as_dataset` when TensorFlow is installed. Missing data is
+downloaded and prepared when `download` is set (needs TensorFlow and a network); when that is not
+possible the user gets one paragraph saying how to prepare it.
+"""
+import os
+
+import numpy as np
+
+from lopt.errors import DataUnavailableError
+
+_CHUNK = 4096
+
+
+def default_data_dir(data_dir: str | None) -> str:
+    """`data_dir`, else $TFDS_DATA_DIR, else TFDS's own default (~/tensorflow_datasets)."""
+    if data_dir:
+        return os.path.expanduser(data_dir)
+    return os.environ.get("TFDS_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
+
+
+def _unavailable(name: str, data_dir: str, reason: str) -> DataUnavailableError:
+    return DataUnavailableError(
+        f"TFDS dataset {name!r} is not prepared in {data_dir} and could not be downloaded here "
+        f"({reason}). Prepare it on a machine with network access (`pip install tensorflow "
+        f"tensorflow-datasets && tfds build {name} --data_dir <dir> --file_format array_record`), "
+        f"copy <dir> here and point lopt at it with data.dir=<dir> or TFDS_DATA_DIR=<dir>; or run "
+        f"without real data using data.source=synthetic."
+    )
+
+
+def _records_to_arrays(source) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for start in range(0, len(source), _CHUNK):
+        records = source.__getitems__(list(range(start, min(start + _CHUNK, len(source)))))
+        images.extend(np.asarray(r["image"]) for r in records)
+        labels.extend(int(r["label"]) for r in records)
+    return np.stack(images), np.asarray(labels, np.int32)
+
+
+def load_split(name: str, split: str, data_dir: str | None, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Images (uint8 [N, H, W, C]) and labels (int32 [N]) of one split of TFDS dataset `name`."""
+    import tensorflow_datasets as tfds
+
+    data_dir = default_data_dir(data_dir)
+    builder = tfds.builder(name, data_dir=data_dir)
+    if not builder.is_prepared():
+        if not download:
+            raise _unavailable(name, data_dir, "data.download=false")
+        try:
+            builder.download_and_prepare(file_format="array_record")
+        except Exception as err:  # TFDS raises many types here (missing TF, DNS, HTTP, ...)
+            raise _unavailable(name, data_dir, f"{type(err).__name__}: {err}".splitlines()[0]) from None
+    try:
+        return _records_to_arrays(builder.as_data_source(split=split))
+    except ValueError as err:
+        if "file format" not in str(err):
+            raise
+    try:  # prepared as TFRecord: only TensorFlow can read it
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise DataUnavailableError(
+            f"TFDS dataset {name!r} in {data_dir} was prepared as TFRecord, which needs TensorFlow "
+            f"to read. Install it (`pip install tensorflow`) or re-prepare the data with "
+            f"`--file_format array_record`."
+        ) from None
+    batch = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
+    return np.asarray(batch["image"]), np.asarray(batch["label"], np.int32)

@@ -1,0 +1,136 @@
+"""small_fc_lopt: the AdafacMLP learned optimizer of seed 002, Appendix A.
+
+A tiny per-parameter MLP (39 features -> 4 -> 4 -> 2, ReLU) fed with momenta at 3 learnable decays,
+a second moment, AdaFactor accumulators at 3 learnable decays and 11 tanh time features. All but
+the time features are normalized to unit second moment over each tensor. The output is a direction
+d and magnitude m, and the step is step_mult * d * exp(exp_mult * m). With the default sizes it
+has 197 meta-parameters.
+"""
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lopt.config import check
+from lopt.learned import accumulators as acc
+from lopt.learned.features import (TIMESCALES, decay_to_param, param_to_decay,
+                                   second_moment_scale, tanh_time_features)
+
+Params = Any
+
+
+class SmallFCState(NamedTuple):
+    mom: Params  # leaves [*shape, momentum decays]
+    rms: Params  # leaves [*shape, rms decays]
+    fac: Params  # leaves accumulators.Factored
+    iteration: jax.Array
+
+
+def _tensor_features(p, g, m, rms, fac_g, fac: acc.Factored) -> jax.Array:
+    """The normalizable per-parameter features of one tensor, [*shape, F]."""
+    rsqrt_rms = jax.lax.rsqrt(rms + 1e-6)
+    feats = [g[..., None], p[..., None], m, rms, m * rsqrt_rms, rsqrt_rms, fac_g]
+    dims = acc.factored_dims(p.shape)
+    if dims is None:
+        v = fac.v_diag
+        feats += [v, v, jax.lax.rsqrt(v + 1e-8), jax.lax.rsqrt(v + 1e-8), m * (v + 1e-6) ** -0.5]
+    else:
+        d1, d0 = dims
+        full = p.shape + fac.v_row.shape[-1:]
+        row = jnp.broadcast_to(jnp.expand_dims(fac.v_row, d0), full)
+        col = jnp.broadcast_to(jnp.expand_dims(fac.v_col, d1), full)
+        row_factor, col_factor = acc.row_col_factors(fac, p.shape)
+        feats += [row, col, jax.lax.rsqrt(row + 1e-8), jax.lax.rsqrt(col + 1e-8),
+                  m * row_factor * col_factor]
+    return jnp.concatenate(feats, axis=-1)
+
+
+@dataclass(frozen=True)
+class SmallFCLOpt:
+    """Per-parameter MLP learned optimizer with AdaFactor features (AdafacMLP)."""
+
+    hidden_size: int = 4
+    hidden_layers: int = 2
+    step_mult: float = 1e-3
+    exp_mult: float = 1e-3
+    momentum_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
+    rms_decays: tuple[float, ...] = (0.999,)
+    adafactor_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
+
+    def __post_init__(self):
+        check(self.hidden_size > 0, "hidden_size", self.hidden_size, "a positive integer")
+        check(self.hidden_layers >= 0, "hidden_layers", self.hidden_layers, "a non-negative integer")
+        for name in ("momentum_decays", "rms_decays", "adafactor_decays"):
+            decays = getattr(self, name)
+            check(len(decays) > 0 and all(0 <= d < 1 for d in decays), name, decays,
+                  "a non-empty list of decays in [0, 1)")
+        check(len(self.adafactor_decays) == len(self.momentum_decays), "adafactor_decays",
+              self.adafactor_decays, "as long as momentum_decays (their product is a feature)")
+
+    @property
+    def num_features(self) -> int:
+        m, r, a = len(self.momentum_decays), len(self.rms_decays), len(self.adafactor_decays)
+        return 2 + 2 * m + 2 * r + 6 * a + len(TIMESCALES)
+
+    def init_theta(self, key: jax.Array) -> Params:
+        sizes = [self.num_features] + [self.hidden_size] * self.hidden_layers + [2]
+        keys = jax.random.split(key, len(sizes) - 1)
+        nn = {}
+        for i, (k, fan_in, fan_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
+            nn[f"w{i}"] = jax.random.truncated_normal(k, -2.0, 2.0, (fan_in, fan_out)) / jnp.sqrt(fan_in)
+            nn[f"b{i}"] = jnp.zeros((fan_out,))
+        return {
+            "momentum_decays": jnp.zeros(len(self.momentum_decays)),
+            "rms_decays": jnp.zeros(len(self.rms_decays)),
+            "adafactor_decays": jnp.zeros(len(self.adafactor_decays)),
+            "nn": nn,
+        }
+
+    def _decays(self, theta: Params, name: str) -> jax.Array:
+        initial = jnp.asarray(getattr(self, name), jnp.float32)
+        return param_to_decay(decay_to_param(initial) + theta[name])
+
+    def init(self, theta: Params, params: Params) -> SmallFCState:
+        return SmallFCState(
+            mom=acc.zeros_like_with_decays(params, len(self.momentum_decays)),
+            rms=acc.zeros_like_with_decays(params, len(self.rms_decays)),
+            fac=jax.tree_util.tree_map(lambda p: acc.factored_init(p, len(self.adafactor_decays)), params),
+            iteration=jnp.zeros((), jnp.int32),
+        )
+
+    def _mlp_step(self, nn: Params, time_bias: jax.Array, p, g, m, rms, fac_g, fac) -> jax.Array:
+        shape = p.shape
+        if not shape:  # scalars are treated as 1-element vectors
+            p, g, m, rms, fac_g = (x[None] for x in (p, g, m, rms, fac_g))
+            fac = jax.tree_util.tree_map(lambda x: x[None], fac)
+        feats = _tensor_features(p, g, m, rms, fac_g, fac)
+        # Unit-second-moment normalization folded into the first layer's weights: same numbers,
+        # without materializing the normalized features.
+        scale = second_moment_scale(feats, tuple(range(p.ndim)))
+        n = feats.shape[-1]
+        net = feats @ (scale[:, None] * nn["w0"][:n]) + time_bias
+        for i in range(1, self.hidden_layers + 1):
+            net = jax.nn.relu(net) @ nn[f"w{i}"] + nn[f"b{i}"]
+        direction, magnitude = net[..., 0], net[..., 1]
+        step = direction * jnp.exp(magnitude * self.exp_mult) * self.step_mult
+        return (p - step).reshape(shape)
+
+    def update(self, theta: Params, state: SmallFCState, params: Params, grads: Params,
+               loss: jax.Array) -> tuple[Params, SmallFCState]:
+        mom = acc.momentum(self._decays(theta, "momentum_decays"), state.mom, grads)
+        rms = acc.second_moment(self._decays(theta, "rms_decays"), state.rms, grads)
+        fac_decays = self._decays(theta, "adafactor_decays")
+        fac_and_g = jax.tree_util.tree_map(
+            lambda f, g: acc.factored_update(fac_decays, f, g), state.fac, grads,
+            is_leaf=lambda x: isinstance(x, acc.Factored))
+        treedef = jax.tree_util.tree_structure(grads)
+        fac, fac_g = (jax.tree_util.tree_unflatten(treedef, part) for part in
+                      zip(*treedef.flatten_up_to(fac_and_g)))
+        nn = theta["nn"]
+        n_norm = self.num_features - len(TIMESCALES)
+        time_bias = tanh_time_features(state.iteration) @ nn["w0"][n_norm:] + nn["b0"]
+        new_params = jax.tree_util.tree_map(
+            lambda *leaves: self._mlp_step(nn, time_bias, *leaves), params, grads, mom, rms, fac_g, fac,
+            is_leaf=lambda x: isinstance(x, acc.Factored))
+        return new_params, SmallFCState(mom, rms, fac, state.iteration + 1)

@@ -1,0 +1,227 @@
+"""Meta-training: estimate a meta-gradient, apply the outer optimizer, log, checkpoint.
+
+`MetaTrainer.step` is one outer iteration as a pure function; jitted with the state donated, it is
+the single compiled call per truncation (all tasks, both antithetic branches, every inner step,
+the estimator and the outer update). `run` is the loop around it that the CLI drives.
+"""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from lopt import checkpoint, data as data_lib, estimators, learned, schedules, tasks
+from lopt.config import check, from_config
+from lopt.errors import ConfigError
+from lopt.optimizers import outer as outer_lib
+from lopt.tracking import MODES, Tracker
+from lopt.unroll import TruncatedUnroll
+
+GROUPS = ("task", "lopt", "estimator", "schedule", "outer_opt", "data", "tracking")
+
+
+class MetaTrainState(NamedTuple):
+    theta: Any
+    outer_opt_state: Any
+    estimator_state: Any
+    key: jax.Array
+    iteration: jax.Array
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Top-level meta-training settings (the config's non-group keys)."""
+
+    seed: int = 0
+    num_tasks: int = 8
+    outer_iterations: int = 300
+    random_initial_offset: bool = True
+    log_every: int = 10
+    checkpoint_every: int = 100
+
+    def __post_init__(self):
+        check(self.num_tasks > 0, "num_tasks", self.num_tasks, "a positive integer")
+        check(self.outer_iterations > 0, "outer_iterations", self.outer_iterations, "a positive integer")
+        check(self.log_every > 0, "log_every", self.log_every, "a positive integer")
+        check(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every,
+              "a non-negative integer (0 = only at the end)")
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    source: str = "real"
+    dir: str | None = None
+    download: bool = True
+    synthetic_examples: int = 1024
+
+    def __post_init__(self):
+        check(self.source in data_lib.SOURCES, "source", self.source, f"one of {list(data_lib.SOURCES)}")
+        check(self.synthetic_examples > 0, "synthetic_examples", self.synthetic_examples, "a positive integer")
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    mode: str = "auto"
+    project: str = "lopt"
+    entity: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        check(self.mode in MODES, "mode", self.mode, f"one of {list(MODES)}")
+
+
+@dataclass(frozen=True)
+class MetaTrainer:
+    """The components of one meta-training run and its pure outer step."""
+
+    unroll: TruncatedUnroll
+    lopt: Any
+    estimator: Any
+    outer_opt: optax.GradientTransformation
+    num_tasks: int
+    random_initial_offset: bool = True
+
+    def init(self, key: jax.Array) -> MetaTrainState:
+        k_theta, k_est, k_next = jax.random.split(key, 3)
+        theta = self.lopt.init_theta(k_theta)
+        est = self.estimator.init(self.unroll, theta, k_est, self.num_tasks, self.random_initial_offset)
+        return MetaTrainState(theta, self.outer_opt.init(theta), est, k_next, jnp.zeros((), jnp.int32))
+
+    def step(self, state: MetaTrainState, data: data_lib.Dataset) -> tuple[MetaTrainState, dict]:
+        key, k_est = jax.random.split(state.key)
+        grad, est, metrics = self.estimator.estimate(
+            self.unroll, state.theta, state.estimator_state, data, k_est, state.iteration)
+        updates, opt_state = self.outer_opt.update(grad, state.outer_opt_state, state.theta)
+        theta = optax.apply_updates(state.theta, updates)
+        metrics = {**metrics, "outer/grad_norm": optax.global_norm(grad),
+                   "outer/theta_norm": optax.global_norm(theta)}
+        return MetaTrainState(theta, opt_state, est, key, state.iteration + 1), metrics
+
+    @property
+    def inner_steps_per_iteration(self) -> int:
+        """Inner steps in one truncation, both antithetic branches counted."""
+        return 2 * self.num_tasks * self.estimator.trunc_length
+
+
+class Components(NamedTuple):
+    settings: Settings
+    data: DataSettings
+    tracking: TrackingSettings
+    task_config: tasks.TaskConfig
+    trainer: MetaTrainer
+
+
+def build(cfg: Mapping[str, Any]) -> Components:
+    """Validate the whole config and build every component; loads no data, compiles nothing."""
+    settings = from_config(Settings, {k: v for k, v in cfg.items() if k not in GROUPS}, "")
+    data_settings = from_config(DataSettings, cfg["data"], "data")
+    tracking = from_config(TrackingSettings, cfg["tracking"], "tracking")
+    task_config = from_config(tasks.TaskConfig, cfg["task"], "task")
+    schedule = schedules.build(cfg["schedule"])
+    estimator = estimators.build(cfg["estimator"])
+    if estimator.trunc_length > schedule.max_length:
+        raise ConfigError(
+            f"estimator.trunc_length={estimator.trunc_length} is longer than the inner problems "
+            f"(schedule max length {schedule.max_length}): it must be at most {schedule.max_length}."
+        )
+    lopt = learned.build(cfg["lopt"])
+    outer = outer_lib.build(cfg["outer_opt"]).transform()
+    unroll = TruncatedUnroll(tasks.build(task_config), lopt, schedule)
+    trainer = MetaTrainer(unroll, lopt, estimator, outer, settings.num_tasks, settings.random_initial_offset)
+    return Components(settings, data_settings, tracking, task_config, trainer)
+
+
+def load_data(c: Components) -> data_lib.Dataset:
+    d = c.data
+    return data_lib.load(c.task_config.dataset, d.source, c.task_config.image_size, d.dir, d.download,
+                         d.synthetic_examples, c.settings.seed)
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- it/s" if speed is None else f"{speed:.2f} it/s", style="progress.data.speed")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]meta-train"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    TextColumn("outer loss {task.fields[loss]}"), console=console)
+
+
+def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
+    """Meta-train as `cfg` says, writing config, metrics, checkpoints and final theta to `run_dir`."""
+    c = build(cfg)
+    s, trainer = c.settings, c.trainer
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    dataset = load_data(c)
+    tracker = Tracker(run_dir, OmegaConf.to_container(cfg, resolve=True), mode=c.tracking.mode,
+                      project=c.tracking.project, entity=c.tracking.entity, group=c.tracking.group,
+                      job_type="meta-train", tags=list(c.tracking.tags), console=console)
+    ckpt = checkpoint.Checkpointer(run_dir / "checkpoints")
+    step = jax.jit(trainer.step, donate_argnums=0)
+    exit_code = 1
+    try:
+        state = trainer.init(jax.random.PRNGKey(s.seed))
+        t_start = time.perf_counter()
+        last: dict[str, Any] = {}
+        with _progress(console) as progress:
+            bar = progress.add_task("meta-train", total=s.outer_iterations, loss="--")
+            window_t, window_it = t_start, 0
+            for it in range(1, s.outer_iterations + 1):
+                state, metrics = step(state, dataset)
+                if it == 1:
+                    jax.block_until_ready(state)
+                    compile_s = time.perf_counter() - t_start
+                    window_t, window_it = time.perf_counter(), 1
+                if it % s.log_every == 0 or it == s.outer_iterations:
+                    values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                    now = time.perf_counter()
+                    done = it - window_it
+                    rate = trainer.inner_steps_per_iteration * done / (now - window_t) if done else float("nan")
+                    last = {"outer_iteration": it, **values, "perf/inner_steps_per_s": rate,
+                            "perf/outer_iterations_per_s": done / (now - window_t) if done else float("nan"),
+                            "time/wall_s": now - t_start}
+                    tracker.log(last, step=it)
+                    window_t, window_it = now, it
+                    progress.update(bar, loss=f"{values['outer/loss']:.4f}")
+                if s.checkpoint_every and it % s.checkpoint_every == 0:
+                    ckpt.save(it, state)
+                progress.update(bar, advance=1)
+        if ckpt.latest_step() != s.outer_iterations:
+            ckpt.save(s.outer_iterations, state)
+        checkpoint.save_tree(run_dir / "final_theta", state.theta)
+        wall = time.perf_counter() - t_start
+        steady = (s.outer_iterations - 1) / (wall - compile_s) if s.outer_iterations > 1 else float("nan")
+        summary = {
+            "task": c.task_config.name, "lopt": cfg["lopt"]["name"], "estimator": cfg["estimator"]["name"],
+            "num_tasks": s.num_tasks, "outer_iterations": s.outer_iterations,
+            "final_outer_loss": last.get("outer/loss"), "compile_s": compile_s, "wall_s": wall,
+            "inner_steps_per_s": steady * trainer.inner_steps_per_iteration,
+            "run_dir": str(run_dir),
+        }
+        tracker.summary(summary)
+        exit_code = 0
+        return summary
+    finally:
+        ckpt.close()
+        tracker.finish(exit_code)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="lopt meta-train", show_header=False)
+    for key, value in summary.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    run_dir = Path(summary["run_dir"])
+    table.add_row("wrote", ", ".join(["config.yaml", "metrics.jsonl", "checkpoints/", "final_theta/"]))
+    return table

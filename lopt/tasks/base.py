@@ -1,0 +1,36 @@
+"""The inner problem: a model, its data and its loss."""
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+from lopt.data import Batch, Dataset, sample_train
+
+Params = Any
+
+
+@dataclass(frozen=True)
+class Task:
+    """A trainable problem as pure functions; the data is passed in, never closed over.
+
+    `loss_clip` is the task's normalizer: meta-losses are clipped at it (and NaN/inf maps to it),
+    so one diverging inner problem cannot dominate a meta-gradient.
+    """
+
+    name: str
+    init: Callable[[jax.Array], Params]
+    loss: Callable[[Params, Batch], jax.Array]
+    batch_size: int
+    loss_clip: float
+
+    def sample_batch(self, data: Dataset, key: jax.Array) -> Batch:
+        return sample_train(data, key, self.batch_size)
+
+    def meta_loss(self, loss: jax.Array) -> jax.Array:
+        """NaN-safe clipped loss used as the meta-objective."""
+        return jnp.where(jnp.isfinite(loss), jnp.clip(loss, None, self.loss_clip), self.loss_clip)
+
+
+def num_params(params: Params) -> int:
+    return sum(int(x.size) for x in jax.tree_util.tree_leaves(params))

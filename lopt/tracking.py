@@ -1,0 +1,89 @@
+"""Experiment tracking: a local metrics file, W&B and the console behind one small interface.
+
+`metrics.jsonl` in the run directory always gets every logged record, so nothing depends on W&B.
+W&B runs offline unless an API key is configured (mode 'auto'); any W&B failure is reported once
+and training goes on without it.
+"""
+import json
+import math
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+MODES = ("auto", "offline", "online", "disabled")
+
+
+def wandb_key_configured() -> bool:
+    """An API key in $WANDB_API_KEY or ~/.netrc (where `wandb login` puts it)."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def resolve_mode(mode: str) -> str:
+    if mode == "auto":
+        return "online" if wandb_key_configured() else "offline"
+    return mode
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/inf
+    return value
+
+
+class Tracker:
+    """Logs records to `run_dir/metrics.jsonl` and to a W&B run."""
+
+    def __init__(self, run_dir: Path, config: dict, *, mode: str, project: str, entity: str | None,
+                 group: str | None, job_type: str, tags: list[str], console: Console):
+        self.console = console
+        self.mode = resolve_mode(mode)
+        self._metrics = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
+        self._wandb = None
+        if self.mode == "disabled":
+            return
+        try:
+            import wandb
+
+            self._wandb = wandb.init(
+                mode=self.mode, dir=str(run_dir), project=project, entity=entity, group=group,
+                job_type=job_type, tags=tags, config=config, name=run_dir.name,
+                settings=wandb.Settings(console="off", silent=True),
+            )
+        except Exception as err:  # W&B must never stop training
+            self._warn(err)
+
+    def _warn(self, err: Exception) -> None:
+        self.console.print(f"[yellow]W&B disabled for this run: {type(err).__name__}: {err}[/]")
+        self._wandb = None
+
+    def log(self, record: dict[str, Any], step: int) -> None:
+        self._metrics.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
+        self._metrics.flush()
+        if self._wandb is not None:
+            try:
+                self._wandb.log(record, step=step)
+            except Exception as err:
+                self._warn(err)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        if self._wandb is not None:
+            try:
+                self._wandb.summary.update(values)
+            except Exception as err:
+                self._warn(err)
+
+    def finish(self, exit_code: int = 0) -> None:
+        self._metrics.close()
+        if self._wandb is not None:
+            try:
+                self._wandb.finish(exit_code=exit_code)
+            except Exception as err:
+                self._warn(err)

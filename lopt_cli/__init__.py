@@ -1,0 +1,1 @@
+"""The `lopt` command line: dispatches a command to its Hydra app."""

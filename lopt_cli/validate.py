@@ -1,0 +1,79 @@
+"""Check a command's overrides before Hydra runs it, so user errors read as one paragraph.
+
+Every value of every override (each value of a --multirun sweep too) is composed into the
+command's config and passed to the command's own `build`, which validates names, types and
+ranges without loading data or compiling.
+"""
+from importlib import resources
+from typing import Any, Callable
+
+from hydra import compose, initialize_config_module
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
+from lopt.errors import ConfigError, unknown_choice
+
+CONFIG_MODULE = "lopt_conf"
+
+def group_options() -> dict[str, list[str]]:
+    """Config groups and their options, as shipped in the config package."""
+    root = resources.files(CONFIG_MODULE)
+    return {
+        d.name: sorted(f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml"))
+        for d in root.iterdir() if d.is_dir() and not d.name.startswith("_")
+    }
+
+def _values(override) -> list[str]:
+    if override.is_sweep_override():
+        return list(override.sweep_string_iterator())
+    return [override.get_value_element_as_str()]
+
+def _override_error(key: str, value: str, err: Exception, base: Any) -> ConfigError:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(base, parent) if parent else base
+    if OmegaConf.is_dict(node) and leaf not in node:
+        where = f"under {parent!r}" if parent else "at the top level"
+        return ConfigError(f"Unknown config key {key!r} (in override {key}={value}). "
+                           f"Valid keys {where}: {', '.join(sorted(node.keys()))}.")
+    return ConfigError(f"Cannot apply override {key}={value}: {str(err).splitlines()[0]}")
+
+def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> None:
+    """Raise ConfigError for the first bad override or value in `args` (Hydra's own flags skipped)."""
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
+    except HydraException as err:
+        raise ConfigError(f"Cannot parse the overrides {' '.join(args)!r}: {str(err).splitlines()[0]}") from None
+    parsed = [o for o in parsed if not o.get_key_element().lstrip("+~").startswith("hydra")]
+    groups = group_options()
+    choices = []
+    for o in parsed:
+        key = o.get_key_element().lstrip("+~")
+        values = _values(o)
+        if key in groups:
+            for v in values:
+                if v not in groups[key]:
+                    raise unknown_choice(f"{key} option ({key}=)", v, groups[key])
+        choices.append([f"{o.get_key_element()}={v}" for v in values])
+    firsts = [c[0] for c in choices]
+    variants = {tuple(firsts[:i] + [v] + firsts[i + 1:]) for i, c in enumerate(choices) for v in c}
+    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+        base = compose(config_name)
+        for variant in sorted(variants) or [()]:
+            try:
+                cfg = compose(config_name, overrides=list(variant))
+            except HydraException as err:
+                bad = _first_bad(config_name, variant)
+                key, _, value = bad.partition("=")
+                raise _override_error(key.lstrip("+~"), value, err, base) from None
+            build(cfg)
+
+def _first_bad(config_name: str, variant: tuple[str, ...]) -> str:
+    """The override of `variant` that makes composition fail on its own."""
+    for override in variant:
+        try:
+            compose(config_name, overrides=[override])
+        except HydraException:
+            return override
+    return variant[-1]
+

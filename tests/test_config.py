@@ -1,0 +1,45 @@
+from dataclasses import dataclass
+
+import pytest
+
+from lopt.config import Registry, check, from_config
+from lopt.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Example:
+    size: int = 1
+    rate: float = 0.5
+    decays: tuple[float, ...] = (0.9,)
+    path: str | None = None
+
+    def __post_init__(self):
+        check(self.size > 0, "size", self.size, "a positive integer")
+
+
+def test_from_config_coerces_and_validates():
+    ex = from_config(Example, {"size": 3, "rate": 1, "decays": [0.5, 0.99]}, "group")
+    assert ex == Example(3, 1.0, (0.5, 0.99), None)
+    assert isinstance(ex.rate, float)
+
+
+@pytest.mark.parametrize("node, message", [
+    ({"size": "abc"}, "group.size='abc' has the wrong type: expected int"),
+    ({"size": True}, "group.size=True has the wrong type"),
+    ({"size": 0}, "group.size=0 is invalid: it must be a positive integer"),
+    ({"sise": 1}, "Unknown key group.sise. Valid keys: decays, path, rate, size"),
+    ({"decays": [0.9, "x"]}, "group.decays[1]='x' has the wrong type: expected float"),
+    ({"path": 3}, "group.path=3 has the wrong type: expected str or null"),
+])
+def test_from_config_errors_name_path_value_and_valid(node, message):
+    with pytest.raises(ConfigError) as err:
+        from_config(Example, node, "group")
+    assert message in str(err.value)
+
+
+def test_registry_unknown_name_lists_choices():
+    reg = Registry("widget")
+    reg.register("a")(Example)
+    assert reg.build({"name": "a", "size": 2}, "w") == Example(size=2)
+    with pytest.raises(ConfigError, match=r"Unknown widget \(w.name\) 'b'. Valid choices: a."):
+        reg.build({"name": "b"}, "w")

@@ -1,0 +1,53 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lopt.unroll import TruncatedUnroll
+from tests.quadratic import DATA, LogLrSGD, quadratic_unroll
+
+ZERO = jnp.zeros((), jnp.int32)
+
+
+def test_problems_reset_at_their_length_and_restart_from_init():
+    unroll = quadratic_unroll(4)
+    theta = LogLrSGD().init_theta(None)
+    state = unroll.init(theta, jax.random.PRNGKey(0), 1, random_offset=False)
+    state, out = unroll.run(theta, state, DATA, 10, ZERO, theta_batched=False)
+    np.testing.assert_array_equal(out.reset[:, 0], [0, 0, 0, 1, 0, 0, 0, 1, 0, 0])
+    # the loss sequence repeats with period 4: every problem restarts from the same init
+    np.testing.assert_allclose(out.loss[:4, 0], out.loss[4:8, 0], rtol=1e-6)
+    assert out.loss[0, 0] > out.loss[3, 0]
+    assert int(state.step[0]) == 2
+
+
+def test_random_offsets_spread_the_problems_over_their_length():
+    unroll = quadratic_unroll(50)
+    state = unroll.init(LogLrSGD().init_theta(None), jax.random.PRNGKey(0), 64)
+    steps = np.asarray(state.step)
+    assert steps.min() >= 0 and steps.max() < 50 and len(np.unique(steps)) > 20
+
+
+def test_batched_theta_trains_each_problem_with_its_own_theta():
+    unroll = quadratic_unroll(100)
+    theta = jnp.log(jnp.array([[0.1, 0.1], [0.5, 0.5]]))
+    state = unroll.init(theta[0], jax.random.PRNGKey(0), 2, random_offset=False)
+    _, out = unroll.run(theta, state, DATA, 5, ZERO)
+    assert out.loss.shape == (5, 2)
+    assert out.loss[-1, 1] < out.loss[-1, 0]  # the larger learning rate descends faster
+
+
+def test_batches_are_shared_by_problems_with_the_same_key():
+    """Antithetic branches copy one state; they must then see identical batches."""
+    from lopt.tasks import build
+    from tests.conftest import compose_meta_train
+    from lopt.optimizers import adam
+    from lopt.schedules import ConstantSchedule
+    from lopt import data as data_lib
+
+    task = build(compose_meta_train().task)
+    unroll = TruncatedUnroll(task, adam(1e-2), ConstantSchedule(10))
+    d = data_lib.load("digits", "synthetic", 8, synthetic_examples=256)
+    one = unroll.init(None, jax.random.PRNGKey(0), 1)
+    both = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), one)
+    _, out = unroll.run(None, both, d, 4, ZERO, theta_batched=False)
+    np.testing.assert_array_equal(out.loss[:, 0], out.loss[:, 1])
