@@ -71,7 +71,7 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
 
 def from_config(cls: type[T], node: Mapping[str, Any], path: str, ignore: tuple[str, ...] = ()) -> T:
     """Build dataclass `cls` from `node`, validating keys, types and the class's own checks."""
-    values = to_plain(node) or {}
+    values = {k: to_plain(v) for k, v in (to_plain(node) or {}).items()}
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(values) - set(fields) - set(ignore))

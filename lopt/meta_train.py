@@ -102,8 +102,8 @@ class MetaTrainer:
             self.unroll, state.theta, state.estimator_state, data, k_est, state.iteration)
         updates, opt_state = self.outer_opt.update(grad, state.outer_opt_state, state.theta)
         theta = optax.apply_updates(state.theta, updates)
-        metrics = {**metrics, "outer/grad_norm": optax.global_norm(grad),
-                   "outer/theta_norm": optax.global_norm(theta)}
+        metrics = {**metrics, "outer/grad_norm": optax.tree.norm(grad),
+                   "outer/theta_norm": optax.tree.norm(theta)}
         return MetaTrainState(theta, opt_state, est, key, state.iteration + 1), metrics
 
     @property

@@ -11,9 +11,6 @@ import numpy as np
 
 from lopt.errors import DataUnavailableError
 
-_CHUNK = 4096
-
-
 def default_data_dir(data_dir: str | None) -> str:
     """`data_dir`, else $TFDS_DATA_DIR, else TFDS's own default (~/tensorflow_datasets)."""
     if data_dir:
@@ -32,12 +29,9 @@ def _unavailable(name: str, data_dir: str, reason: str) -> DataUnavailableError:
 
 
 def _records_to_arrays(source) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = [], []
-    for start in range(0, len(source), _CHUNK):
-        records = source.__getitems__(list(range(start, min(start + _CHUNK, len(source)))))
-        images.extend(np.asarray(r["image"]) for r in records)
-        labels.extend(int(r["label"]) for r in records)
-    return np.stack(images), np.asarray(labels, np.int32)
+    records = [source[i] for i in range(len(source))]
+    return (np.stack([np.asarray(r["image"]) for r in records]),
+            np.asarray([int(r["label"]) for r in records], np.int32))
 
 
 def load_split(name: str, split: str, data_dir: str | None, download: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -61,25 +61,32 @@ class TruncatedUnroll:
             states = states._replace(step=jnp.floor(u * states.length).astype(jnp.int32))
         return states
 
-    def step(self, theta: Any, state: InnerState, data: Dataset,
-             outer_iteration: jax.Array) -> tuple[InnerState, StepOutput]:
-        """One training step of one inner problem, resetting it when it reaches its length."""
-        k_batch, k_next = jax.random.split(jax.random.fold_in(state.key, state.step))
-        batch = self.task.sample_batch(data, k_batch)
+    def step(self, theta: Any, state: InnerState, fresh: InnerState, data: Dataset
+             ) -> tuple[InnerState, StepOutput]:
+        """One training step of one inner problem; it is replaced by `fresh` when it reaches its
+        length."""
+        batch = self.task.sample_batch(data, jax.random.fold_in(state.key, state.step))
         loss, grads = jax.value_and_grad(self.task.loss)(state.params, batch)
         params, opt_state = self.optimizer.update(theta, state.opt_state, state.params, grads, loss)
         advanced = state._replace(params=params, opt_state=opt_state, step=state.step + 1)
         reset = advanced.step >= state.length
-        new_state = _where(reset, self.fresh(theta, k_next, outer_iteration), advanced)
-        return new_state, StepOutput(loss, self.task.meta_loss(loss), reset)
+        return _where(reset, fresh, advanced), StepOutput(loss, self.task.meta_loss(loss), reset)
 
     def run(self, theta: Any, states: InnerState, data: Dataset, num_steps: int,
             outer_iteration: jax.Array, theta_batched: bool = True) -> tuple[InnerState, StepOutput]:
         """Advance every problem `num_steps` steps. `theta` has a leading task axis when
-        `theta_batched` (e.g. perturbed per task), else it is shared. Outputs are [steps, tasks]."""
-        vstep = jax.vmap(self.step, in_axes=(0 if theta_batched else None, 0, None, None))
+        `theta_batched` (e.g. perturbed per task), else it is shared. Outputs are [steps, tasks].
+
+        The problem that replaces each one at its reset is initialized once, before the loop, from
+        the current problem's key: a problem resets at most once per truncation (lengths are at
+        least the truncation length), and problems sharing a key (antithetic branches) get the
+        same successor.
+        """
+        axis = 0 if theta_batched else None
+        successor = jax.vmap(self.fresh, in_axes=(axis, 0, None))(theta, states.key, outer_iteration)
+        vstep = jax.vmap(self.step, in_axes=(axis, 0, 0, None))
 
         def body(s, _):
-            return vstep(theta, s, data, outer_iteration)
+            return vstep(theta, s, successor, data)
 
         return jax.lax.scan(body, states, None, length=num_steps)
