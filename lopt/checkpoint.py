@@ -1,9 +1,12 @@
 """Checkpoints of pytrees through orbax: atomic saves, latest-step restore."""
+import logging
 from pathlib import Path
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+
+logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every save at INFO
 
 
 class Checkpointer:

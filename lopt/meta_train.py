@@ -42,7 +42,7 @@ class Settings:
 
     seed: int = 0
     num_tasks: int = 8
-    outer_iterations: int = 300
+    outer_iterations: int = 1000
     random_initial_offset: bool = True
     log_every: int = 10
     checkpoint_every: int = 100
@@ -162,9 +162,9 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     """Meta-train as `cfg` says, writing config, metrics, checkpoints and final theta to `run_dir`."""
     c = build(cfg)
     s, trainer = c.settings, c.trainer
+    dataset = load_data(c)  # before writing anything: missing data leaves no half-made run
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    dataset = load_data(c)
     tracker = Tracker(run_dir, OmegaConf.to_container(cfg, resolve=True), mode=c.tracking.mode,
                       project=c.tracking.project, entity=c.tracking.entity, group=c.tracking.group,
                       job_type="meta-train", tags=list(c.tracking.tags), console=console)
@@ -222,6 +222,5 @@ def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title="lopt meta-train", show_header=False)
     for key, value in summary.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    run_dir = Path(summary["run_dir"])
     table.add_row("wrote", ", ".join(["config.yaml", "metrics.jsonl", "checkpoints/", "final_theta/"]))
     return table

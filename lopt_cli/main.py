@@ -54,6 +54,17 @@ def _register_resolvers() -> None:
         OmegaConf.register_new_resolver("lopt_uid", lambda: _RUN_SUFFIX)
 
 
+def _enable_compilation_cache() -> None:
+    """Reuse XLA executables across runs (a rerun or the jobs of a sweep skip recompiling).
+    $LOPT_COMPILATION_CACHE picks the directory; set it empty to turn the cache off."""
+    cache = os.environ.get("LOPT_COMPILATION_CACHE", os.path.expanduser("~/.cache/lopt/xla"))
+    if cache:
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
 def _job(command: Command, module: Any) -> Callable[[Any], None]:
     def job(cfg: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             return _error(err)
     import hydra
 
+    _enable_compilation_cache()
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     sys.argv = [f"lopt {name}", *rest]
     app = hydra.main(version_base="1.3", config_path="pkg://lopt_conf", config_name=command.config_name)

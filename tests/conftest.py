@@ -1,7 +1,10 @@
 """Shared test helpers: tiny configs composed from the shipped config tree."""
 import os
+import tempfile
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+# CLI subprocesses share one compilation cache for the session, outside the user's home.
+os.environ["LOPT_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="lopt-xla-cache-")
 
 import pytest
 from hydra import compose, initialize_config_module

@@ -1,0 +1,102 @@
+"""The `lopt` command as a user runs it: a subprocess with overrides, files in a run directory."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+TINY = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled", "num_tasks=2",
+        "estimator.trunc_length=2", "schedule.length=6", "outer_iterations=3", "log_every=1",
+        "checkpoint_every=2", "task.hidden=[8]"]
+
+
+def lopt(*args, cwd):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run([sys.executable, "-m", "lopt_cli.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_top_level_help_lists_commands(tmp_path):
+    out = lopt("--help", cwd=tmp_path)
+    assert out.returncode == 0 and "meta-train" in out.stdout
+
+
+def test_meta_train_help_shows_groups_and_config(tmp_path):
+    out = lopt("meta-train", "--help", cwd=tmp_path)
+    assert out.returncode == 0
+    for text in ("task: conv_cifar, digits_mlp, fmnist_mlp", "estimator: pes", "outer_opt: adam_clip",
+                 "num_tasks: 8", "trunc_length: 20"):
+        assert text in out.stdout
+
+
+def test_meta_train_writes_a_complete_run_directory(tmp_path):
+    out = lopt("meta-train", *TINY, "hydra.run.dir=run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run = tmp_path / "run"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["outer_iteration"] for r in records] == [1, 2, 3]
+    for key in ("outer/loss", "outer/grad_norm", "perf/inner_steps_per_s", "time/wall_s"):
+        assert key in records[-1]
+    assert 0 < records[-1]["outer/loss"] <= 1.5 * 2.31
+    assert (run / "config.yaml").read_text().count("trunc_length: 2") == 1
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["2", "3"]
+    assert (run / "final_theta").is_dir()
+    assert "final_outer_loss" in out.stdout and str(run.name) in out.stdout
+
+    # the checkpoint restores to the live state's structure
+    import jax
+    from lopt.checkpoint import Checkpointer, load_tree
+    from lopt.learned import SmallFCLOpt
+    theta = load_tree(run / "final_theta", SmallFCLOpt().init_theta(jax.random.PRNGKey(0)))
+    assert theta["nn"]["w0"].shape == (39, 4)
+
+
+def test_run_directories_are_unique_for_runs_started_together(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "lopt_cli.main", "meta-train", *TINY, "outer_iterations=1"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    assert all(p.wait(timeout=600) == 0 for p in procs)
+    runs = list((tmp_path / "outputs" / "meta-train").glob("*/*"))
+    assert len(runs) == 2 and all((r / "metrics.jsonl").exists() for r in runs)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: conv_cifar, digits_mlp, fmnist_mlp."),
+    (["lopt=big"], "Valid choices: small_fc_lopt."),
+    (["num_tasks=0"], "num_tasks=0 is invalid: it must be a positive integer."),
+    (["num_tasks=abc"], "num_tasks='abc' has the wrong type: expected int."),
+    (["estimator.std=-1"], "estimator.std=-1.0 is invalid: it must be a positive float."),
+    (["estimator.stdd=1"], "Unknown config key 'estimator.stdd'"),
+    (["data.source=web"], "data.source='web' is invalid: it must be one of ['real', 'synthetic']."),
+    (["tracking.mode=loud"], "tracking.mode='loud' is invalid"),
+    (["--multirun", "num_tasks=2,0"], "num_tasks=0 is invalid"),
+    (["estimator.trunc_length=300"], "estimator.trunc_length=300 is longer than the inner problems"),
+])
+def test_bad_input_is_one_paragraph_exit_2_no_traceback(tmp_path, args, message):
+    out = lopt("meta-train", *args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in " ".join(out.stderr.split())
+    assert "Traceback" not in out.stderr + out.stdout
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
+def test_unknown_command(tmp_path):
+    out = lopt("meta-trian", cwd=tmp_path)
+    assert out.returncode == 2 and "Unknown command 'meta-trian'. Valid choices: meta-train." in out.stderr
+
+
+def test_missing_tfds_data_offline_is_a_clear_error(tmp_path):
+    out = lopt("meta-train", "task=fmnist_mlp", f"data.dir={tmp_path / 'tfds'}", "data.download=false",
+               "tracking.mode=disabled", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "TFDS dataset 'fashion_mnist' is not prepared" in " ".join(out.stderr.split())
+    assert "Traceback" not in out.stderr
+
+
+def test_multirun_sweeps_overrides_into_separate_run_dirs(tmp_path):
+    out = lopt("meta-train", "--multirun", *TINY, "outer_iterations=1", "seed=0,1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    jobs = sorted((tmp_path / "multirun" / "meta-train").glob("*/*/*/metrics.jsonl"))
+    assert len(jobs) == 2
+    losses = [json.loads(j.read_text().splitlines()[-1])["outer/loss"] for j in jobs]
+    assert losses[0] != losses[1]
