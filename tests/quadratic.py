@@ -2,7 +2,6 @@
 small enough that meta-gradients can be computed exactly by backprop through the unroll."""
 from dataclasses import dataclass
 
-import jax
 import jax.numpy as jnp
 
 from lopt.data import Dataset

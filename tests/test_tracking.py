@@ -1,6 +1,5 @@
 import json
 
-import pytest
 from rich.console import Console
 
 from lopt import tracking

@@ -1,6 +1,6 @@
 """Task registry: the `task/` config group names an image-classification task built here."""
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import jax
@@ -8,8 +8,7 @@ import jax.numpy as jnp
 import optax
 
 from lopt.config import check, from_config
-from lopt.data import DATASETS, Dataset
-from lopt.errors import unknown_choice
+from lopt.data import DATASETS
 from lopt.tasks.base import Task, num_params
 from lopt.tasks.conv import IMPLS
 from lopt.tasks.models import MLP, ConvNet
@@ -56,10 +55,8 @@ def build(cfg: TaskConfig | Mapping[str, Any]) -> Task:
     spec = DATASETS[cfg.dataset]
     if cfg.model == "mlp":
         model = MLP(cfg.hidden, spec.num_classes)
-    elif cfg.model == "conv":
-        model = ConvNet(cfg.channels, cfg.strides, spec.num_classes, conv_impl=cfg.conv_impl)
     else:
-        raise unknown_choice("task.model", cfg.model, list(MODELS))
+        model = ConvNet(cfg.channels, cfg.strides, spec.num_classes, conv_impl=cfg.conv_impl)
     example = jnp.zeros((1, cfg.image_size, cfg.image_size, spec.shape[2]), jnp.float32)
 
     def init(key: jax.Array):

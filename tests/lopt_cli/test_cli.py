@@ -46,7 +46,7 @@ def test_meta_train_writes_a_complete_run_directory(tmp_path):
 
     # the checkpoint restores to the live state's structure
     import jax
-    from lopt.checkpoint import Checkpointer, load_tree
+    from lopt.checkpoint import load_tree
     from lopt.learned import SmallFCLOpt
     theta = load_tree(run / "final_theta", SmallFCLOpt().init_theta(jax.random.PRNGKey(0)))
     assert theta["nn"]["w0"].shape == (39, 4)
