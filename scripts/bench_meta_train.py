@@ -89,7 +89,7 @@ def bench_task(task: str, num_tasks: int, trunc: int, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", nargs="+", default=["conv_cifar", "digits_mlp"])
+    parser.add_argument("--tasks", nargs="*", default=["conv_cifar", "digits_mlp"])
     parser.add_argument("--num-tasks", type=int, default=8)
     parser.add_argument("--trunc-length", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
