@@ -51,12 +51,13 @@ def test_outer_step_applies_clipped_adam_to_the_pes_gradient(tiny_cfg):
 
 def test_meta_training_reduces_the_outer_loss():
     """A short real run on the offline digits task: PES + Adam must improve the learned optimizer."""
-    cfg = compose_meta_train("tracking.mode=disabled", "schedule.length=40", "estimator.trunc_length=10",
-                             "outer_opt.lr=0.01")
-    _, _, history = _run_steps(cfg, 60)
-    first = np.mean([h["outer/loss"] for h in history[:10]])
-    last = np.mean([h["outer/loss"] for h in history[-10:]])
-    assert last < first - 0.02
+    cfg = compose_meta_train("tracking.mode=disabled", "num_tasks=4", "schedule.length=40",
+                             "estimator.trunc_length=10", "outer_opt.lr=0.03")
+    _, _, history = _run_steps(cfg, 200)
+    first = np.mean([h["outer/loss"] for h in history[:20]])
+    last = np.mean([h["outer/loss"] for h in history[-40:]])
+    assert first > 2.25  # the untrained optimizer barely trains: loss stays near ln(10)
+    assert last < first - 0.3
 
 
 def test_trunc_longer_than_schedule_is_rejected():
