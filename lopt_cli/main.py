@@ -1,4 +1,5 @@
 """`lopt COMMAND [overrides]`: validate the overrides, then hand them to the command's Hydra app."""
+import importlib
 import os
 import secrets
 import sys
@@ -21,8 +22,6 @@ class Command:
     module: str  # module with build(cfg), run(cfg, run_dir, console) and summary_table(summary)
 
     def load(self) -> Any:
-        import importlib
-
         return importlib.import_module(self.module)
 
 
@@ -75,6 +74,9 @@ def _job(command: Command, module: Any) -> Callable[[Any], None]:
             summary = module.run(cfg, run_dir, console)
         except UserError as err:
             sys.exit(_error(err))
+        except KeyboardInterrupt:
+            console.print(f"[yellow]Interrupted; checkpoints written so far are in {run_dir}.[/]")
+            sys.exit(130)
         console.print(module.summary_table(summary))
 
     return job

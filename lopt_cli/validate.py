@@ -68,6 +68,7 @@ def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> 
                 raise _override_error(key.lstrip("+~"), value, err, base) from None
             build(cfg)
 
+
 def _first_bad(config_name: str, variant: tuple[str, ...]) -> str:
     """The override of `variant` that makes composition fail on its own."""
     for override in variant:
