@@ -6,6 +6,8 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from lopt.errors import UserError
+
 logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every save at INFO
 
 
@@ -42,7 +44,23 @@ def save_tree(path: Path, tree: Any) -> None:
         ckptr.save(Path(path).absolute(), tree)
 
 
+def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {jax.tree_util.keystr(path): tuple(x.shape) for path, x in leaves}
+
+
 def load_tree(path: Path, like: Any) -> Any:
+    """The pytree saved at `path`; it must have the structure and shapes of `like`."""
+    path = Path(path).absolute()
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
     with ocp.StandardCheckpointer() as ckptr:
-        return ckptr.restore(Path(path).absolute(), abstract)
+        try:
+            stored = _shapes(ckptr.metadata(path).item_metadata.tree)
+        except Exception as err:  # not an orbax checkpoint, or unreadable
+            raise UserError(f"{path} is not a readable checkpoint: {str(err).splitlines()[0]}") from None
+        expected = _shapes(abstract)
+        if stored != expected:
+            diff = sorted(set(stored.items()) ^ set(expected.items()))[0][0]
+            raise UserError(f"The checkpoint {path} does not match what is being restored: at {diff} "
+                            f"it holds {stored.get(diff, 'nothing')}, expected {expected.get(diff, 'nothing')}.")
+        return ckptr.restore(path, abstract)

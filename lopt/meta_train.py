@@ -15,14 +15,13 @@ import optax
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 from rich.text import Text
 
 from lopt import checkpoint, data as data_lib, estimators, learned, schedules, tasks
 from lopt.config import check, from_config
 from lopt.errors import ConfigError
 from lopt.optimizers import outer as outer_lib
-from lopt.tracking import MODES, Tracker
+from lopt.settings import DataSettings, TrackingSettings
 from lopt.unroll import TruncatedUnroll
 
 GROUPS = ("task", "lopt", "estimator", "schedule", "outer_opt", "data", "tracking")
@@ -56,30 +55,6 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class DataSettings:
-    source: str = "real"
-    dir: str | None = None
-    download: bool = True
-    synthetic_examples: int = 1024
-
-    def __post_init__(self):
-        check(self.source in data_lib.SOURCES, "source", self.source, f"one of {list(data_lib.SOURCES)}")
-        check(self.synthetic_examples > 0, "synthetic_examples", self.synthetic_examples, "a positive integer")
-
-
-@dataclass(frozen=True)
-class TrackingSettings:
-    mode: str = "auto"
-    project: str = "lopt"
-    entity: str | None = None
-    group: str | None = None
-    tags: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        check(self.mode in MODES, "mode", self.mode, f"one of {list(MODES)}")
-
-
-@dataclass(frozen=True)
 class MetaTrainer:
     """The components of one meta-training run and its pure outer step."""
 
@@ -90,9 +65,10 @@ class MetaTrainer:
     num_tasks: int
     random_initial_offset: bool = True
 
-    def init(self, key: jax.Array) -> MetaTrainState:
+    def init(self, key: jax.Array, theta: Any = None) -> MetaTrainState:
+        """A fresh meta-training state; `theta` (e.g. from a checkpoint) replaces a random init."""
         k_theta, k_est, k_next = jax.random.split(key, 3)
-        theta = self.lopt.init_theta(k_theta)
+        theta = self.lopt.init_theta(k_theta) if theta is None else theta
         est = self.estimator.init(self.unroll, theta, k_est, self.num_tasks, self.random_initial_offset)
         return MetaTrainState(theta, self.outer_opt.init(theta), est, k_next, jnp.zeros((), jnp.int32))
 
@@ -118,6 +94,7 @@ class Components(NamedTuple):
     tracking: TrackingSettings
     task_config: tasks.TaskConfig
     trainer: MetaTrainer
+    theta_checkpoint: Path | None
 
 
 def build(cfg: Mapping[str, Any]) -> Components:
@@ -137,13 +114,12 @@ def build(cfg: Mapping[str, Any]) -> Components:
     outer = outer_lib.build(cfg["outer_opt"]).transform()
     unroll = TruncatedUnroll(tasks.build(task_config), lopt, schedule)
     trainer = MetaTrainer(unroll, lopt, estimator, outer, settings.num_tasks, settings.random_initial_offset)
-    return Components(settings, data_settings, tracking, task_config, trainer)
+    return Components(settings, data_settings, tracking, task_config, trainer,
+                      learned.checkpoint_path(cfg["lopt"]))
 
 
 def load_data(c: Components) -> data_lib.Dataset:
-    d = c.data
-    return data_lib.load(c.task_config.dataset, d.source, c.task_config.image_size, d.dir, d.download,
-                         d.synthetic_examples, c.settings.seed)
+    return c.data.load(c.task_config, c.settings.seed)
 
 
 class _RateColumn(ProgressColumn):
@@ -163,16 +139,15 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     c = build(cfg)
     s, trainer = c.settings, c.trainer
     dataset = load_data(c)  # before writing anything: missing data leaves no half-made run
+    theta0 = None if c.theta_checkpoint is None else learned.load_theta(trainer.lopt, c.theta_checkpoint)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
-    tracker = Tracker(run_dir, OmegaConf.to_container(cfg, resolve=True), mode=c.tracking.mode,
-                      project=c.tracking.project, entity=c.tracking.entity, group=c.tracking.group,
-                      job_type="meta-train", tags=list(c.tracking.tags), console=console)
+    tracker = c.tracking.open(run_dir, cfg, "meta-train", console)
     ckpt = checkpoint.Checkpointer(run_dir / "checkpoints")
     step = jax.jit(trainer.step, donate_argnums=0)
     exit_code = 1
     try:
-        state = trainer.init(jax.random.PRNGKey(s.seed))
+        state = trainer.init(jax.random.PRNGKey(s.seed), theta0)
         t_start = time.perf_counter()
         last: dict[str, Any] = {}
         with _progress(console) as progress:
@@ -206,7 +181,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
             "num_tasks": s.num_tasks, "outer_iterations": s.outer_iterations,
             "final_outer_loss": last.get("outer/loss"), "first_iteration_s": first_done - t_start,
             "wall_s": end - t_start, "inner_steps_per_s": steady * trainer.inner_steps_per_iteration,
-            "run_dir": str(run_dir),
+            "run_dir": str(run_dir), "wrote": "config.yaml, metrics.jsonl, checkpoints/, final_theta/",
         }
         tracker.summary(summary)
         exit_code = 0
@@ -214,11 +189,3 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     finally:
         ckpt.close()
         tracker.finish(exit_code)
-
-
-def summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title="lopt meta-train", show_header=False)
-    for key, value in summary.items():
-        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
-    table.add_row("wrote", ", ".join(["config.yaml", "metrics.jsonl", "checkpoints/", "final_theta/"]))
-    return table

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 MODES = ("auto", "offline", "online", "disabled")
 
@@ -87,3 +88,11 @@ class Tracker:
                 self._wandb.finish(exit_code=exit_code)
             except Exception as err:
                 self._warn(err)
+
+
+def summary_table(title: str, summary: dict[str, Any]) -> Table:
+    """The closing table of a command: its summary values, run directory and files written."""
+    table = Table(title=title, show_header=False)
+    for key, value in summary.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    return table

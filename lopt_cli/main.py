@@ -19,7 +19,7 @@ _HYDRA_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "
 class Command:
     config_name: str
     summary: str
-    module: str  # module with build(cfg), run(cfg, run_dir, console) and summary_table(summary)
+    module: str  # module with build(cfg) (validation) and run(cfg, run_dir, console) -> summary
 
     def load(self) -> Any:
         return importlib.import_module(self.module)
@@ -28,6 +28,8 @@ class Command:
 COMMANDS = {
     "meta-train": Command("meta_train", "meta-train a learned optimizer (PES + small_fc_lopt by default)",
                           "lopt.meta_train"),
+    "evaluate": Command("evaluate", "training curves of a hand-designed or learned optimizer, many seeds",
+                        "lopt.evaluate"),
 }
 
 _RUN_SUFFIX = secrets.token_hex(3)
@@ -64,9 +66,11 @@ def _enable_compilation_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
-def _job(command: Command, module: Any) -> Callable[[Any], None]:
+def _job(name: str, module: Any) -> Callable[[Any], None]:
     def job(cfg: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
+
+        from lopt.tracking import summary_table
 
         console = Console()
         run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -77,7 +81,7 @@ def _job(command: Command, module: Any) -> Callable[[Any], None]:
         except KeyboardInterrupt:
             console.print(f"[yellow]Interrupted; checkpoints written so far are in {run_dir}.[/]")
             sys.exit(130)
-        console.print(module.summary_table(summary))
+        console.print(summary_table(f"lopt {name}", summary))
 
     return job
 
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HYDRA_FULL_ERROR", "0")
     sys.argv = [f"lopt {name}", *rest]
     app = hydra.main(version_base="1.3", config_path="pkg://lopt_conf", config_name=command.config_name)
-    app(_job(command, module))()
+    app(_job(name, module))()
     return 0
 
 

@@ -7,16 +7,20 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ["LOPT_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="lopt-xla-cache-")
 
 import pytest
-from hydra import compose, initialize_config_module
+from hydra import compose as hydra_compose, initialize_config_module
 
 TINY = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled",
         "num_tasks=2", "estimator.trunc_length=3", "schedule.length=7", "outer_iterations=3",
         "log_every=1", "checkpoint_every=2"]
 
 
-def compose_meta_train(*overrides: str):
+def compose(config_name: str, *overrides: str):
     with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        return compose("meta_train", overrides=list(overrides))
+        return hydra_compose(config_name, overrides=list(overrides))
+
+
+def compose_meta_train(*overrides: str):
+    return compose("meta_train", *overrides)
 
 
 @pytest.fixture

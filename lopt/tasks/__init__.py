@@ -62,10 +62,14 @@ def build(cfg: TaskConfig | Mapping[str, Any]) -> Task:
     def init(key: jax.Array):
         return model.init(key, example)["params"]
 
-    def loss(params, batch):
+    def eval_metrics(params, batch):
         x, y = batch
         logits = model.apply({"params": params}, x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        return {"loss": optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(),
+                "accuracy": jnp.mean(jnp.argmax(logits, axis=-1) == y)}
+
+    def loss(params, batch):
+        return eval_metrics(params, batch)["loss"]
 
     clip = cfg.loss_clip_factor * math.log(spec.num_classes)
-    return Task(cfg.name, init, loss, cfg.batch_size, clip)
+    return Task(cfg.name, init, loss, cfg.batch_size, clip, eval_metrics)

@@ -15,7 +15,8 @@ class Task:
     """A trainable problem as pure functions; the data is passed in, never closed over.
 
     `loss_clip` is the task's normalizer: meta-losses are clipped at it (and NaN/inf maps to it),
-    so one diverging inner problem cannot dominate a meta-gradient.
+    so one diverging inner problem cannot dominate a meta-gradient. `eval_metrics` gives the
+    evaluation metrics of a batch (at least "loss"; "accuracy" for classification).
     """
 
     name: str
@@ -23,6 +24,12 @@ class Task:
     loss: Callable[[Params, Batch], jax.Array]
     batch_size: int
     loss_clip: float
+    eval_metrics: Callable[[Params, Batch], dict[str, jax.Array]] | None = None
+
+    def metrics(self, params: Params, batch: Batch) -> dict[str, jax.Array]:
+        if self.eval_metrics is None:
+            return {"loss": self.loss(params, batch)}
+        return self.eval_metrics(params, batch)
 
     def sample_batch(self, data: Dataset, key: jax.Array) -> Batch:
         return sample_train(data, key, self.batch_size)

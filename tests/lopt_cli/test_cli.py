@@ -30,10 +30,17 @@ def test_meta_train_help_shows_groups_and_config(tmp_path):
         assert text in out.stdout
 
 
-def test_meta_train_writes_a_complete_run_directory(tmp_path):
-    out = lopt("meta-train", *TINY, "hydra.run.dir=run", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def meta_run(tmp_path_factory):
+    """One tiny meta-training run shared by the tests that read its outputs."""
+    cwd = tmp_path_factory.mktemp("meta")
+    out = lopt("meta-train", *TINY, "hydra.run.dir=run", cwd=cwd)
     assert out.returncode == 0, out.stderr
-    run = tmp_path / "run"
+    return cwd / "run", out
+
+
+def test_meta_train_writes_a_complete_run_directory(meta_run):
+    run, out = meta_run
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["outer_iteration"] for r in records] == [1, 2, 3]
     for key in ("outer/loss", "outer/grad_norm", "perf/inner_steps_per_s", "time/wall_s"):
@@ -100,3 +107,30 @@ def test_multirun_sweeps_overrides_into_separate_run_dirs(tmp_path):
     assert len(jobs) == 2
     losses = [json.loads(j.read_text().splitlines()[-1])["outer/loss"] for j in jobs]
     assert losses[0] != losses[1]
+
+
+def test_evaluate_a_meta_trained_optimizer_from_its_run_directory(meta_run, tmp_path):
+    run, _ = meta_run
+    out = lopt("evaluate", "lopt=small_fc_lopt", f"lopt.checkpoint={run}", "data.source=synthetic",
+               "data.synthetic_examples=64", "task.hidden=[8]", "num_seeds=2", "num_steps=10",
+               "eval_every=5", "tracking.mode=disabled", "hydra.run.dir=ev", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = json.loads((tmp_path / "ev" / "curves.json").read_text())
+    assert result["optimizer"] == "small_fc_lopt" and result["checkpoint"] == str(run / "final_theta")
+    assert result["eval/xs"] == [0, 5, 10]
+    assert len(result["curves"]["train/loss"]["per_seed"]) == 2
+    assert (tmp_path / "ev" / "curves.png").stat().st_size > 0
+    assert not list((tmp_path / "ev").glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lopt=small_fc_lopt", "lopt.checkpoint=/nonexistent/run"], "lopt.checkpoint='/nonexistent/run' does not exist"),
+    (["optimizer=rmsprop"], "Unknown optimizer option (optimizer=) 'rmsprop'. Valid choices: adam, sgd, sgdm."),
+    (["lopt=small_fc_lopt", "lopt.hidden_size=5", "lopt.checkpoint=CKPT"], "does not fit the configured learned optimizer"),
+])
+def test_evaluate_bad_input(meta_run, tmp_path, args, message):
+    args = [a.replace("CKPT", str(meta_run[0])) for a in args]
+    out = lopt("evaluate", *args, "tracking.mode=disabled", cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in " ".join(out.stderr.split())
+    assert "Traceback" not in out.stderr + out.stdout

@@ -1,0 +1,50 @@
+"""Config sections shared by every command: where the data comes from and where runs are logged."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from lopt import data as data_lib
+from lopt.config import check
+from lopt.tasks import TaskConfig
+from lopt.tracking import MODES, Tracker
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The `data` config node."""
+
+    source: str = "real"
+    dir: str | None = None
+    download: bool = True
+    synthetic_examples: int = 1024
+
+    def __post_init__(self):
+        check(self.source in data_lib.SOURCES, "source", self.source, f"one of {list(data_lib.SOURCES)}")
+        check(self.synthetic_examples > 0, "synthetic_examples", self.synthetic_examples, "a positive integer")
+
+    def load(self, task: TaskConfig, seed: int) -> data_lib.Dataset:
+        """The task's dataset as device arrays."""
+        return data_lib.load(task.dataset, self.source, task.image_size, self.dir, self.download,
+                             self.synthetic_examples, seed)
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """The `tracking` config node."""
+
+    mode: str = "auto"
+    project: str = "lopt"
+    entity: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        check(self.mode in MODES, "mode", self.mode, f"one of {list(MODES)}")
+
+    def open(self, run_dir: Path, cfg: DictConfig, job_type: str, console: Console) -> Tracker:
+        """A tracker for one job of `job_type`, with the resolved config attached."""
+        return Tracker(run_dir, OmegaConf.to_container(cfg, resolve=True), mode=self.mode,
+                       project=self.project, entity=self.entity, group=self.group, job_type=job_type,
+                       tags=list(self.tags), console=console)
