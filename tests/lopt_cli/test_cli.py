@@ -19,7 +19,7 @@ def lopt(*args, cwd):
 
 def test_top_level_help_lists_commands(tmp_path):
     out = lopt("--help", cwd=tmp_path)
-    assert out.returncode == 0 and "meta-train" in out.stdout
+    assert out.returncode == 0 and "meta-train" in out.stdout and "evaluate" in out.stdout
 
 
 def test_meta_train_help_shows_groups_and_config(tmp_path):
@@ -89,7 +89,7 @@ def test_bad_input_is_one_paragraph_exit_2_no_traceback(tmp_path, args, message)
 
 def test_unknown_command(tmp_path):
     out = lopt("meta-trian", cwd=tmp_path)
-    assert out.returncode == 2 and "Unknown command 'meta-trian'. Valid choices: meta-train." in out.stderr
+    assert out.returncode == 2 and "Unknown command 'meta-trian'. Valid choices: evaluate, meta-train." in out.stderr
 
 
 def test_missing_tfds_data_offline_is_a_clear_error(tmp_path):
