@@ -64,8 +64,6 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
-    elif tp is Any:
-        return value
     raise ConfigError(f"{path}={value!r} has the wrong type: expected {_type_name(tp)}.")
 
 

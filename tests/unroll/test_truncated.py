@@ -12,12 +12,15 @@ def test_problems_reset_at_their_length_and_restart_from_init():
     unroll = quadratic_unroll(4)
     theta = LogLrSGD().init_theta(None)
     state = unroll.init(theta, jax.random.PRNGKey(0), 1, random_offset=False)
-    state, out = unroll.run(theta, state, DATA, 10, ZERO, theta_batched=False)
-    np.testing.assert_array_equal(out.reset[:, 0], [0, 0, 0, 1, 0, 0, 0, 1, 0, 0])
-    # the loss sequence repeats with period 4: every problem restarts from the same init
-    np.testing.assert_allclose(out.loss[:4, 0], out.loss[4:8, 0], rtol=1e-6)
+    first_key = state.key
+    state, out = unroll.run(theta, state, DATA, 4, ZERO, theta_batched=False)
+    np.testing.assert_array_equal(out.reset[:, 0], [0, 0, 0, 1])
+    assert int(state.step[0]) == 0 and not np.array_equal(state.key, first_key)  # a new problem
+    state, out2 = unroll.run(theta, state, DATA, 3, ZERO, theta_batched=False)
+    # the new problem restarts from the (deterministic) init: same losses as the first one
+    np.testing.assert_allclose(out2.loss[:, 0], out.loss[:3, 0], rtol=1e-6)
     assert out.loss[0, 0] > out.loss[3, 0]
-    assert int(state.step[0]) == 2
+    assert int(state.step[0]) == 3
 
 
 def test_random_offsets_spread_the_problems_over_their_length():
