@@ -55,35 +55,40 @@ def _evaluate(task: Task, params: Any, data: data_lib.Dataset, key: jax.Array, n
     return jax.tree_util.tree_map(jnp.mean, jax.vmap(one)(jax.random.split(key, num_batches)))
 
 
-def training_curves(task: Task, optimizer: Optimizer, theta: Any, data: data_lib.Dataset, key: jax.Array,
-                    s: Settings) -> dict[str, jax.Array]:
-    """Curves [num_seeds, ...]: `train/loss` at every step (before it), `eval/...` at steps
+def seed_curves(task: Task, optimizer: Optimizer, theta: Any, data: data_lib.Dataset, key: jax.Array,
+                s: Settings) -> dict[str, jax.Array]:
+    """Curves of one seed: `train/loss` at every step (before it), `eval/...` at steps
     0, eval_every, ..., num_steps; the last evaluation averages `last_eval_batches` batches."""
     intervals = s.num_steps // s.eval_every
+    k_init, k_train, k_eval = jax.random.split(key, 3)
+    params = task.init(k_init)
 
-    def one_seed(key):
-        k_init, k_train, k_eval = jax.random.split(key, 3)
-        params = task.init(k_init)
+    def train_step(carry, step_key):
+        params, opt_state = carry
+        loss, grads = jax.value_and_grad(task.loss)(params, task.sample_batch(data, step_key))
+        return optimizer.update(theta, opt_state, params, grads, loss), loss
 
-        def train_step(carry, step_key):
-            params, opt_state = carry
-            loss, grads = jax.value_and_grad(task.loss)(params, task.sample_batch(data, step_key))
-            return optimizer.update(theta, opt_state, params, grads, loss), loss
+    def interval(carry, i):
+        carry, losses = jax.lax.scan(train_step, carry, jax.random.split(jax.random.fold_in(k_train, i), s.eval_every))
+        return carry, (losses, _evaluate(task, carry[0], data, jax.random.fold_in(k_eval, i + 1), s.eval_batches))
 
-        def interval(carry, i):
-            keys = jax.random.split(jax.random.fold_in(k_train, i), s.eval_every)
-            carry, losses = jax.lax.scan(train_step, carry, keys)
-            return carry, (losses, _evaluate(task, carry[0], data, jax.random.fold_in(k_eval, i + 1), s.eval_batches))
+    start = _evaluate(task, params, data, jax.random.fold_in(k_eval, 0), s.eval_batches)
+    (params, _), (losses, evals) = jax.lax.scan(interval, (params, optimizer.init(theta, params)),
+                                                jnp.arange(intervals))
+    last = _evaluate(task, params, data, jax.random.fold_in(k_eval, intervals + 1), s.last_eval_batches)
+    evals = jax.tree_util.tree_map(lambda a, e, z: jnp.concatenate([a[None], e[:-1], z[None]]),
+                                   start, evals, last)
+    return {"train/loss": losses.reshape(-1), **evals}
 
-        start = _evaluate(task, params, data, jax.random.fold_in(k_eval, 0), s.eval_batches)
-        (params, _), (losses, evals) = jax.lax.scan(interval, (params, optimizer.init(theta, params)),
-                                                    jnp.arange(intervals))
-        last = _evaluate(task, params, data, jax.random.fold_in(k_eval, intervals + 1), s.last_eval_batches)
-        evals = jax.tree_util.tree_map(lambda a, e, z: jnp.concatenate([a[None], e[:-1], z[None]]),
-                                       start, evals, last)
-        return {"train/loss": losses.reshape(-1), **evals}
 
-    return jax.vmap(one_seed)(jax.random.split(key, s.num_seeds))
+def seed_keys(key: jax.Array, s: Settings) -> jax.Array:
+    return jax.random.split(key, s.num_seeds)
+
+
+def training_curves(task: Task, optimizer: Optimizer, theta: Any, data: data_lib.Dataset, key: jax.Array,
+                    s: Settings) -> dict[str, jax.Array]:
+    """`seed_curves` of `num_seeds` seeds, trained at once: leaves [num_seeds, ...]."""
+    return jax.vmap(lambda k: seed_curves(task, optimizer, theta, data, k, s))(seed_keys(key, s))
 
 
 class Components(NamedTuple):

@@ -21,7 +21,7 @@ def group_options() -> dict[str, list[str]]:
     root = resources.files(CONFIG_MODULE)
     return {
         d.name: sorted(f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml"))
-        for d in root.iterdir() if d.is_dir() and not d.name.startswith("_")
+        for d in root.iterdir() if d.is_dir() and d.name not in ("hydra", "__pycache__")
     }
 
 def _values(override) -> list[str]:

@@ -3,6 +3,7 @@
 The `optimizer/` config group names one of the registered classes; `.build()` gives the
 `Optimizer` used by inner training and evaluation.
 """
+import abc
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -40,21 +41,35 @@ def _check_lr(lr: float) -> None:
     check(lr >= 0, "lr", lr, "a non-negative float")
 
 
+class _LearningRateOptimizer(abc.ABC):
+    """Hand-designed optimizers are built at their configured `lr` or, for vectorized sweeps, at
+    any (traced) learning rate with the other hyperparameters as configured."""
+
+    lr: float
+
+    @abc.abstractmethod
+    def with_lr(self, lr: Any) -> OptaxOptimizer:
+        """This optimizer at learning rate `lr` (a float or a traced scalar)."""
+
+    def build(self) -> OptaxOptimizer:
+        return self.with_lr(self.lr)
+
+
 @REGISTRY.register("sgd")
 @dataclass(frozen=True)
-class SGD:
+class SGD(_LearningRateOptimizer):
     lr: float = 0.1
 
     def __post_init__(self):
         _check_lr(self.lr)
 
-    def build(self) -> OptaxOptimizer:
-        return OptaxOptimizer(optax.sgd(self.lr))
+    def with_lr(self, lr: Any) -> OptaxOptimizer:
+        return OptaxOptimizer(optax.sgd(lr))
 
 
 @REGISTRY.register("sgdm")
 @dataclass(frozen=True)
-class SGDM:
+class SGDM(_LearningRateOptimizer):
     lr: float = 0.01
     momentum: float = 0.9
 
@@ -62,13 +77,13 @@ class SGDM:
         _check_lr(self.lr)
         check(0 <= self.momentum < 1, "momentum", self.momentum, "in [0, 1)")
 
-    def build(self) -> OptaxOptimizer:
-        return OptaxOptimizer(optax.sgd(self.lr, momentum=self.momentum))
+    def with_lr(self, lr: Any) -> OptaxOptimizer:
+        return OptaxOptimizer(optax.sgd(lr, momentum=self.momentum))
 
 
 @REGISTRY.register("adam")
 @dataclass(frozen=True)
-class Adam:
+class Adam(_LearningRateOptimizer):
     lr: float = 1e-3
     b1: float = 0.9
     b2: float = 0.999
@@ -79,10 +94,15 @@ class Adam:
         check(0 <= self.b1 < 1 and 0 <= self.b2 < 1, "b1/b2", (self.b1, self.b2), "in [0, 1)")
         check(self.eps > 0, "eps", self.eps, "a positive float")
 
-    def build(self) -> OptaxOptimizer:
-        return OptaxOptimizer(optax.adam(self.lr, self.b1, self.b2, self.eps))
+    def with_lr(self, lr: Any) -> OptaxOptimizer:
+        return OptaxOptimizer(optax.adam(lr, self.b1, self.b2, self.eps))
+
+
+def from_config(cfg: Mapping[str, Any]) -> Any:
+    """The hand-designed optimizer config named by the `optimizer` node (`.build()`, `.with_lr()`)."""
+    return REGISTRY.build(cfg, "optimizer")
 
 
 def build(cfg: Mapping[str, Any]) -> OptaxOptimizer:
     """The inner optimizer named by the `optimizer` config node."""
-    return REGISTRY.build(cfg, "optimizer").build()
+    return from_config(cfg).build()

@@ -89,7 +89,7 @@ def test_bad_input_is_one_paragraph_exit_2_no_traceback(tmp_path, args, message)
 
 def test_unknown_command(tmp_path):
     out = lopt("meta-trian", cwd=tmp_path)
-    assert out.returncode == 2 and "Unknown command 'meta-trian'. Valid choices: evaluate, meta-train." in out.stderr
+    assert out.returncode == 2 and "Unknown command 'meta-trian'. Valid choices: baseline-sweep, evaluate, meta-train." in out.stderr
 
 
 def test_missing_tfds_data_offline_is_a_clear_error(tmp_path):
@@ -134,3 +134,17 @@ def test_evaluate_bad_input(meta_run, tmp_path, args, message):
     assert out.returncode == 2
     assert message in " ".join(out.stderr.split())
     assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_baseline_sweep_writes_ranked_results(tmp_path):
+    out = lopt("baseline-sweep", "data.source=synthetic", "data.synthetic_examples=64", "task.hidden=[8]",
+               "num_seeds=2", "num_steps=10", "eval_every=5", "sweep.lrs=[1e-3,1e-1,1e30]", "optimizer=sgd",
+               "tracking.mode=disabled", "hydra.run.dir=sw", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run = tmp_path / "sw"
+    configs = json.loads((run / "sweep.json").read_text())["configurations"]
+    best = json.loads((run / "best.json").read_text())["configuration"]
+    assert configs[-1]["lr"] == 1e30 and configs[-1]["diverged"]  # NaN loss, ranked last
+    means = [c["metrics"]["mean/eval/train/loss"]["mean"] for c in configs[:2]]
+    assert means == sorted(means) and best["lr"] == configs[0]["lr"]
+    assert (run / "sweep.png").stat().st_size > 0

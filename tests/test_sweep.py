@@ -1,0 +1,50 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from lopt import evaluate, sweep
+from lopt.errors import ConfigError
+from lopt.optimizers import hand_designed
+from tests.conftest import compose
+from tests.quadratic import DATA, QUADRATIC
+
+SETTINGS = evaluate.Settings(num_seeds=2, num_steps=8, eval_every=4, eval_batches=2, last_eval_batches=3)
+
+
+def test_vectorized_sweep_equals_evaluating_each_learning_rate():
+    cfg = compose("baseline_sweep", "data.source=synthetic", "data.synthetic_examples=64")
+    c = sweep.build(cfg)
+    data = c.data.load(c.task_config, 0)
+    lrs = (1e-3, 1e-2)
+    key = jax.random.PRNGKey(3)
+    swept = sweep.sweep_curves(c.task, c.optimizer, jnp.asarray(lrs), data, key, SETTINGS)
+    for i, lr in enumerate(lrs):
+        single = evaluate.training_curves(c.task, hand_designed.Adam(lr).build(), None, data, key, SETTINGS)
+        for name in single:
+            np.testing.assert_allclose(swept[name][i], single[name], rtol=2e-5, atol=1e-6)
+
+
+def test_diverged_configurations_are_flagged_and_ranked_last():
+    lrs = (0.1, 1e4)  # SGD on the quadratic: the second one blows up to inf/nan
+    curves = jax.device_get(sweep.sweep_curves(QUADRATIC, hand_designed.SGD(), jnp.asarray(lrs), DATA,
+                                               jax.random.PRNGKey(0), SETTINGS))
+    results = sweep.configuration_results(lrs, {k: np.asarray(v) for k, v in curves.items()})
+    ok, bad = results
+    assert not ok["diverged"] and bad["diverged"] and bad["diverged_seeds"] == 2
+    assert bad["metrics"]["final/eval/train/loss"] == {"mean": None, "std": None}
+    assert np.isfinite(ok["metrics"]["final/eval/train/loss"]["mean"])
+    ranked = sorted(results, key=lambda r: sweep.criterion_value(r, "final_train_loss"))
+    assert [r["lr"] for r in ranked] == [0.1, 1e4]
+
+
+def test_half_decade_grid():
+    np.testing.assert_allclose(sweep.half_decade_grid(1e-4, 1.0), [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0])
+    assert sweep.build(compose("baseline_sweep", "sweep.lr_range=[1e-3,1e-2]")).sweep.grid == pytest.approx((1e-3, 3e-3, 1e-2))
+
+
+def test_bad_sweep_settings():
+    with pytest.raises(ConfigError, match="sweep.criterion='best' is invalid"):
+        sweep.build(compose("baseline_sweep", "sweep.criterion=best"))
+    with pytest.raises(ConfigError, match="sweep.lrs=.* is invalid"):
+        sweep.build(compose("baseline_sweep", "sweep.lrs=[]"))
