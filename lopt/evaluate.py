@@ -19,7 +19,7 @@ from lopt.config import check, from_config
 from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
 from lopt.optimizers.base import Optimizer
-from lopt.results import write_json
+from lopt.results import pyplot, save_figure, write_json
 from lopt.settings import DataSettings, TrackingSettings
 from lopt.tasks import Task
 
@@ -139,11 +139,7 @@ def _summarize(curves: dict[str, np.ndarray], s: Settings) -> dict[str, Any]:
 
 
 def _plot(result: dict[str, Any], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     metrics = [m for m in ("eval/train/loss", "eval/test/loss", "eval/test/accuracy") if m in result["curves"]]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4))
     xs = np.asarray(result["eval/xs"])
@@ -154,11 +150,7 @@ def _plot(result: dict[str, Any], title: str, path: Path) -> None:
         ax.set_xlabel("training iteration")
         ax.set_ylabel(name)
     fig.suptitle(title)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:

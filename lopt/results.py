@@ -1,4 +1,4 @@
-"""Result files: written whole or not at all."""
+"""Result files and figures: written whole or not at all."""
 import json
 import os
 import tempfile
@@ -19,3 +19,23 @@ def write_json(path: Path, obj: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Save a matplotlib figure to `path` atomically, then close it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=100)
+    pyplot().close(fig)
+    os.replace(tmp, path)

@@ -20,7 +20,7 @@ from rich.table import Table
 from lopt import data as data_lib, evaluate, tasks
 from lopt.config import check, from_config
 from lopt.optimizers import hand_designed
-from lopt.results import write_json
+from lopt.results import pyplot, save_figure, write_json
 from lopt.settings import DataSettings, TrackingSettings
 from lopt.tasks import Task
 
@@ -125,11 +125,7 @@ def build(cfg: Mapping[str, Any]) -> Components:
 
 
 def _plot(results: list[dict[str, Any]], xs: list[int], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (curves_ax, lr_ax) = plt.subplots(1, 2, figsize=(13, 4.5))
     for r in results:
         curves_ax.plot(xs, np.nanmean(np.asarray(r["curves"]["eval/train/loss"], float), axis=0), label=f"lr {r['lr']:g}")
@@ -144,11 +140,7 @@ def _plot(results: list[dict[str, Any]], xs: list[int], title: str, path: Path) 
     lr_ax.set_ylabel("training loss")
     lr_ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def _table(results: list[dict[str, Any]], criterion: str) -> Table:
