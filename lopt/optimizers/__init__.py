@@ -1,5 +1,5 @@
 """Optimizers: the shared inner interface, optax adapters and outer optimizers."""
 from lopt.optimizers.base import Optimizer
-from lopt.optimizers.hand_designed import OptaxOptimizer, adam
+from lopt.optimizers.hand_designed import OptaxOptimizer
 
-__all__ = ["Optimizer", "OptaxOptimizer", "adam"]
+__all__ = ["Optimizer", "OptaxOptimizer"]

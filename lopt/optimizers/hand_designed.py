@@ -33,10 +33,6 @@ class OptaxOptimizer:
         return optax.apply_updates(params, updates), state
 
 
-def adam(learning_rate: float, **kwargs: Any) -> OptaxOptimizer:
-    return OptaxOptimizer(optax.adam(learning_rate, **kwargs))
-
-
 def _check_lr(lr: float) -> None:
     check(lr >= 0, "lr", lr, "a non-negative float")
 

@@ -43,12 +43,12 @@ def test_batches_are_shared_by_problems_with_the_same_key():
     """Antithetic branches copy one state; they must then see identical batches."""
     from lopt.tasks import build
     from tests.conftest import compose_meta_train
-    from lopt.optimizers import adam
+    from lopt.optimizers.hand_designed import Adam
     from lopt.schedules import ConstantSchedule
     from lopt import data as data_lib
 
     task = build(compose_meta_train().task)
-    unroll = TruncatedUnroll(task, adam(1e-2), ConstantSchedule(10))
+    unroll = TruncatedUnroll(task, Adam(1e-2).build(), ConstantSchedule(10))
     d = data_lib.load("digits", "synthetic", 8, synthetic_examples=256)
     one = unroll.init(None, jax.random.PRNGKey(0), 1)
     both = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), one)
