@@ -11,7 +11,7 @@ from typing import Any, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 
 from lopt import data as data_lib, learned, tasks
@@ -20,7 +20,7 @@ from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
 from lopt.optimizers.base import Optimizer
 from lopt.results import pyplot, save_figure, write_json
-from lopt.settings import DataSettings, TrackingSettings
+from lopt.settings import DataSettings, TrackingSettings, data_and_tracking, write_run_config
 from lopt.tasks import Task
 
 GROUPS = ("task", "optimizer", "lopt", "data", "tracking")
@@ -111,20 +111,19 @@ def build(cfg: Mapping[str, Any]) -> Components:
         optimizer, ckpt = learned.build(cfg["lopt"]), learned.checkpoint_path(cfg["lopt"])
     else:
         optimizer, ckpt = hand_designed.build(cfg["optimizer"]), None
-    return Components(settings, from_config(DataSettings, cfg["data"], "data"),
-                      from_config(TrackingSettings, cfg["tracking"], "tracking"), task_config,
-                      tasks.build(task_config), optimizer, is_learned, ckpt)
+    return Components(settings, *data_and_tracking(cfg), task_config, tasks.build(task_config), optimizer,
+                      is_learned, ckpt)
 
 
-def _optimizer_and_theta(c: Components) -> tuple[Optimizer, Any]:
-    """What trains the task: a learned optimizer goes through its optax export."""
+def _training_optimizer(c: Components) -> Optimizer:
+    """What trains the task: a learned optimizer goes through its optax export (theta inside)."""
     if not c.learned:
-        return c.optimizer, None
+        return c.optimizer
     if c.theta_checkpoint is None:
         theta = c.optimizer.init_theta(jax.random.PRNGKey(c.settings.seed))
     else:
         theta = learned.load_theta(c.optimizer, c.theta_checkpoint)
-    return hand_designed.OptaxOptimizer(as_optax(c.optimizer, theta)), None
+    return hand_designed.OptaxOptimizer(as_optax(c.optimizer, theta))
 
 
 def _summarize(curves: dict[str, np.ndarray], s: Settings) -> dict[str, Any]:
@@ -158,13 +157,12 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     c = build(cfg)
     s = c.settings
     dataset = c.data.load(c.task_config, s.seed)
-    optimizer, theta = _optimizer_and_theta(c)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    optimizer = _training_optimizer(c)
+    write_run_config(run_dir, cfg)
     name = cfg["lopt"]["name"] if c.learned else cfg["optimizer"]["name"]
     with console.status(f"training {s.num_seeds} seeds x {s.num_steps} steps of {c.task_config.name} with {name}"):
         curves = jax.jit(training_curves, static_argnums=(0, 1, 5))(
-            c.task, optimizer, theta, dataset, jax.random.PRNGKey(s.seed), s)
+            c.task, optimizer, None, dataset, jax.random.PRNGKey(s.seed), s)
         curves = {k: np.asarray(v) for k, v in jax.device_get(curves).items()}
     result = {"task": c.task_config.name, "optimizer": name, "learned": c.learned,
               "checkpoint": None if c.theta_checkpoint is None else str(c.theta_checkpoint),

@@ -12,7 +12,7 @@ from typing import Any, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
@@ -21,7 +21,7 @@ from lopt import checkpoint, data as data_lib, estimators, learned, schedules, t
 from lopt.config import check, from_config
 from lopt.errors import ConfigError
 from lopt.optimizers import outer as outer_lib
-from lopt.settings import DataSettings, TrackingSettings
+from lopt.settings import DataSettings, TrackingSettings, data_and_tracking, write_run_config
 from lopt.unroll import TruncatedUnroll
 
 GROUPS = ("task", "lopt", "estimator", "schedule", "outer_opt", "data", "tracking")
@@ -100,8 +100,7 @@ class Components(NamedTuple):
 def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the whole config and build every component; loads no data, compiles nothing."""
     settings = from_config(Settings, {k: v for k, v in cfg.items() if k not in GROUPS}, "")
-    data_settings = from_config(DataSettings, cfg["data"], "data")
-    tracking = from_config(TrackingSettings, cfg["tracking"], "tracking")
+    data_settings, tracking = data_and_tracking(cfg)
     task_config = from_config(tasks.TaskConfig, cfg["task"], "task")
     schedule = schedules.build(cfg["schedule"])
     estimator = estimators.build(cfg["estimator"])
@@ -140,8 +139,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     s, trainer = c.settings, c.trainer
     dataset = load_data(c)  # before writing anything: missing data leaves no half-made run
     theta0 = None if c.theta_checkpoint is None else learned.load_theta(trainer.lopt, c.theta_checkpoint)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_run_config(run_dir, cfg)
     tracker = c.tracking.open(run_dir, cfg, "meta-train", console)
     ckpt = checkpoint.Checkpointer(run_dir / "checkpoints")
     step = jax.jit(trainer.step, donate_argnums=0)

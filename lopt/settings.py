@@ -6,7 +6,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from lopt import data as data_lib
-from lopt.config import check
+from lopt.config import check, from_config
 from lopt.tasks import TaskConfig
 from lopt.tracking import MODES, Tracker
 
@@ -48,3 +48,14 @@ class TrackingSettings:
         return Tracker(run_dir, OmegaConf.to_container(cfg, resolve=True), mode=self.mode,
                        project=self.project, entity=self.entity, group=self.group, job_type=job_type,
                        tags=list(self.tags), console=console)
+
+
+def data_and_tracking(cfg: DictConfig) -> tuple[DataSettings, TrackingSettings]:
+    """The validated `data` and `tracking` nodes every command has."""
+    return from_config(DataSettings, cfg["data"], "data"), from_config(TrackingSettings, cfg["tracking"], "tracking")
+
+
+def write_run_config(run_dir: Path, cfg: DictConfig) -> None:
+    """Create the run directory and write the resolved config into it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))

@@ -21,7 +21,7 @@ from lopt import data as data_lib, evaluate, tasks
 from lopt.config import check, from_config
 from lopt.optimizers import hand_designed
 from lopt.results import pyplot, save_figure, write_json
-from lopt.settings import DataSettings, TrackingSettings
+from lopt.settings import DataSettings, TrackingSettings, data_and_tracking, write_run_config
 from lopt.tasks import Task
 
 GROUPS = ("task", "optimizer", "data", "tracking", "sweep")
@@ -118,10 +118,8 @@ def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the config and build the components; loads no data, compiles nothing."""
     settings = from_config(evaluate.Settings, {k: v for k, v in cfg.items() if k not in GROUPS}, "")
     task_config = from_config(tasks.TaskConfig, cfg["task"], "task")
-    return Components(settings, from_config(SweepSettings, cfg["sweep"], "sweep"),
-                      from_config(DataSettings, cfg["data"], "data"),
-                      from_config(TrackingSettings, cfg["tracking"], "tracking"), task_config,
-                      tasks.build(task_config), hand_designed.from_config(cfg["optimizer"]))
+    return Components(settings, from_config(SweepSettings, cfg["sweep"], "sweep"), *data_and_tracking(cfg),
+                      task_config, tasks.build(task_config), hand_designed.from_config(cfg["optimizer"]))
 
 
 def _plot(results: list[dict[str, Any]], xs: list[int], title: str, path: Path) -> None:
@@ -163,8 +161,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     c = build(cfg)
     s, grid = c.settings, c.sweep.grid
     dataset = c.data.load(c.task_config, s.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_run_config(run_dir, cfg)
     name = cfg["optimizer"]["name"]
     with console.status(f"training {len(grid)} learning rates x {s.num_seeds} seeds x {s.num_steps} steps"):
         curves = jax.jit(sweep_curves, static_argnums=(0, 1, 5))(
