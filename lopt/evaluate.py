@@ -110,7 +110,7 @@ def build(cfg: Mapping[str, Any]) -> Components:
     if is_learned:
         optimizer, ckpt = learned.build(cfg["lopt"]), learned.checkpoint_path(cfg["lopt"])
     else:
-        optimizer, ckpt = hand_designed.build(cfg["optimizer"]), None
+        optimizer, ckpt = hand_designed.from_config(cfg["optimizer"]).build(settings.num_steps), None
     return Components(settings, *data_and_tracking(cfg), task_config, tasks.build(task_config), optimizer,
                       is_learned, ckpt)
 

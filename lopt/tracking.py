@@ -9,7 +9,7 @@ import math
 import netrc
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.table import Table
@@ -65,29 +65,34 @@ class Tracker:
         self.console.print(f"[yellow]W&B disabled for this run: {type(err).__name__}: {err}[/]")
         self._wandb = None
 
+    def _to_wandb(self, action: Callable[[Any], Any]) -> None:
+        """`action(wandb_run)`, if W&B is on; a failure disables W&B for the rest of the run."""
+        if self._wandb is not None:
+            try:
+                action(self._wandb)
+            except Exception as err:
+                self._warn(err)
+
     def log(self, record: dict[str, Any], step: int) -> None:
         self._metrics.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
         self._metrics.flush()
-        if self._wandb is not None:
-            try:
-                self._wandb.log(record, step=step)
-            except Exception as err:
-                self._warn(err)
+        self._to_wandb(lambda run: run.log(record, step=step))
+
+    def table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        """A W&B table (the run's JSON results hold the same rows locally)."""
+        def log_table(run):
+            import wandb
+
+            run.log({name: wandb.Table(columns=columns, data=rows)})
+
+        self._to_wandb(log_table)
 
     def summary(self, values: dict[str, Any]) -> None:
-        if self._wandb is not None:
-            try:
-                self._wandb.summary.update(values)
-            except Exception as err:
-                self._warn(err)
+        self._to_wandb(lambda run: run.summary.update(values))
 
     def finish(self, exit_code: int = 0) -> None:
         self._metrics.close()
-        if self._wandb is not None:
-            try:
-                self._wandb.finish(exit_code=exit_code)
-            except Exception as err:
-                self._warn(err)
+        self._to_wandb(lambda run: run.finish(exit_code=exit_code))
 
 
 def summary_table(title: str, summary: dict[str, Any]) -> Table:

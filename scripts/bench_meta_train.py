@@ -50,7 +50,7 @@ def _components(task: str, num_tasks: int, trunc: int, *extra: str) -> tuple:
 
 def adam_steps_per_s(trainer: meta_train.MetaTrainer, data, num_tasks: int, trunc: int, repeats: int) -> float:
     """Inner steps/s of optax Adam training `num_tasks` vmapped tasks for one truncation."""
-    adam_unroll = TruncatedUnroll(trainer.unroll.task, Adam(1e-3).build(), trainer.unroll.schedule)
+    adam_unroll = TruncatedUnroll(trainer.unroll.task, Adam(1e-3).build(trainer.unroll.schedule.max_length), trainer.unroll.schedule)
     run = jax.jit(lambda s: adam_unroll.run(None, s, data, trunc, jnp.zeros((), jnp.int32),
                                             theta_batched=False), donate_argnums=0)
     holder = {"state": adam_unroll.init(None, jax.random.PRNGKey(1), num_tasks)}

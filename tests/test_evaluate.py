@@ -13,7 +13,7 @@ def test_curves_follow_the_closed_form_of_sgd_on_a_quadratic():
     """SGD on 0.5 * sum(c p^2) from p0: loss_t = 0.5 * sum(c (1 - lr c)^(2t) p0^2)."""
     s = evaluate.Settings(num_seeds=3, num_steps=12, eval_every=4, eval_batches=2, last_eval_batches=5)
     lr = 0.3
-    curves = evaluate.training_curves(QUADRATIC, hand_designed.SGD(lr).build(), None, DATA,
+    curves = evaluate.training_curves(QUADRATIC, hand_designed.SGD(lr).build(s.num_steps), None, DATA,
                                       jax.random.PRNGKey(0), s)
     p0, c = np.array([1.0, -2.0]), np.asarray(CURVATURE)
     exact = np.array([0.5 * np.sum(c * (1 - lr * c) ** (2 * t) * p0**2) for t in range(13)])

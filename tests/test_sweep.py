@@ -18,24 +18,41 @@ def test_vectorized_sweep_equals_evaluating_each_learning_rate():
     data = c.data.load(c.task_config, 0)
     lrs = (1e-3, 1e-2)
     key = jax.random.PRNGKey(3)
-    swept = sweep.sweep_curves(c.task, c.optimizer, jnp.asarray(lrs), data, key, SETTINGS)
+    swept = sweep.sweep_curves(c.task, c.optimizer, {"lr": jnp.asarray(lrs)}, data, key, SETTINGS)
     for i, lr in enumerate(lrs):
-        single = evaluate.training_curves(c.task, hand_designed.Adam(lr).build(), None, data, key, SETTINGS)
+        single = evaluate.training_curves(c.task, hand_designed.Adam(lr).build(SETTINGS.num_steps), None, data, key,
+                                          SETTINGS)
         for name in single:
             np.testing.assert_allclose(swept[name][i], single[name], rtol=2e-5, atol=1e-6)
 
 
+def test_random_search_in_chunks_equals_evaluating_each_configuration():
+    """nadamw's random search, 5 configurations trained 2 at a time (lax.map), vs one by one."""
+    cfg = compose("baseline_sweep", "optimizer=nadamw", "sweep.num_samples=5", "sweep.batch_size=2")
+    c = sweep.build(cfg)
+    space = c.sweep.configurations(c.optimizer, seed=1)
+    assert set(space) == set(c.optimizer.hyperparameters()) and len(space["lr"]) == 5
+    key = jax.random.PRNGKey(0)
+    swept = jax.jit(sweep.sweep_curves, static_argnums=(0, 1, 5, 6))(
+        QUADRATIC, c.optimizer, {k: jnp.asarray(v, jnp.float32) for k, v in space.items()}, DATA, key, SETTINGS, 2)
+    for i in range(5):
+        opt = hand_designed.NAdamW(**{k: float(v[i]) if k != "nesterov" else bool(v[i]) for k, v in space.items()})
+        single = evaluate.training_curves(QUADRATIC, opt.build(SETTINGS.num_steps), None, DATA, key, SETTINGS)
+        for name in single:
+            np.testing.assert_allclose(swept[name][i], single[name], rtol=1e-4, atol=1e-6)
+
+
 def test_diverged_configurations_are_flagged_and_ranked_last():
     lrs = (0.1, 1e4)  # SGD on the quadratic: the second one blows up to inf/nan
-    curves = jax.device_get(sweep.sweep_curves(QUADRATIC, hand_designed.SGD(), jnp.asarray(lrs), DATA,
+    curves = jax.device_get(sweep.sweep_curves(QUADRATIC, hand_designed.SGD(), {"lr": jnp.asarray(lrs)}, DATA,
                                                jax.random.PRNGKey(0), SETTINGS))
-    results = sweep.configuration_results(lrs, {k: np.asarray(v) for k, v in curves.items()})
+    results = sweep.configuration_results([{"lr": lr} for lr in lrs], {k: np.asarray(v) for k, v in curves.items()})
     ok, bad = results
     assert not ok["diverged"] and bad["diverged"] and bad["diverged_seeds"] == 2
     assert bad["metrics"]["final/eval/train/loss"] == {"mean": None, "std": None}
     assert np.isfinite(ok["metrics"]["final/eval/train/loss"]["mean"])
     ranked = sorted(results, key=lambda r: sweep.criterion_value(r, "final_train_loss"))
-    assert [r["lr"] for r in ranked] == [0.1, 1e4]
+    assert [r["hyperparameters"]["lr"] for r in ranked] == [0.1, 1e4]
 
 
 def test_half_decade_grid():
@@ -48,3 +65,5 @@ def test_bad_sweep_settings():
         sweep.build(compose("baseline_sweep", "sweep.criterion=best"))
     with pytest.raises(ConfigError, match="sweep.lrs=.* is invalid"):
         sweep.build(compose("baseline_sweep", "sweep.lrs=[]"))
+    with pytest.raises(ConfigError, match="sweep.num_samples=0 is invalid"):
+        sweep.build(compose("baseline_sweep", "sweep.num_samples=0"))

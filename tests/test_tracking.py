@@ -40,3 +40,20 @@ def test_a_wandb_failure_never_stops_logging(monkeypatch, tmp_path):
     t.finish()
     assert json.loads((tmp_path / "metrics.jsonl").read_text()) == {"x": 2.0}
     assert "wandb is down" in (tmp_path / "console.txt").read_text()
+
+
+def test_a_table_goes_to_the_wandb_run(monkeypatch, tmp_path):
+    import wandb
+
+    class FakeRun:
+        logged = []
+
+        def log(self, record, step=None):
+            self.logged.append(record)
+
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: FakeRun())
+    t = _tracker(tmp_path, "online")
+    t.table("configurations", ["lr", "loss"], [[0.1, 1.5], [1.0, None]])
+    (record,) = FakeRun.logged
+    table = record["configurations"]
+    assert isinstance(table, wandb.Table) and table.columns == ["lr", "loss"] and table.data == [[0.1, 1.5], [1.0, None]]

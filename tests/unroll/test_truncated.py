@@ -48,7 +48,7 @@ def test_batches_are_shared_by_problems_with_the_same_key():
     from lopt import data as data_lib
 
     task = build(compose_meta_train().task)
-    unroll = TruncatedUnroll(task, Adam(1e-2).build(), ConstantSchedule(10))
+    unroll = TruncatedUnroll(task, Adam(1e-2).build(10), ConstantSchedule(10))
     d = data_lib.load("digits", "synthetic", 8, synthetic_examples=256)
     one = unroll.init(None, jax.random.PRNGKey(0), 1)
     both = jax.tree_util.tree_map(lambda x: jnp.concatenate([x, x]), one)
