@@ -14,7 +14,7 @@ import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
 
-from lopt import data as data_lib, learned, tasks
+from lopt import comparison, data as data_lib, learned, tasks
 from lopt.config import check, from_config
 from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
@@ -23,7 +23,7 @@ from lopt.results import pyplot, save_figure, write_json
 from lopt.settings import DataSettings, TrackingSettings, data_and_tracking, write_run_config
 from lopt.tasks import Task
 
-GROUPS = ("task", "optimizer", "lopt", "data", "tracking")
+GROUPS = ("task", "optimizer", "lopt", "data", "tracking", "compare_to")
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,11 @@ class Settings:
     eval_every: int = 5
     eval_batches: int = 10
     last_eval_batches: int = 30
+
+    @property
+    def eval_steps(self) -> list[int]:
+        """The steps at which the `eval/...` curves are recorded."""
+        return list(range(0, self.num_steps + 1, self.eval_every))
 
     def __post_init__(self):
         for name in ("num_seeds", "num_steps", "eval_every", "eval_batches", "last_eval_batches"):
@@ -100,6 +105,7 @@ class Components(NamedTuple):
     optimizer: Any  # a hand-designed Optimizer, or a learned optimizer architecture
     learned: bool
     theta_checkpoint: Path | None
+    baseline: comparison.Baseline | None
 
 
 def build(cfg: Mapping[str, Any]) -> Components:
@@ -111,8 +117,11 @@ def build(cfg: Mapping[str, Any]) -> Components:
         optimizer, ckpt = learned.build(cfg["lopt"]), learned.checkpoint_path(cfg["lopt"])
     else:
         optimizer, ckpt = hand_designed.from_config(cfg["optimizer"]).build(settings.num_steps), None
+    baseline = None
+    if cfg.get("compare_to") is not None:
+        baseline = comparison.load_baseline(cfg["compare_to"], task_config.name, settings.eval_steps)
     return Components(settings, *data_and_tracking(cfg), task_config, tasks.build(task_config), optimizer,
-                      is_learned, ckpt)
+                      is_learned, ckpt, baseline)
 
 
 def _training_optimizer(c: Components) -> Optimizer:
@@ -127,27 +136,35 @@ def _training_optimizer(c: Components) -> Optimizer:
 
 
 def _summarize(curves: dict[str, np.ndarray], s: Settings) -> dict[str, Any]:
-    xs = list(range(0, s.num_steps + 1, s.eval_every))
     stats = {name: {"mean": v.mean(0).tolist(), "std": v.std(0).tolist(), "per_seed": v.tolist()}
              for name, v in curves.items()}
     final = {f"final/{k}": float(v[:, -1].mean()) for k, v in curves.items() if k.startswith("eval/")}
     train = curves["eval/train/loss"]
-    return {"eval/xs": xs, "train/xs": list(range(s.num_steps)), "curves": stats,
+    return {"eval/xs": s.eval_steps, "train/xs": list(range(s.num_steps)), "curves": stats,
             "summary": {**final, "mean/eval/train/loss": float(train.mean()),
                         "diverged_seeds": int((~np.isfinite(train)).any(1).sum())}}
 
 
-def _plot(result: dict[str, Any], title: str, path: Path) -> None:
+def _band(ax: Any, xs: np.ndarray, per_seed: np.ndarray, color: str, label: str) -> None:
+    """Mean over seeds with a +-1 std band."""
+    mean, std = np.nanmean(per_seed, axis=0), np.nanstd(per_seed, axis=0)
+    ax.plot(xs, mean, color=color, label=label)
+    ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.2)
+
+
+def _plot(result: dict[str, Any], label: str, baseline: comparison.Baseline | None, title: str, path: Path) -> None:
+    """One panel per eval curve; the baseline's band alongside when comparing."""
     plt = pyplot()
     metrics = [m for m in ("eval/train/loss", "eval/test/loss", "eval/test/accuracy") if m in result["curves"]]
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4))
     xs = np.asarray(result["eval/xs"])
     for ax, name in zip(np.atleast_1d(axes), metrics):
-        mean, std = np.asarray(result["curves"][name]["mean"]), np.asarray(result["curves"][name]["std"])
-        ax.plot(xs, mean, color="k")
-        ax.fill_between(xs, mean - std, mean + std, color="k", alpha=0.2)
+        _band(ax, xs, np.asarray(result["curves"][name]["per_seed"], float), "tab:blue", label)
+        if baseline is not None and name in baseline.curves:
+            _band(ax, xs, baseline.curves[name], "k", f"tuned {baseline.optimizer}")
         ax.set_xlabel("training iteration")
         ax.set_ylabel(name)
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     save_figure(fig, path)
 
@@ -167,8 +184,12 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     result = {"task": c.task_config.name, "optimizer": name, "learned": c.learned,
               "checkpoint": None if c.theta_checkpoint is None else str(c.theta_checkpoint),
               **_summarize(curves, s)}
+    if c.baseline is not None:
+        result["comparison"] = comparison.compare(curves, c.baseline)
+        result["summary"].update(comparison.flat(result["comparison"]))
+        console.print(comparison.table(result["comparison"], name))
     write_json(run_dir / "curves.json", result)
-    _plot(result, f"{c.task_config.name}: {name} ({s.num_seeds} seeds)", run_dir / "curves.png")
+    _plot(result, name, c.baseline, f"{c.task_config.name}: {name} ({s.num_seeds} seeds)", run_dir / "curves.png")
     tracker = c.tracking.open(run_dir, cfg, "evaluate", console)
     for i, x in enumerate(result["eval/xs"]):
         tracker.log({"step": x, **{k: v["mean"][i] for k, v in result["curves"].items() if k.startswith("eval/")}},

@@ -224,7 +224,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
             jax.random.PRNGKey(s.seed), s, c.sweep.batch_size)
         curves = {k: np.asarray(v) for k, v in jax.device_get(curves).items()}
     results = sorted(configuration_results(hparams, curves), key=lambda r: criterion_value(r, criterion))
-    xs = list(range(0, s.num_steps + 1, s.eval_every))
+    xs = s.eval_steps
     header = {"task": c.task_config.name, "optimizer": name, "criterion": criterion,
               "search": "grid" if c.sweep.num_samples is None else "random", "swept": swept,
               "num_seeds": s.num_seeds, "num_steps": s.num_steps, "eval/xs": xs,

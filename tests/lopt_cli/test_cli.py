@@ -125,7 +125,7 @@ def test_evaluate_a_meta_trained_optimizer_from_its_run_directory(meta_run, tmp_
 
 @pytest.mark.parametrize("args, message", [
     (["lopt=small_fc_lopt", "lopt.checkpoint=/nonexistent/run"], "lopt.checkpoint='/nonexistent/run' does not exist"),
-    (["optimizer=rmsprop"], "Unknown optimizer option (optimizer=) 'rmsprop'. Valid choices: adam, sgd, sgdm."),
+    (["optimizer=rmsprop"], "Unknown optimizer option (optimizer=) 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
     (["lopt=small_fc_lopt", "lopt.hidden_size=5", "lopt.checkpoint=CKPT"], "does not fit the configured learned optimizer"),
 ])
 def test_evaluate_bad_input(meta_run, tmp_path, args, message):
@@ -136,15 +136,28 @@ def test_evaluate_bad_input(meta_run, tmp_path, args, message):
     assert "Traceback" not in out.stderr + out.stdout
 
 
-def test_baseline_sweep_writes_ranked_results(tmp_path):
-    out = lopt("baseline-sweep", "data.source=synthetic", "data.synthetic_examples=64", "task.hidden=[8]",
-               "num_seeds=2", "num_steps=10", "eval_every=5", "sweep.lrs=[1e-3,1e-1,1e30]", "optimizer=sgd",
-               "tracking.mode=disabled", "hydra.run.dir=sw", cwd=tmp_path)
+def test_baseline_sweep_ranks_results_and_evaluate_compares_to_its_best(tmp_path):
+    common = ["data.source=synthetic", "data.synthetic_examples=64", "task.hidden=[8]", "num_seeds=2", "num_steps=10",
+              "eval_every=5", "optimizer=sgd", "tracking.mode=disabled"]
+    out = lopt("baseline-sweep", *common, "sweep.lrs=[1e-3,1e-1,1e30]", "hydra.run.dir=sw", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     run = tmp_path / "sw"
     configs = json.loads((run / "sweep.json").read_text())["configurations"]
     best = json.loads((run / "best.json").read_text())["configuration"]
-    assert configs[-1]["lr"] == 1e30 and configs[-1]["diverged"]  # NaN loss, ranked last
+    assert configs[-1]["hyperparameters"]["lr"] == 1e30 and configs[-1]["diverged"]  # NaN loss, ranked last
     means = [c["metrics"]["mean/eval/train/loss"]["mean"] for c in configs[:2]]
-    assert means == sorted(means) and best["lr"] == configs[0]["lr"]
+    assert means == sorted(means) and best == configs[0]
     assert (run / "sweep.png").stat().st_size > 0
+
+    # evaluating the best configuration itself against the sweep reproduces the baseline's numbers
+    best_lr = best["hyperparameters"]["lr"]
+    out = lopt("evaluate", *common, f"optimizer.lr={best_lr}", f"compare_to={run / 'best.json'}", "hydra.run.dir=ev",
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    comparison = json.loads((tmp_path / "ev" / "curves.json").read_text())["comparison"]
+    assert comparison["target_loss"] == pytest.approx(best["metrics"]["final/eval/train/loss"]["mean"])
+    ev, base = comparison["evaluated"], comparison["baseline"]
+    assert ev["final_loss"] == pytest.approx(base["final_loss"], rel=1e-4)
+    assert ev["mean_loss"] == pytest.approx(best["metrics"]["mean/eval/train/loss"]["mean"], rel=1e-4)
+    assert ev["steps_to_target"] == base["steps_to_target"] is not None
+    assert "vs the tuned baseline sgd lr=0.1" in " ".join(out.stdout.split())
