@@ -28,7 +28,7 @@ class Command:
 COMMANDS = {
     "meta-train": Command("meta_train", "meta-train a learned optimizer (PES + small_fc_lopt by default)",
                           "lopt.meta_train"),
-    "baseline-sweep": Command("baseline_sweep", "tune a hand-designed optimizer: learning-rate grid x seeds, vectorized",
+    "baseline-sweep": Command("baseline_sweep", "tune a hand-designed optimizer: LR grid or random search x seeds, vectorized",
                               "lopt.sweep"),
     "evaluate": Command("evaluate", "training curves of a hand-designed or learned optimizer, many seeds",
                         "lopt.evaluate"),

@@ -1,0 +1,118 @@
+"""Reproduce the seed tutorial: does a meta-trained small_fc_lopt beat the best tuned Adam?
+
+Drives the `lopt` commands a user would type, each writing its own run directory under --out:
+  1. lopt baseline-sweep optimizer=adam  (the tutorial's 9 learning rates x 5 seeds, 200 steps)
+  2. lopt meta-train                     (PES, --num-tasks tasks, truncations of 20, --outer-iterations)
+  3. lopt evaluate lopt=small_fc_lopt lopt.checkpoint=<2> compare_to=<1>/best.json  (5 seeds)
+then draws the tutorial's figures -- learning-rate curves and learning rate vs last/mean loss
+(the sweep's sweep.png), the meta-training curve, learned vs Adam curves -- writes tutorial.json
+and prints a one-line verdict with the numbers.
+
+    python scripts/reproduce_tutorial.py                # conv_cifar on CIFAR-10 (TFDS data needed)
+    python scripts/reproduce_tutorial.py --quick        # offline: the digits MLP task, 8 tasks
+    python scripts/reproduce_tutorial.py --quick tracking.mode=disabled   # extra overrides go to every command
+"""
+import argparse
+import json
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from lopt.results import pyplot, save_figure, write_json
+
+
+def _lopt(command: str, run_dir: Path, overrides: list[str]) -> float:
+    """Run one lopt command into `run_dir`; its wall time. Stops the script if it fails."""
+    args = [sys.executable, "-m", "lopt_cli.main", command, *overrides, f"hydra.run.dir={run_dir}"]
+    print(f"\n$ lopt {command} {' '.join(overrides)} hydra.run.dir={run_dir}", flush=True)
+    start = time.perf_counter()
+    if subprocess.run(args).returncode != 0:
+        sys.exit(f"reproduce_tutorial: `lopt {command}` failed (see above); stopping.")
+    return time.perf_counter() - start
+
+
+def _mean_curve(per_seed: list) -> np.ndarray:
+    return np.nanmean(np.asarray(per_seed, float), axis=0)
+
+
+def _plot_meta_training(meta_dir: Path, path: Path) -> None:
+    records = [json.loads(line) for line in (meta_dir / "metrics.jsonl").read_text().splitlines()]
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    ax.plot([r["outer_iteration"] for r in records], [r["outer/loss"] for r in records], "o-", markersize=3)
+    ax.set_xlabel("outer-iteration updates")
+    ax.set_ylabel("average inner-problem loss (PES)")
+    save_figure(fig, path)
+
+
+def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path) -> None:
+    """Every learning rate's mean curve, and the learned optimizer's in black (the tutorial's last plot)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    xs = sweep["eval/xs"]
+    for c in sorted(sweep["configurations"], key=lambda c: c["hyperparameters"]["lr"]):
+        ax.plot(xs, _mean_curve(c["curves"]["eval/train/loss"]), label=f"adam lr {c['hyperparameters']['lr']:g}")
+    ax.plot(curves["eval/xs"], curves["curves"]["eval/train/loss"]["mean"], color="k", linewidth=2.5,
+            label="small_fc_lopt (meta-trained)")
+    ax.set_xlabel("training iteration")
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="offline digits_mlp task with 8 tasks")
+    p.add_argument("--task", default=None, help="task option (default conv_cifar; digits_mlp with --quick)")
+    p.add_argument("--num-tasks", type=int, default=None, help="inner problems per outer iteration (32; 8 with --quick)")
+    p.add_argument("--outer-iterations", type=int, default=1000, help="meta-training iterations (the tutorial's 1000)")
+    p.add_argument("--trunc-length", type=int, default=20)
+    p.add_argument("--num-steps", type=int, default=200, help="inner training length everywhere")
+    p.add_argument("--num-seeds", type=int, default=5)
+    p.add_argument("--eval-every", type=int, default=5, help="steps between evaluations of the curves")
+    p.add_argument("--out", type=Path, default=None, help="directory for the three runs and the figures")
+    p.add_argument("overrides", nargs="*", help="extra key=value overrides passed to every command")
+    a = p.parse_args()
+    task = a.task or ("digits_mlp" if a.quick else "conv_cifar")
+    num_tasks = a.num_tasks or (8 if a.quick else 32)
+    out = a.out or Path("outputs/tutorial") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    out.mkdir(parents=True, exist_ok=True)
+    training = [f"num_steps={a.num_steps}", f"num_seeds={a.num_seeds}", f"eval_every={a.eval_every}"]
+
+    wall = {
+        "baseline-sweep": _lopt("baseline-sweep", out / "sweep", [f"task={task}", "optimizer=adam", *training,
+                                                                  *a.overrides]),
+        "meta-train": _lopt("meta-train", out / "meta", [
+            f"task={task}", f"num_tasks={num_tasks}", f"outer_iterations={a.outer_iterations}",
+            f"estimator.trunc_length={a.trunc_length}", f"schedule.length={a.num_steps}", *a.overrides]),
+    }
+    wall["evaluate"] = _lopt("evaluate", out / "evaluate", [
+        f"task={task}", "lopt=small_fc_lopt", f"lopt.checkpoint={out / 'meta'}",
+        f"compare_to={out / 'sweep' / 'best.json'}", *training, *a.overrides])
+
+    sweep = json.loads((out / "sweep" / "sweep.json").read_text())
+    curves = json.loads((out / "evaluate" / "curves.json").read_text())
+    _plot_meta_training(out / "meta", out / "meta_training.png")
+    _plot_learned_vs_adam(sweep, curves, out / "learned_vs_adam.png")
+    cmp = curves["comparison"]
+    learned, adam = cmp["evaluated"], cmp["baseline"]
+    wins = learned["mean_loss"] < adam["mean_loss"]
+    result = {"task": task, "num_tasks": num_tasks, "outer_iterations": a.outer_iterations,
+              "trunc_length": a.trunc_length, "num_steps": a.num_steps, "num_seeds": a.num_seeds,
+              "best_adam": cmp["baseline_label"], "learned": learned, "adam": adam, "learned_wins": wins,
+              "wall_s": wall, "figures": ["sweep/sweep.png", "meta_training.png", "learned_vs_adam.png",
+                                          "evaluate/curves.png"]}
+    write_json(out / "tutorial.json", result)
+    verdict = "BEATS" if wins else "does NOT beat"
+    print(f"\nverdict: on {task}, the meta-trained small_fc_lopt ({a.outer_iterations} outer iterations x {num_tasks} "
+          f"tasks) {verdict} the best tuned Adam ({cmp['baseline_label']}): mean training loss over "
+          f"{a.num_steps} steps {learned['mean_loss']:.4f} vs {adam['mean_loss']:.4f}, final "
+          f"{learned['final_loss']:.4f} vs {adam['final_loss']:.4f} ({a.num_seeds} seeds). Results in {out}.")
+
+
+if __name__ == "__main__":
+    main()
