@@ -64,6 +64,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
+    elif tp is dict:  # a nested config node, validated by the component that builds it
+        if isinstance(value, dict):
+            return value
     raise ConfigError(f"{path}={value!r} has the wrong type: expected {_type_name(tp)}.")
 
 

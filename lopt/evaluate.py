@@ -53,8 +53,8 @@ def _evaluate(task: Task, params: Any, data: data_lib.Dataset, key: jax.Array, n
     """Mean metrics over `num_batches` random train and test batches."""
     def one(k):
         k_train, k_test = jax.random.split(k)
-        train = task.metrics(params, data_lib.sample_batch(data.train_x, data.train_y, k_train, task.batch_size))
-        test = task.metrics(params, data_lib.sample_batch(data.test_x, data.test_y, k_test, task.batch_size))
+        train = task.metrics(params, task.sample_batch(data, k_train))
+        test = task.metrics(params, task.sample_batch(data, k_test, "test"))
         return {**{f"eval/train/{k}": v for k, v in train.items()}, **{f"eval/test/{k}": v for k, v in test.items()}}
 
     return jax.tree_util.tree_map(jnp.mean, jax.vmap(one)(jax.random.split(key, num_batches)))
@@ -111,7 +111,7 @@ class Components(NamedTuple):
 def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the config and build the components; loads no data, compiles nothing."""
     settings = from_config(Settings, {k: v for k, v in cfg.items() if k not in GROUPS}, "")
-    task_config = from_config(tasks.TaskConfig, cfg["task"], "task")
+    task_config = tasks.parse(cfg["task"])
     is_learned = cfg.get("lopt") is not None
     if is_learned:
         optimizer, ckpt = learned.build(cfg["lopt"]), learned.checkpoint_path(cfg["lopt"])

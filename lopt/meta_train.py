@@ -84,8 +84,8 @@ class MetaTrainer:
 
     @property
     def inner_steps_per_iteration(self) -> int:
-        """Inner steps in one truncation, both antithetic branches counted."""
-        return 2 * self.num_tasks * self.estimator.trunc_length
+        """Inner steps in one truncation, every branch (e.g. antithetic pair) counted."""
+        return self.estimator.inner_steps(self.num_tasks)
 
 
 class Components(NamedTuple):
@@ -101,13 +101,13 @@ def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the whole config and build every component; loads no data, compiles nothing."""
     settings = from_config(Settings, {k: v for k, v in cfg.items() if k not in GROUPS}, "")
     data_settings, tracking = data_and_tracking(cfg)
-    task_config = from_config(tasks.TaskConfig, cfg["task"], "task")
+    task_config = tasks.parse(cfg["task"])
     schedule = schedules.build(cfg["schedule"])
     estimator = estimators.build(cfg["estimator"])
-    if estimator.trunc_length > schedule.max_length:
+    if estimator.trunc_length > schedule.min_length:  # a problem resets at most once per truncation
         raise ConfigError(
-            f"estimator.trunc_length={estimator.trunc_length} is longer than the inner problems "
-            f"(schedule max length {schedule.max_length}): it must be at most {schedule.max_length}."
+            f"estimator.trunc_length={estimator.trunc_length} is longer than the shortest inner problems "
+            f"(schedule min length {schedule.min_length}): it must be at most {schedule.min_length}."
         )
     lopt = learned.build(cfg["lopt"])
     outer = outer_lib.build(cfg["outer_opt"]).transform()

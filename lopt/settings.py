@@ -24,8 +24,10 @@ class DataSettings:
         check(self.source in data_lib.SOURCES, "source", self.source, f"one of {list(data_lib.SOURCES)}")
         check(self.synthetic_examples > 0, "synthetic_examples", self.synthetic_examples, "a positive integer")
 
-    def load(self, task: TaskConfig, seed: int) -> data_lib.Dataset:
-        """The task's dataset as device arrays."""
+    def load(self, task: TaskConfig, seed: int) -> data_lib.Dataset | None:
+        """The task's dataset as device arrays; None for a dataset-free task."""
+        if task.dataset is None:
+            return None
         return data_lib.load(task.dataset, self.source, task.image_size, self.dir, self.download,
                              self.synthetic_examples, seed)
 

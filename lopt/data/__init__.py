@@ -10,10 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from lopt.data import tfds_source
-from lopt.data.dataset import Batch, Dataset, sample_batch, sample_train
+from lopt.data.dataset import Batch, Dataset, noise_key, sample_batch, sample_split, sample_train
 from lopt.errors import unknown_choice
 
-__all__ = ["Batch", "Dataset", "DatasetSpec", "SOURCES", "DATASETS", "load", "sample_batch", "sample_train"]
+__all__ = ["Batch", "Dataset", "DatasetSpec", "SOURCES", "DATASETS", "load", "noise_key", "sample_batch",
+           "sample_split", "sample_train"]
 
 SOURCES = ("real", "synthetic")
 
@@ -30,10 +31,11 @@ def _digits(data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
     return x[~test], y[~test], x[test], y[test]
 
 
-def _tfds(name: str) -> Callable[[str | None, bool], tuple[np.ndarray, ...]]:
+def _tfds(name: str, test_split: str = "test") -> Callable[[str | None, bool], tuple[np.ndarray, ...]]:
+    """Loader of TFDS dataset `name`: its train split and `test_split` (our test split)."""
     def load(data_dir: str | None, download: bool) -> tuple[np.ndarray, ...]:
         return (*tfds_source.load_split(name, "train", data_dir, download),
-                *tfds_source.load_split(name, "test", data_dir, download))
+                *tfds_source.load_split(name, test_split, data_dir, download))
 
     return load
 
@@ -51,6 +53,9 @@ DATASETS = {
     "digits": DatasetSpec((8, 8, 1), 10, _digits),
     "cifar10": DatasetSpec((32, 32, 3), 10, _tfds("cifar10")),
     "fashion_mnist": DatasetSpec((28, 28, 1), 10, _tfds("fashion_mnist")),
+    # ImageNet downsampled to 16x16 (Chrabaszcz et al. 2017); it has no test split, so its
+    # validation split is our test split. Loaded whole: 1.28M train images, ~4 GB as float32.
+    "imagenet_resized/16x16": DatasetSpec((16, 16, 3), 1000, _tfds("imagenet_resized/16x16", "validation")),
 }
 
 

@@ -28,3 +28,16 @@ def sample_batch(x: jax.Array, y: jax.Array, key: jax.Array, batch_size: int) ->
 
 def sample_train(data: Dataset, key: jax.Array, batch_size: int) -> Batch:
     return sample_batch(data.train_x, data.train_y, key, batch_size)
+
+
+def sample_split(data: Dataset, key: jax.Array, batch_size: int, split: str = "train") -> Batch:
+    """A batch of the "train" or "test" split."""
+    if split == "train":
+        return sample_train(data, key, batch_size)
+    return sample_batch(data.test_x, data.test_y, key, batch_size)
+
+
+def noise_key(data: None, key: jax.Array, batch_size: int, split: str = "train") -> jax.Array:
+    """The batch of a dataset-free task (its data is None): the key itself, from which its loss
+    draws any noise. Both splits are the same distribution."""
+    return key

@@ -2,10 +2,16 @@
 from typing import Any, Mapping
 
 from lopt.config import Registry
+from lopt.estimators.es import ES
+from lopt.estimators.merged import Merged
 from lopt.estimators.pes import PES
+from lopt.estimators.tbptt import TBPTT
 
 REGISTRY = Registry("gradient estimator")
 REGISTRY.register("pes")(PES)
+REGISTRY.register("es")(ES)
+REGISTRY.register("tbptt")(TBPTT)
+REGISTRY.register("merged")(Merged)
 
 
 def build(cfg: Mapping[str, Any]) -> Any:

@@ -11,22 +11,28 @@ import jax
 from lopt import checkpoint
 from lopt.config import Registry, to_plain
 from lopt.errors import UserError
+from lopt.learned.fc_lopt import FCLOpt
+from lopt.learned.learnable_adam import LearnableAdam
+from lopt.learned.nn_adam import NNAdam
 from lopt.learned.small_fc_lopt import SmallFCLOpt
 
 REGISTRY = Registry("learned optimizer")
 REGISTRY.register("small_fc_lopt")(SmallFCLOpt)
+REGISTRY.register("fc_lopt")(FCLOpt)
+REGISTRY.register("learnable_adam")(LearnableAdam)
+REGISTRY.register("nn_adam")(NNAdam)
 
-__all__ = ["REGISTRY", "SmallFCLOpt", "build", "checkpoint_path", "load_theta"]
+__all__ = ["REGISTRY", "FCLOpt", "LearnableAdam", "NNAdam", "SmallFCLOpt", "build", "checkpoint_path", "load_theta"]
 
 
-def build(cfg: Mapping[str, Any]) -> Any:
-    """The learned optimizer named by the `lopt` config node."""
+def build(cfg: Mapping[str, Any], node: str = "lopt") -> Any:
+    """The learned optimizer named by the `lopt`-style config node at path `node`."""
     values = {k: v for k, v in (to_plain(cfg) or {}).items() if k != "checkpoint"}
-    return REGISTRY.build(values, "lopt")
+    return REGISTRY.build(values, node)
 
 
-def checkpoint_path(cfg: Mapping[str, Any]) -> Path | None:
-    """The final_theta directory that `lopt.checkpoint` names, checked to exist (None if unset)."""
+def checkpoint_path(cfg: Mapping[str, Any], node: str = "lopt") -> Path | None:
+    """The final_theta directory that `<node>.checkpoint` names, checked to exist (None if unset)."""
     given = (to_plain(cfg) or {}).get("checkpoint")
     if given is None:
         return None
@@ -34,15 +40,16 @@ def checkpoint_path(cfg: Mapping[str, Any]) -> Path | None:
     if (path / "final_theta").is_dir():
         path = path / "final_theta"
     if not path.is_dir():
-        raise UserError(f"lopt.checkpoint={given!r} does not exist: give a meta-train run directory "
+        raise UserError(f"{node}.checkpoint={given!r} does not exist: give a meta-train run directory "
                         f"or its final_theta/ directory.")
     return path
 
 
-def load_theta(lopt: Any, path: Path) -> Any:
-    """Meta-parameters saved at `path`, which must match the architecture of `lopt`."""
+def load_theta(lopt: Any, path: Path, node: str = "lopt") -> Any:
+    """Meta-parameters saved at `path` (named by `<node>.checkpoint`), which must match the
+    architecture of `lopt`."""
     try:
         return checkpoint.load_tree(path, lopt.init_theta(jax.random.PRNGKey(0)))
     except UserError as err:
-        raise UserError(f"lopt.checkpoint does not fit the configured learned optimizer "
+        raise UserError(f"{node}.checkpoint does not fit the configured learned optimizer "
                         f"({type(lopt).__name__}): {err}") from None

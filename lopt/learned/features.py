@@ -10,6 +10,25 @@ def tanh_time_features(step: jax.Array, timescales: tuple[float, ...] = TIMESCAL
     return jnp.tanh(step.astype(jnp.float32) / jnp.asarray(timescales, jnp.float32) - 1.0)
 
 
+def momentum_rms_features(m: jax.Array, rms: jax.Array) -> list[jax.Array]:
+    """Adam-like features of momentum `m` and second moment `rms` (seed 001 App. C.1):
+    m, rms, m / sqrt(rms) and 1 / sqrt(rms), at every decay of the accumulators."""
+    rsqrt_rms = jax.lax.rsqrt(rms + 1e-6)
+    return [m, rms, m * rsqrt_rms, rsqrt_rms]
+
+
+def clip_log_abs(x: jax.Array) -> jax.Array:
+    """Magnitude of a per-tensor statistic, squashed: 0.5 * clip(log|x|, -5, 5) (seed 002 App. C.1)."""
+    return 0.5 * jnp.clip(jnp.log(1e-8 + jnp.abs(x)), -5.0, 5.0)
+
+
+def direction_magnitude_step(direction: jax.Array, magnitude: jax.Array, step_mult: float,
+                             exp_mult: float) -> jax.Array:
+    """The step of a per-parameter MLP with outputs direction d and magnitude m:
+    d * exp(m * exp_mult) * step_mult, small temperatures keeping initial steps small (seed 001 C.1)."""
+    return direction * jnp.exp(magnitude * exp_mult) * step_mult
+
+
 def second_moment_scale(features: jax.Array, axes: tuple[int, ...], eps: float = 1e-5) -> jax.Array:
     """Per-feature factor that gives each feature unit second moment over a tensor's `axes`."""
     return jax.lax.rsqrt(eps + jnp.mean(jnp.square(features), axis=axes))

@@ -14,8 +14,10 @@ import jax.numpy as jnp
 
 from lopt.config import check
 from lopt.learned import accumulators as acc
-from lopt.learned.features import (TIMESCALES, decay_to_param, param_to_decay,
-                                   second_moment_scale, tanh_time_features)
+from lopt.learned.features import (TIMESCALES, decay_to_param, direction_magnitude_step,
+                                   momentum_rms_features, param_to_decay, second_moment_scale,
+                                   tanh_time_features)
+from lopt.learned.mlp import init_mlp
 
 Params = Any
 
@@ -29,8 +31,7 @@ class SmallFCState(NamedTuple):
 
 def _tensor_features(p, g, m, rms, fac_g, fac: acc.Factored) -> list[jax.Array]:
     """The normalizable per-parameter features of one tensor: F arrays shaped like `p`."""
-    rsqrt_rms = jax.lax.rsqrt(rms + 1e-6)
-    feats = [g[..., None], p[..., None], m, rms, m * rsqrt_rms, rsqrt_rms, fac_g]
+    feats = [g[..., None], p[..., None], *momentum_rms_features(m, rms), fac_g]
     dims = acc.factored_dims(p.shape)
     if dims is None:
         v = fac.v_diag
@@ -74,12 +75,7 @@ class SmallFCLOpt:
         return 2 + 2 * m + 2 * r + 6 * a + len(TIMESCALES)
 
     def init_theta(self, key: jax.Array) -> Params:
-        sizes = [self.num_features] + [self.hidden_size] * self.hidden_layers + [2]
-        keys = jax.random.split(key, len(sizes) - 1)
-        nn = {}
-        for i, (k, fan_in, fan_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
-            nn[f"w{i}"] = jax.random.truncated_normal(k, -2.0, 2.0, (fan_in, fan_out)) / jnp.sqrt(fan_in)
-            nn[f"b{i}"] = jnp.zeros((fan_out,))
+        nn = init_mlp(key, [self.num_features] + [self.hidden_size] * self.hidden_layers + [2])
         return {
             "momentum_decays": jnp.zeros(len(self.momentum_decays)),
             "rms_decays": jnp.zeros(len(self.rms_decays)),
@@ -116,8 +112,7 @@ class SmallFCLOpt:
             w, b = nn[f"w{layer}"], nn[f"b{layer}"]
             hidden = [jax.nn.relu(h) for h in net]
             net = [sum(h * w[i, j] for i, h in enumerate(hidden)) + b[j] for j in range(w.shape[1])]
-        direction, magnitude = net
-        step = direction * jnp.exp(magnitude * self.exp_mult) * self.step_mult
+        step = direction_magnitude_step(*net, self.step_mult, self.exp_mult)
         return (p - step).reshape(shape)
 
     def update(self, theta: Params, state: SmallFCState, params: Params, grads: Params,

@@ -1,33 +1,106 @@
 """Outer optimizers: the optax transformations that apply meta-gradients to theta."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import jax
 import optax
 
+from lopt import learned
 from lopt.config import Registry, check
+from lopt.learned.export import as_optax
 
 REGISTRY = Registry("outer optimizer")
 
 
-@REGISTRY.register("adam_clip")
+@REGISTRY.register("sgd")
 @dataclass(frozen=True)
-class AdamClip:
-    """Adam after clipping every meta-gradient value to [-clip, clip] (seed 002 D.1)."""
+class SGD:
+    """Plain (optionally heavy-ball momentum) SGD on the meta-gradient."""
+
+    lr: float = 1e-3
+    momentum: float = 0.0
+
+    def __post_init__(self):
+        check(self.lr > 0, "lr", self.lr, "a positive float")
+        check(0 <= self.momentum < 1, "momentum", self.momentum, "in [0, 1)")
+
+    def transform(self) -> optax.GradientTransformation:
+        return optax.sgd(self.lr, self.momentum or None)
+
+
+@dataclass(frozen=True)
+class _AdamBase:
+    """Adam's hyperparameters and their validation, shared by the clipped Adam variants."""
 
     lr: float = 3e-3
-    clip: float = 3.0
     b1: float = 0.9
     b2: float = 0.999
     eps: float = 1e-8
 
     def __post_init__(self):
         check(self.lr > 0, "lr", self.lr, "a positive float")
-        check(self.clip > 0, "clip", self.clip, "a positive float")
         check(0 <= self.b1 < 1 and 0 <= self.b2 < 1, "b1/b2", (self.b1, self.b2), "in [0, 1)")
         check(self.eps > 0, "eps", self.eps, "a positive float")
 
+    def adam(self) -> optax.GradientTransformation:
+        return optax.adam(self.lr, self.b1, self.b2, self.eps)
+
+
+@REGISTRY.register("adam_clip")
+@dataclass(frozen=True)
+class AdamClip(_AdamBase):
+    """Adam after clipping every meta-gradient value to [-clip, clip] (seed 002 D.1)."""
+
+    clip: float = 3.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.clip > 0, "clip", self.clip, "a positive float")
+
     def transform(self) -> optax.GradientTransformation:
-        return optax.chain(optax.clip(self.clip), optax.adam(self.lr, self.b1, self.b2, self.eps))
+        return optax.chain(optax.clip(self.clip), self.adam())
+
+
+@REGISTRY.register("adam")
+@dataclass(frozen=True)
+class Adam(_AdamBase):
+    """Adam after scaling the meta-gradient to global norm at most `max_norm` (null: no clipping)."""
+
+    max_norm: float | None = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.max_norm is None or self.max_norm > 0, "max_norm", self.max_norm,
+              "a positive float or null")
+
+    def transform(self) -> optax.GradientTransformation:
+        if self.max_norm is None:
+            return self.adam()
+        return optax.chain(optax.clip_by_global_norm(self.max_norm), self.adam())
+
+
+@REGISTRY.register("lopt")
+@dataclass(frozen=True)
+class LearnedOuter:
+    """A learned optimizer trains theta: the building block of self-training (seed 003), where
+    learned optimizers train each other. `lopt` is a `lopt`-group node (architecture, options,
+    `checkpoint`); without a checkpoint its meta-parameters are a fresh init from `seed`."""
+
+    lopt: dict = field(default_factory=lambda: {"name": "small_fc_lopt"})
+    seed: int = 0
+
+    NODE = "outer_opt.lopt"  # the config path of `lopt`, for error messages
+
+    def __post_init__(self):
+        learned.build(self.lopt, self.NODE)
+        learned.checkpoint_path(self.lopt, self.NODE)
+
+    def transform(self) -> optax.GradientTransformationExtraArgs:
+        lopt = learned.build(self.lopt, self.NODE)
+        path = learned.checkpoint_path(self.lopt, self.NODE)
+        theta = (lopt.init_theta(jax.random.PRNGKey(self.seed)) if path is None
+                 else learned.load_theta(lopt, path, self.NODE))
+        return as_optax(lopt, theta)
 
 
 def build(cfg: Mapping[str, Any]) -> Any:

@@ -1,32 +1,24 @@
-"""Truncation schedules: how many steps each inner problem trains before it is reset."""
-from dataclasses import dataclass
+"""Truncation schedules: how many steps each inner problem trains before it is reset.
+
+Every schedule has `sample(key, outer_iteration)` (traceable: it runs inside the compiled outer
+step whenever a problem is (re)started) and static `min_length`/`max_length` bounds on what it
+samples.
+"""
 from typing import Any, Mapping
 
-import jax
-import jax.numpy as jnp
-
-from lopt.config import Registry, check
+from lopt.config import Registry
+from lopt.schedules.curricula import LinearSchedule, LogUniformSchedule
+from lopt.schedules.fixed import NEVER, ChoiceSchedule, ConstantSchedule, NeverEndingSchedule
 
 REGISTRY = Registry("truncation schedule")
+REGISTRY.register("constant")(ConstantSchedule)
+REGISTRY.register("linear")(LinearSchedule)
+REGISTRY.register("log_uniform")(LogUniformSchedule)
+REGISTRY.register("choice")(ChoiceSchedule)
+REGISTRY.register("never_ending")(NeverEndingSchedule)
 
-
-@REGISTRY.register("constant")
-@dataclass(frozen=True)
-class ConstantSchedule:
-    """Every inner problem trains for `length` steps."""
-
-    length: int = 200
-
-    def __post_init__(self):
-        check(self.length > 0, "length", self.length, "a positive integer")
-
-    @property
-    def max_length(self) -> int:
-        return self.length
-
-    def sample(self, key: jax.Array, outer_iteration: jax.Array) -> jax.Array:
-        """Length of a new inner problem started at `outer_iteration` (traceable)."""
-        return jnp.asarray(self.length, jnp.int32)
+__all__ = ["NEVER", "REGISTRY", "ChoiceSchedule", "ConstantSchedule", "LinearSchedule",
+           "LogUniformSchedule", "NeverEndingSchedule", "build"]
 
 
 def build(cfg: Mapping[str, Any]) -> Any:

@@ -5,7 +5,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from lopt.data import Batch, Dataset, sample_train
+from lopt.data import Batch, Dataset, sample_split
 
 Params = Any
 
@@ -16,7 +16,9 @@ class Task:
 
     `loss_clip` is the task's normalizer: meta-losses are clipped at it (and NaN/inf maps to it),
     so one diverging inner problem cannot dominate a meta-gradient. `eval_metrics` gives the
-    evaluation metrics of a batch (at least "loss"; "accuracy" for classification).
+    evaluation metrics of a batch (at least "loss"; "accuracy" for classification). `sampler`
+    draws a batch in-graph, `sampler(data, key, batch_size, split)`: rows of a Dataset, or for a
+    dataset-free task (data None) `lopt.data.noise_key`, whose batch is a key for the loss's noise.
     """
 
     name: str
@@ -25,14 +27,16 @@ class Task:
     batch_size: int
     loss_clip: float
     eval_metrics: Callable[[Params, Batch], dict[str, jax.Array]] | None = None
+    sampler: Callable[[Any, jax.Array, int, str], Batch] = sample_split
 
     def metrics(self, params: Params, batch: Batch) -> dict[str, jax.Array]:
         if self.eval_metrics is None:
             return {"loss": self.loss(params, batch)}
         return self.eval_metrics(params, batch)
 
-    def sample_batch(self, data: Dataset, key: jax.Array) -> Batch:
-        return sample_train(data, key, self.batch_size)
+    def sample_batch(self, data: Dataset | None, key: jax.Array, split: str = "train") -> Batch:
+        """A batch of `split` ("train" or "test"), drawn inside compiled code."""
+        return self.sampler(data, key, self.batch_size, split)
 
     def meta_loss(self, loss: jax.Array) -> jax.Array:
         """NaN-safe clipped loss used as the meta-objective."""

@@ -5,6 +5,8 @@ backward convolutions get slow layouts there). On CPU we therefore compute the s
 im2col patches + one matmul, which XLA:CPU handles well in loops and under `vmap`; on GPU/TPU the
 native convolution is used. Both give the same numbers (tests/tasks/test_conv.py).
 """
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 from flax import linen as nn
@@ -56,11 +58,12 @@ class Conv2D(nn.Module):
     kernel_size: int = 3
     stride: int = 1
     impl: str = "auto"
+    kernel_init: Callable = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         k = self.kernel_size
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features))
+        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
         conv = conv_patches if resolve_impl(self.impl) == "patches" else conv_native
         return conv(x, kernel, self.stride) + bias

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 
 from lopt.data import Dataset
 from lopt.optimizers.base import Optimizer
+from lopt.schedules import NEVER
 from lopt.tasks.base import Task
 
 
@@ -56,9 +57,10 @@ class TruncatedUnroll:
         k_tasks, k_off = jax.random.split(key)
         states = jax.vmap(lambda k: self.fresh(theta, k, jnp.zeros((), jnp.int32)))(
             jax.random.split(k_tasks, num_tasks))
-        if random_offset:
+        if random_offset:  # never-ending problems start at step 0: they have no end to spread
             u = jax.random.uniform(k_off, (num_tasks,))
-            states = states._replace(step=jnp.floor(u * states.length).astype(jnp.int32))
+            offset = jnp.floor(u * states.length).astype(jnp.int32)
+            states = states._replace(step=jnp.where(states.length == NEVER, 0, offset))
         return states
 
     def step(self, theta: Any, state: InnerState, fresh: InnerState, data: Dataset

@@ -66,3 +66,25 @@ def test_tfds_no_download_says_so(tmp_path):
 def test_unknown_source_lists_choices():
     with pytest.raises(ConfigError, match="Unknown data.source 'web'. Valid choices: real, synthetic"):
         data.load("digits", "web", 8)
+
+
+def test_imagenet16_reads_train_and_validation_through_tfds():
+    with tfds.testing.mock_data(num_examples=6, policy=tfds.testing.MockPolicy.USE_CODE):
+        d = data.load("imagenet_resized/16x16", "real", 16, data_dir="/nonexistent")
+    assert d.train_x.shape == (6, 16, 16, 3) and d.test_x.shape == (6, 16, 16, 3)
+    assert 0.0 <= float(d.train_x.min()) and float(d.train_x.max()) <= 1.0
+    assert 0 <= int(d.train_y.min()) and int(d.train_y.max()) < 1000
+
+
+def test_imagenet16_offline_gives_one_clear_paragraph(monkeypatch, tmp_path):
+    def offline(self, *args, **kwargs):
+        raise ConnectionError("Failed to resolve host")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
+    with pytest.raises(DataUnavailableError, match="'imagenet_resized/16x16' is not prepared in"):
+        data.load("imagenet_resized/16x16", "real", 16, data_dir=str(tmp_path))
+
+
+def test_imagenet16_synthetic_has_its_shapes_and_classes():
+    d = data.load("imagenet_resized/16x16", "synthetic", 16, synthetic_examples=4000)
+    assert d.train_x.shape == (4000, 16, 16, 3) and int(d.train_y.max()) > 900

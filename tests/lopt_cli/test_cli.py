@@ -25,8 +25,9 @@ def test_top_level_help_lists_commands(tmp_path):
 def test_meta_train_help_shows_groups_and_config(tmp_path):
     out = lopt("meta-train", "--help", cwd=tmp_path)
     assert out.returncode == 0
-    for text in ("task: conv_cifar, digits_mlp, fmnist_mlp", "estimator: pes", "outer_opt: adam_clip",
-                 "num_tasks: 8", "trunc_length: 20"):
+    for text in ("task: cifar_ae, cifar_conv32, conv_cifar, digits_mlp, fmnist_mlp, imagenet16_mlp, quadratic, "
+                 "two_minima", "estimator: es, merged, pes, tbptt",
+                 "outer_opt: adam, adam_clip, lopt, sgd", "num_tasks: 8", "trunc_length: 20"):
         assert text in out.stdout
 
 
@@ -68,8 +69,9 @@ def test_run_directories_are_unique_for_runs_started_together(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: conv_cifar, digits_mlp, fmnist_mlp."),
-    (["lopt=big"], "Valid choices: small_fc_lopt."),
+    (["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: cifar_ae, cifar_conv32, conv_cifar, "
+                    "digits_mlp, fmnist_mlp, imagenet16_mlp, quadratic, two_minima."),
+    (["lopt=big"], "Valid choices: fc_lopt, learnable_adam, nn_adam, small_fc_lopt."),
     (["num_tasks=0"], "num_tasks=0 is invalid: it must be a positive integer."),
     (["num_tasks=abc"], "num_tasks='abc' has the wrong type: expected int."),
     (["estimator.std=-1"], "estimator.std=-1.0 is invalid: it must be a positive float."),
@@ -77,7 +79,7 @@ def test_run_directories_are_unique_for_runs_started_together(tmp_path):
     (["data.source=web"], "data.source='web' is invalid: it must be one of ['real', 'synthetic']."),
     (["tracking.mode=loud"], "tracking.mode='loud' is invalid"),
     (["--multirun", "num_tasks=2,0"], "num_tasks=0 is invalid"),
-    (["estimator.trunc_length=300"], "estimator.trunc_length=300 is longer than the inner problems"),
+    (["estimator.trunc_length=300"], "estimator.trunc_length=300 is longer than the shortest inner problems"),
 ])
 def test_bad_input_is_one_paragraph_exit_2_no_traceback(tmp_path, args, message):
     out = lopt("meta-train", *args, cwd=tmp_path)

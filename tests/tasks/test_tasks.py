@@ -10,7 +10,13 @@ from lopt.tasks import num_params
 from tests.conftest import compose_meta_train
 
 
-@pytest.mark.parametrize("task, expected", [("conv_cifar", 56_970), ("fmnist_mlp", 118_282), ("digits_mlp", 3_466)])
+# Hand counts: conv 9*cin*cout + cout per layer; dense in*out + out.
+# cifar_conv32: (27*32+32) + 2*(288*32+32) + (32*10+10) = 19,722.
+# imagenet16_mlp: (768*256+256) + 2*(256*256+256) + (256*1000+1000) = 585,448.
+# cifar_ae: (3072*128+128) + (128*32+32) + (32*128+128) + (128*3072+3072) = 797,984.
+@pytest.mark.parametrize("task, expected", [
+    ("conv_cifar", 56_970), ("fmnist_mlp", 118_282), ("digits_mlp", 3_466), ("cifar_conv32", 19_722),
+    ("imagenet16_mlp", 585_448), ("cifar_ae", 797_984), ("quadratic", 16), ("two_minima", 1)])
 def test_task_parameter_counts(task, expected):
     t = tasks.build(compose_meta_train(f"task={task}").task)
     assert num_params(t.init(jax.random.PRNGKey(0))) == expected

@@ -1,0 +1,37 @@
+"""Truncated backpropagation through time (seed 001, §2.2): the exact gradient of each task's
+mean meta-loss over the current truncation, by `jax.grad` through the vectorized scan.
+
+One unroll per task, no perturbations. The inner state entering the truncation is a constant, so
+the estimate is biased towards short horizons (seed 001, §2.4) and can explode for long
+truncations (§2.3). A problem reset inside the truncation contributes through its fresh
+successor from its init on.
+"""
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from lopt.data import Dataset
+from lopt.estimators.base import TruncatedEstimator, backprop_unroll, unroll_metrics
+from lopt.unroll import InnerState, TruncatedUnroll
+
+
+@dataclass(frozen=True)
+class TBPTT(TruncatedEstimator):
+    """Backprop through each truncation of `trunc_length` steps."""
+
+    branches: ClassVar[int] = 1
+
+    def init(self, unroll: TruncatedUnroll, theta: Any, key: jax.Array, num_tasks: int,
+             random_offset: bool = True) -> InnerState:
+        return unroll.init(theta, key, num_tasks, random_offset)
+
+    def estimate(self, unroll: TruncatedUnroll, theta: Any, state: InnerState, data: Dataset,
+                 key: jax.Array, outer_iteration: jax.Array) -> tuple[Any, InnerState, dict]:
+        """Meta-gradient averaged over tasks, the advanced state and metrics of the truncation."""
+        n = state.step.shape[0]
+        thetas = jax.tree_util.tree_map(lambda t: jnp.broadcast_to(t, (n,) + t.shape), theta)
+        grads, (inner, out) = backprop_unroll(unroll, thetas, state, data, self.trunc_length,
+                                              outer_iteration)
+        return self.task_mean(grads), inner, unroll_metrics(out, n)

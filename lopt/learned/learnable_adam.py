@@ -1,0 +1,40 @@
+"""learnable_adam: Adam whose four hyperparameters are the meta-parameters.
+
+The simplest learned optimizer and the baseline every richer one must beat: theta is
+{lr, b1, b2, eps} in the learned space of `adam_hparams` (0.1 log lr, 0.1 log(1 - beta),
+0.1 log eps), initialized at the configured values, and every step is optax's Adam at those values.
+4 meta-parameters.
+"""
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import optax
+
+from lopt.learned import adam_hparams
+
+Params = Any
+
+
+@dataclass(frozen=True)
+class LearnableAdam:
+    """Adam with meta-learned learning rate, beta1, beta2 and epsilon (shared by all tensors)."""
+
+    lr: float = 1e-3
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        adam_hparams.check_values(self.lr, self.b1, self.b2, self.eps)
+
+    def init_theta(self, key: jax.Array) -> Params:
+        return adam_hparams.to_learned(self.lr, self.b1, self.b2, self.eps)
+
+    def init(self, theta: Params, params: Params) -> optax.OptState:
+        return adam_hparams.adam(theta).init(params)
+
+    def update(self, theta: Params, state: optax.OptState, params: Params, grads: Params,
+               loss: jax.Array) -> tuple[Params, optax.OptState]:
+        updates, state = adam_hparams.adam(theta).update(grads, state, params)
+        return optax.apply_updates(params, updates), state

@@ -1,0 +1,18 @@
+"""Weights of the small MLPs inside learned optimizers, as plain dicts of arrays (theta is a
+pytree that PES perturbs)."""
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+
+def init_mlp(key: jax.Array, sizes: Sequence[int]) -> dict[str, jax.Array]:
+    """{w0, b0, w1, b1, ...} for layer widths `sizes`: truncated-normal weights scaled by
+    1/sqrt(fan_in), zero biases."""
+    keys = jax.random.split(key, len(sizes) - 1)
+    nn = {}
+    for i, (k, fan_in, fan_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
+        nn[f"w{i}"] = jax.random.truncated_normal(k, -2.0, 2.0, (fan_in, fan_out)) / jnp.sqrt(fan_in)
+        nn[f"b{i}"] = jnp.zeros((fan_out,))
+    return nn
+
