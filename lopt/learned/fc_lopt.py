@@ -14,11 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lopt.config import check
 from lopt.learned import accumulators as acc
-from lopt.learned.features import (direction_magnitude_step, momentum_rms_features,
+from lopt.learned.features import (check_decays, direction_magnitude_step, momentum_rms_features,
                                    second_moment_scale, tanh_time_features)
-from lopt.learned.mlp import init_mlp
+from lopt.learned.mlp import check_hidden, init_mlp
 
 Params = Any
 TIMESCALES = tuple(float(x) for x in np.geomspace(3.0, 300_000.0, 9))  # seed 001 App. C.1
@@ -46,10 +45,8 @@ class FCLOpt:
     decays: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999, 0.9999)
 
     def __post_init__(self):
-        check(self.hidden_size > 0, "hidden_size", self.hidden_size, "a positive integer")
-        check(self.hidden_layers >= 0, "hidden_layers", self.hidden_layers, "a non-negative integer")
-        check(len(self.decays) > 0 and all(0 <= d < 1 for d in self.decays), "decays", self.decays,
-              "a non-empty list of decays in [0, 1)")
+        check_hidden(self.hidden_size, self.hidden_layers)
+        check_decays("decays", self.decays)
 
     @property
     def num_features(self) -> int:

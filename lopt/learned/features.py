@@ -2,6 +2,8 @@
 import jax
 import jax.numpy as jnp
 
+from lopt.config import check
+
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000)
 
 
@@ -41,3 +43,8 @@ def decay_to_param(decay: jax.Array) -> jax.Array:
 
 def param_to_decay(x: jax.Array) -> jax.Array:
     return 1.0 - jnp.exp(10.0 * x)
+
+
+def check_decays(name: str, decays: tuple[float, ...]) -> None:
+    """An accumulator decay list must be non-empty with every decay in [0, 1)."""
+    check(len(decays) > 0 and all(0 <= d < 1 for d in decays), name, decays, "a non-empty list of decays in [0, 1)")

@@ -5,6 +5,8 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
+from lopt.config import check
+
 
 def init_mlp(key: jax.Array, sizes: Sequence[int]) -> dict[str, jax.Array]:
     """{w0, b0, w1, b1, ...} for layer widths `sizes`: truncated-normal weights scaled by
@@ -16,3 +18,9 @@ def init_mlp(key: jax.Array, sizes: Sequence[int]) -> dict[str, jax.Array]:
         nn[f"b{i}"] = jnp.zeros((fan_out,))
     return nn
 
+
+
+def check_hidden(hidden_size: int, hidden_layers: int) -> None:
+    """Hidden width must be positive; zero hidden layers is a linear read-out."""
+    check(hidden_size > 0, "hidden_size", hidden_size, "a positive integer")
+    check(hidden_layers >= 0, "hidden_layers", hidden_layers, "a non-negative integer")

@@ -14,10 +14,10 @@ import jax.numpy as jnp
 
 from lopt.config import check
 from lopt.learned import accumulators as acc
-from lopt.learned.features import (TIMESCALES, decay_to_param, direction_magnitude_step,
+from lopt.learned.features import (check_decays, TIMESCALES, decay_to_param, direction_magnitude_step,
                                    momentum_rms_features, param_to_decay, second_moment_scale,
                                    tanh_time_features)
-from lopt.learned.mlp import init_mlp
+from lopt.learned.mlp import check_hidden, init_mlp
 
 Params = Any
 
@@ -60,12 +60,9 @@ class SmallFCLOpt:
     adafactor_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
 
     def __post_init__(self):
-        check(self.hidden_size > 0, "hidden_size", self.hidden_size, "a positive integer")
-        check(self.hidden_layers >= 0, "hidden_layers", self.hidden_layers, "a non-negative integer")
+        check_hidden(self.hidden_size, self.hidden_layers)
         for name in ("momentum_decays", "rms_decays", "adafactor_decays"):
-            decays = getattr(self, name)
-            check(len(decays) > 0 and all(0 <= d < 1 for d in decays), name, decays,
-                  "a non-empty list of decays in [0, 1)")
+            check_decays(name, getattr(self, name))
         check(len(self.adafactor_decays) == len(self.momentum_decays), "adafactor_decays",
               self.adafactor_decays, "as long as momentum_decays (their product is a feature)")
 

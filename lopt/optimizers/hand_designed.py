@@ -97,7 +97,7 @@ class SGDM(HandDesigned):
         return optax.sgd(hp["lr"], momentum=hp["momentum"])
 
 
-def _check_adam_moments(b1: float, b2: float, eps: float) -> None:
+def check_adam_moments(b1: float, b2: float, eps: float) -> None:
     check(0 <= b1 < 1 and 0 <= b2 < 1, "b1/b2", (b1, b2), "in [0, 1)")
     check(eps > 0, "eps", eps, "a positive float")
 
@@ -112,7 +112,7 @@ class Adam(HandDesigned):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_adam_moments(self.b1, self.b2, self.eps)
+        check_adam_moments(self.b1, self.b2, self.eps)
 
     def transformation(self, hp: Mapping[str, Any], num_steps: int) -> optax.GradientTransformation:
         return optax.adam(hp["lr"], hp["b1"], hp["b2"], hp["eps"])
@@ -154,7 +154,7 @@ class NAdamW(HandDesigned):
 
     def __post_init__(self):
         super().__post_init__()
-        _check_adam_moments(self.b1, self.b2, self.eps)
+        check_adam_moments(self.b1, self.b2, self.eps)
         for name in ("l2_weight_decay", "adamw_weight_decay", "min_lr_mult"):
             check(getattr(self, name) >= 0, name, getattr(self, name), "a non-negative float")
         for name in ("warmup_fraction", "constant_fraction"):

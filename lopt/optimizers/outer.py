@@ -8,6 +8,7 @@ import optax
 from lopt import learned
 from lopt.config import Registry, check
 from lopt.learned.export import as_optax
+from lopt.optimizers.hand_designed import check_adam_moments
 
 REGISTRY = Registry("outer optimizer")
 
@@ -39,8 +40,7 @@ class _AdamBase:
 
     def __post_init__(self):
         check(self.lr > 0, "lr", self.lr, "a positive float")
-        check(0 <= self.b1 < 1 and 0 <= self.b2 < 1, "b1/b2", (self.b1, self.b2), "in [0, 1)")
-        check(self.eps > 0, "eps", self.eps, "a positive float")
+        check_adam_moments(self.b1, self.b2, self.eps)
 
     def adam(self) -> optax.GradientTransformation:
         return optax.adam(self.lr, self.b1, self.b2, self.eps)
