@@ -1,52 +1,113 @@
-"""Checkpoints of pytrees through orbax: atomic saves, latest-step restore."""
+"""Checkpoints of pytrees through orbax: atomic saves, verified restores.
+
+A meta-training checkpoint holds the state and a manifest (path, shape, dtype and SHA-256 of every
+leaf) in one orbax step directory, which orbax writes under a temporary name and renames when
+complete: a run killed mid-save leaves the previous checkpoint intact, and the partial one is
+ignored and removed when the directory is next opened. A restore checks the manifest against the
+expected structure before reading and the restored bytes against the digests after, so a corrupted
+or incompatible checkpoint is an error naming its directory, never silently wrong numbers.
+"""
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from lopt.errors import UserError
 
 logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every save at INFO
 
+Layout = dict[str, tuple]  # leaf path -> (shape, ...) or (shape, dtype)
+
+
+def manifest(tree: Any) -> list[dict[str, Any]]:
+    """Path, shape, dtype and SHA-256 of the bytes of every leaf of `tree`, in flatten order."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(jax.device_get(tree))
+    entries = []
+    for path, x in leaves:
+        a = np.asarray(x)
+        entries.append({"path": jax.tree_util.keystr(path), "shape": list(a.shape), "dtype": str(a.dtype),
+                        "sha256": hashlib.sha256(a.tobytes()).hexdigest()})
+    return entries
+
+
+def _layout(tree: Any, dtypes: bool = True) -> Layout:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {jax.tree_util.keystr(p): (tuple(x.shape), str(x.dtype)) if dtypes else (tuple(x.shape),)
+            for p, x in leaves}
+
+
+def _check_layout(path: Path, stored: Layout, expected: Layout) -> None:
+    """Raise a UserError naming `path` and the first leaf where `stored` and `expected` differ."""
+    if stored != expected:
+        diff = sorted(set(stored.items()) ^ set(expected.items()))[0][0]
+        raise UserError(f"The checkpoint {path} does not match what is being restored: at {diff} "
+                        f"it holds {stored.get(diff, 'nothing')}, expected {expected.get(diff, 'nothing')}.")
+
 
 class Checkpointer:
-    """Keeps the last `max_to_keep` checkpoints of a state pytree under `directory`.
-
-    Orbax writes each step to a temporary directory and renames it when complete, so a run killed
-    mid-save leaves the previous checkpoint intact.
-    """
+    """Keeps the last `max_to_keep` verified checkpoints of a state pytree under `directory`."""
 
     def __init__(self, directory: Path, max_to_keep: int = 2):
-        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False)
-        self._manager = ocp.CheckpointManager(Path(directory).absolute(), options=options)
+        options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, enable_async_checkpointing=False,
+                                               cleanup_tmp_directories=True)
+        self.directory = Path(directory).absolute()
+        self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, step: int, state: Any) -> None:
-        self._manager.save(step, args=ocp.args.StandardSave(state))
+        """Write `state` and its manifest as checkpoint `step`, atomically; returns when durable."""
+        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                         manifest=ocp.args.JsonSave(manifest(state))))
         self._manager.wait_until_finished()
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    def _fallback(self, step: int) -> str:
+        """What the user can do about a bad checkpoint `step`."""
+        earlier = [s for s in self._manager.all_steps() if s < step]
+        return (f"delete it to resume from the previous checkpoint (iteration {max(earlier)})" if earlier
+                else "start a new run directory")
+
+    def _unreadable(self, step: int, err: Exception) -> UserError:
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        return UserError(f"The checkpoint {self.directory / str(step)} cannot be read ({type(err).__name__}: "
+                         f"{first}). It is corrupted or was not written by this version of lopt; "
+                         f"{self._fallback(step)}.")
+
     def restore(self, step: int, like: Any) -> Any:
-        """The state saved at `step`, with the structure, shapes and dtypes of `like`."""
+        """The state saved at `step`, with the structure, shapes and dtypes of `like` (arrays or
+        shape-dtype structs), checked against the checkpoint's manifest and digests."""
+        path = self.directory / str(step)
+        try:
+            entries = self._manager.restore(step, args=ocp.args.Composite(manifest=ocp.args.JsonRestore()))["manifest"]
+            stored = {e["path"]: (tuple(e["shape"]), e["dtype"]) for e in entries}
+        except Exception as err:  # missing, truncated or garbled manifest
+            raise self._unreadable(step, err) from None
+        _check_layout(path, stored, _layout(like))
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
-        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        try:
+            state = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+        except Exception as err:  # unreadable array data
+            raise self._unreadable(step, err) from None
+        for saved, restored in zip(entries, manifest(state)):
+            if saved["sha256"] != restored["sha256"]:
+                raise UserError(f"The checkpoint {path} is corrupted: the array at {saved['path']} does not match "
+                                f"the checksum saved with it; {self._fallback(step)}.")
+        return state
 
     def close(self) -> None:
         self._manager.close()
 
 
 def save_tree(path: Path, tree: Any) -> None:
-    """Save one pytree (e.g. final learned-optimizer parameters) atomically to `path`."""
+    """Save one pytree (e.g. final learned-optimizer parameters) atomically to `path`, replacing
+    what is there (a resumed run writes its final theta again)."""
     with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(Path(path).absolute(), tree)
-
-
-def _shapes(tree: Any) -> dict[str, tuple[int, ...]]:
-    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
-    return {jax.tree_util.keystr(path): tuple(x.shape) for path, x in leaves}
+        ckptr.save(Path(path).absolute(), tree, force=True)
 
 
 def load_tree(path: Path, like: Any) -> Any:
@@ -55,12 +116,8 @@ def load_tree(path: Path, like: Any) -> Any:
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
     with ocp.StandardCheckpointer() as ckptr:
         try:
-            stored = _shapes(ckptr.metadata(path).item_metadata.tree)
+            stored = _layout(ckptr.metadata(path).item_metadata.tree, dtypes=False)
         except Exception as err:  # not an orbax checkpoint, or unreadable
             raise UserError(f"{path} is not a readable checkpoint: {str(err).splitlines()[0]}") from None
-        expected = _shapes(abstract)
-        if stored != expected:
-            diff = sorted(set(stored.items()) ^ set(expected.items()))[0][0]
-            raise UserError(f"The checkpoint {path} does not match what is being restored: at {diff} "
-                            f"it holds {stored.get(diff, 'nothing')}, expected {expected.get(diff, 'nothing')}.")
+        _check_layout(path, stored, _layout(abstract, dtypes=False))
         return ckptr.restore(path, abstract)

@@ -11,10 +11,11 @@ from typing import Any, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from omegaconf import DictConfig
 from rich.console import Console
 
-from lopt import comparison, data as data_lib, learned, tasks
+from lopt import comparison, data as data_lib, distributed, learned, tasks
 from lopt.config import check, from_config
 from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
@@ -23,7 +24,7 @@ from lopt.results import pyplot, save_figure, write_json
 from lopt.settings import DataSettings, TrackingSettings, data_and_tracking, write_run_config
 from lopt.tasks import Task
 
-GROUPS = ("task", "optimizer", "lopt", "data", "tracking", "compare_to")
+GROUPS = ("task", "optimizer", "lopt", "data", "tracking", "compare_to", "distributed")
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,10 @@ def seed_keys(key: jax.Array, s: Settings) -> jax.Array:
 
 
 def training_curves(task: Task, optimizer: Optimizer, theta: Any, data: data_lib.Dataset, key: jax.Array,
-                    s: Settings) -> dict[str, jax.Array]:
-    """`seed_curves` of `num_seeds` seeds, trained at once: leaves [num_seeds, ...]."""
-    return jax.vmap(lambda k: seed_curves(task, optimizer, theta, data, k, s))(seed_keys(key, s))
+                    s: Settings, mesh: Mesh | None = None) -> dict[str, jax.Array]:
+    """`seed_curves` of `num_seeds` seeds, trained at once: leaves [num_seeds, ...]; the seeds are
+    split over the devices of `mesh` (lopt.distributed)."""
+    return distributed.map_sharded(lambda k: seed_curves(task, optimizer, theta, data, k, s), seed_keys(key, s), mesh)
 
 
 class Components(NamedTuple):
@@ -173,13 +175,14 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     """Train `num_seeds` seeds and write curves.json, curves.png and W&B logs to `run_dir`."""
     c = build(cfg)
     s = c.settings
+    mesh = distributed.setup(cfg.get("distributed"))  # multi-host start-up precedes any device use
     dataset = c.data.load(c.task_config, s.seed)
     optimizer = _training_optimizer(c)
     write_run_config(run_dir, cfg)
     name = cfg["lopt"]["name"] if c.learned else cfg["optimizer"]["name"]
     with console.status(f"training {s.num_seeds} seeds x {s.num_steps} steps of {c.task_config.name} with {name}"):
-        curves = jax.jit(training_curves, static_argnums=(0, 1, 5))(
-            c.task, optimizer, None, dataset, jax.random.PRNGKey(s.seed), s)
+        curves = jax.jit(training_curves, static_argnums=(0, 1, 5, 6))(
+            c.task, optimizer, None, dataset, jax.random.PRNGKey(s.seed), s, mesh)
         curves = {k: np.asarray(v) for k, v in jax.device_get(curves).items()}
     result = {"task": c.task_config.name, "optimizer": name, "learned": c.learned,
               "checkpoint": None if c.theta_checkpoint is None else str(c.theta_checkpoint),

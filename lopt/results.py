@@ -6,19 +6,43 @@ from pathlib import Path
 from typing import Any
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write `obj` as JSON to `path` atomically (a temporary file renamed into place)."""
+def write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically: a temporary file, flushed to disk, renamed into place."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1)
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write `obj` as JSON to `path` atomically."""
+    write_text(path, json.dumps(obj, indent=1))
+
+
+def trim_records(path: Path, key: str, last: int) -> dict[str, Any] | None:
+    """Keep the records of the JSON-lines file `path` whose `key` is at most `last`, dropping newer
+    ones and a line cut short by a kill (a resumed run logs those iterations again); rewritten
+    atomically. Returns the last record kept (None if none or no file)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a partial last line
+            continue
+        if record.get(key, last + 1) <= last:
+            kept.append(line)
+    write_text(path, "".join(f"{line}\n" for line in kept))
+    return json.loads(kept[-1]) if kept else None
 
 
 def pyplot():

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from lopt import data as data_lib
 from lopt.config import check, from_config
+from lopt.results import write_text
 from lopt.tasks import TaskConfig
 from lopt.tracking import MODES, Tracker
 
@@ -28,7 +29,7 @@ class DataSettings:
         """The task's dataset as device arrays; None for a dataset-free task."""
         if task.dataset is None:
             return None
-        return data_lib.load(task.dataset, self.source, task.image_size, self.dir, self.download,
+        return data_lib.load(task.dataset, self.source, task.example_size, self.dir, self.download,
                              self.synthetic_examples, seed)
 
 
@@ -58,6 +59,6 @@ def data_and_tracking(cfg: DictConfig) -> tuple[DataSettings, TrackingSettings]:
 
 
 def write_run_config(run_dir: Path, cfg: DictConfig) -> None:
-    """Create the run directory and write the resolved config into it."""
+    """Create the run directory and write the resolved config into it (atomically)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))

@@ -15,11 +15,12 @@ from typing import Any, Mapping, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from lopt import data as data_lib, evaluate, tasks
+from lopt import data as data_lib, distributed, evaluate, tasks
 from lopt.config import check, from_config
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
@@ -28,7 +29,7 @@ from lopt.settings import DataSettings, TrackingSettings, data_and_tracking, wri
 from lopt.tasks import Task
 from lopt.tracking import Tracker
 
-GROUPS = ("task", "optimizer", "data", "tracking", "sweep")
+GROUPS = ("task", "optimizer", "data", "tracking", "sweep", "distributed")
 PLOTTED_CURVES = 10  # the best configurations whose curves sweep.png shows
 TABLE_ROWS = 20  # the best configurations the console table shows
 CRITERIA = {  # name -> curve whose value (at the end, or averaged over training) ranks configurations
@@ -80,20 +81,20 @@ class SweepSettings:
 
 
 def sweep_curves(task: Task, optimizer: HandDesigned, hparams: Mapping[str, jax.Array], data: data_lib.Dataset,
-                 key: jax.Array, s: evaluate.Settings, batch_size: int | None = None) -> dict[str, jax.Array]:
+                 key: jax.Array, s: evaluate.Settings, batch_size: int | None = None,
+                 mesh: Mesh | None = None) -> dict[str, jax.Array]:
     """Curves of every configuration x seed, leaves [configurations, num_seeds, ...]. `hparams`
     holds the swept hyperparameters (arrays over configurations, traced); the rest are as
     configured. All configurations use the same seeds (initializations and batches), so they
-    differ only by their hyperparameters. `batch_size` configurations train at once."""
+    differ only by their hyperparameters. `batch_size` configurations train at once, split over
+    the devices of `mesh` (lopt.distributed)."""
     keys = evaluate.seed_keys(key, s)
 
     def one_configuration(hp):
         opt = optimizer.build(s.num_steps, **hp)
         return jax.vmap(lambda k: evaluate.seed_curves(task, opt, None, data, k, s))(keys)
 
-    if batch_size is None:
-        return jax.vmap(one_configuration)(hparams)
-    return jax.lax.map(one_configuration, hparams, batch_size=batch_size)
+    return distributed.map_sharded(one_configuration, hparams, mesh, batch_size)
 
 
 def _stat(values: np.ndarray) -> dict[str, Any]:
@@ -210,6 +211,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     """Sweep the configurations; write sweep.json, best.json, sweep.png and W&B logs to `run_dir`."""
     c = build(cfg)
     s, criterion = c.settings, c.sweep.criterion
+    mesh = distributed.setup(cfg.get("distributed"))  # multi-host start-up precedes any device use
     swept_values = c.sweep.configurations(c.optimizer, s.seed)
     swept = list(swept_values)
     count = len(swept_values["lr"])
@@ -219,9 +221,9 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     write_run_config(run_dir, cfg)
     name = cfg["optimizer"]["name"]
     with console.status(f"training {count} configurations x {s.num_seeds} seeds x {s.num_steps} steps"):
-        curves = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6))(
+        curves = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6, 7))(
             c.task, c.optimizer, {k: jnp.asarray(v, jnp.float32) for k, v in swept_values.items()}, dataset,
-            jax.random.PRNGKey(s.seed), s, c.sweep.batch_size)
+            jax.random.PRNGKey(s.seed), s, c.sweep.batch_size, mesh)
         curves = {k: np.asarray(v) for k, v in jax.device_get(curves).items()}
     results = sorted(configuration_results(hparams, curves), key=lambda r: criterion_value(r, criterion))
     xs = s.eval_steps

@@ -8,11 +8,14 @@ import json
 import math
 import netrc
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
 from rich.console import Console
 from rich.table import Table
+
+from lopt.results import write_text
 
 MODES = ("auto", "offline", "online", "disabled")
 
@@ -33,10 +36,28 @@ def resolve_mode(mode: str) -> str:
     return mode
 
 
+def multirun_group(sweep_dir: str | Path) -> str:
+    """The W&B group of a multirun's jobs: its sweep directory, as configured (unique per multirun)."""
+    return str(sweep_dir)
+
+
+def run_name(run_dir: Path) -> str:
+    """The W&B name of a run: its directory name, or `<sweep dir name>/<job number>` for a multirun job."""
+    return "/".join(run_dir.parts[-2:]) if run_dir.name.isdigit() else run_dir.name
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # JSON has no NaN/inf
     return value
+
+
+def _run_id(run_dir: Path) -> str:
+    """The W&B run id of `run_dir`, stored there so that a resumed run logs to the same W&B run."""
+    path = run_dir / "wandb_run_id"
+    if not path.exists():
+        write_text(path, secrets.token_hex(8))
+    return path.read_text().strip()
 
 
 class Tracker:
@@ -55,7 +76,8 @@ class Tracker:
 
             self._wandb = wandb.init(
                 mode=self.mode, dir=str(run_dir), project=project, entity=entity, group=group,
-                job_type=job_type, tags=tags, config=config, name=run_dir.name,
+                job_type=job_type, tags=tags, config=config, name=run_name(run_dir), id=_run_id(run_dir),
+                resume="allow",  # a resumed run continues its W&B run
                 settings=wandb.Settings(console="off", silent=True),
             )
         except Exception as err:  # W&B must never stop training

@@ -2,17 +2,20 @@
 import importlib
 import os
 import secrets
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
-
-from rich.console import Console
+from typing import Any
 
 from lopt.errors import UserError, unknown_choice
+from lopt_cli.job import RUN_UID_ENV, Job, JobFailed, print_error, prune_empty
+from lopt_cli.launchers import SWEEP_JOBS_ENV
 
 _HYDRA_FLAGS = ("--help", "-h", "--hydra-help", "--info", "-i", "--cfg", "-c", "--resolve",
                 "--shell-completion", "-sc", "--version")
+_MODES = {"--multirun": "--multirun", "-m": "--multirun", "--cfg": "--cfg", "-c": "--cfg", "--info": "--info",
+          "-i": "--info", "--shell-completion": "--shell-completion", "-sc": "--shell-completion"}
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,6 @@ COMMANDS = {
                         "lopt.evaluate"),
 }
 
-_RUN_SUFFIX = secrets.token_hex(3)
-
-
 def _usage() -> str:
     lines = ["usage: lopt COMMAND [key=value ...] [--multirun] [--help]", "", "commands:"]
     lines += [f"  {name:<14}{c.summary}" for name, c in COMMANDS.items()]
@@ -45,16 +45,8 @@ def _usage() -> str:
 
 
 def _error(err: Exception) -> int:
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]lopt: error:[/] {err}", highlight=False)
+    print_error(str(err))
     return 2
-
-
-def _register_resolvers() -> None:
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("lopt_uid"):
-        # One random suffix per process keeps run directories unique within the same second.
-        OmegaConf.register_new_resolver("lopt_uid", lambda: _RUN_SUFFIX)
 
 
 def _enable_compilation_cache() -> None:
@@ -68,24 +60,47 @@ def _enable_compilation_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
-def _job(name: str, module: Any) -> Callable[[Any], None]:
-    def job(cfg: Any) -> None:
-        from hydra.core.hydra_config import HydraConfig
+def _run_app(command: Command, name: str) -> int:
+    """Run the command's Hydra app on sys.argv; its exit status (a multirun's: that of its first
+    failed job). Hydra's errors (e.g. in --cfg/--help paths, which skip validation) read as one
+    paragraph too."""
+    import hydra
+    from hydra.errors import HydraException
 
-        from lopt.tracking import summary_table
+    app = hydra.main(version_base="1.3", config_path="pkg://lopt_conf", config_name=command.config_name)
+    full_error = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises job failures to us instead of printing tracebacks
+    try:
+        app(Job(name, command.module))()
+    except SystemExit as done:  # a failed single run, or Hydra's own exit (--help, --cfg)
+        return done.code if isinstance(done.code, int) else int(done.code is not None)
+    except JobFailed as failed:
+        sweep = Path(failed.sweep_dir)
+        if sweep.is_dir() and not any(p.is_dir() for p in sweep.iterdir()):
+            shutil.rmtree(sweep)  # no job of the multirun wrote anything
+            prune_empty(sweep.parent, Path.cwd())
+        return failed.exit_code
+    except HydraException as err:
+        if full_error == "1":
+            raise
+        return _error(UserError(str(err).strip().replace("\n", " ")))
+    finally:
+        if full_error is None:
+            del os.environ["HYDRA_FULL_ERROR"]
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = full_error
+    return 0
 
-        console = Console()
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        try:
-            summary = module.run(cfg, run_dir, console)
-        except UserError as err:
-            sys.exit(_error(err))
-        except KeyboardInterrupt:
-            console.print(f"[yellow]Interrupted; checkpoints written so far are in {run_dir}.[/]")
-            sys.exit(130)
-        console.print(summary_table(f"lopt {name}", summary))
 
-    return job
+def _run_in_resumed_dir(args: list[str]) -> list[str]:
+    """`resume=<run dir>` runs the job in that directory, so Hydra's own files go there too."""
+    resume = [a.partition("=")[2] for a in args if a.startswith("resume=")]
+    if not resume or resume[-1] in ("", "null") or any(a.startswith("hydra.run.dir=") for a in args):
+        return args
+    if "--multirun" in args or "-m" in args:
+        raise UserError("resume= continues one run; to resume the jobs of a multirun, launch it again with "
+                        "hydra.sweep.dir=<its sweep directory> (each job continues from its checkpoints).")
+    return [*args, f"hydra.run.dir={resume[-1]}"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,23 +112,23 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         return _error(unknown_choice("command", name, list(COMMANDS)))
     command = COMMANDS[name]
+    modes = sorted({_MODES[a.split("=")[0]] for a in rest if a.split("=")[0] in _MODES})
+    if len(modes) > 1:
+        return _error(UserError(f"{' and '.join(modes)} cannot be combined: give one of --multirun, --cfg, --info "
+                                f"and --shell-completion."))
     module = command.load()
-    _register_resolvers()
     if not any(a.split("=")[0] in _HYDRA_FLAGS for a in rest):
         from lopt_cli.validate import validate
 
         try:
-            validate(command.config_name, rest, module.build)
+            os.environ[SWEEP_JOBS_ENV] = str(validate(command.config_name, rest, module.build))
+            rest = _run_in_resumed_dir(rest)
         except UserError as err:
             return _error(err)
-    import hydra
-
     _enable_compilation_cache()
-    os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+    os.environ[RUN_UID_ENV] = secrets.token_hex(3)  # fresh per invocation: unique run directories
     sys.argv = [f"lopt {name}", *rest]
-    app = hydra.main(version_base="1.3", config_path="pkg://lopt_conf", config_name=command.config_name)
-    app(_job(name, module))()
-    return 0
+    return _run_app(command, name)
 
 
 if __name__ == "__main__":

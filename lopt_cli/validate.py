@@ -4,6 +4,7 @@ Every value of every override (each value of a --multirun sweep too) is composed
 command's config and passed to the command's own `build`, which validates names, types and
 ranges without loading data or compiling.
 """
+import math
 from importlib import resources
 from typing import Any, Callable
 
@@ -13,6 +14,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from lopt.errors import ConfigError, unknown_choice
+from lopt_cli.launchers import check_plugin
 
 CONFIG_MODULE = "lopt_conf"
 
@@ -29,21 +31,47 @@ def _values(override) -> list[str]:
         return list(override.sweep_string_iterator())
     return [override.get_value_element_as_str()]
 
+def _selected(override, values: list[str]) -> list[str]:
+    """The group options an override selects: several for a list (`family=[a,b]`)."""
+    value = None if override.is_sweep_override() else override.value()
+    return [str(v) for v in value] if isinstance(value, list) else values
+
 def _override_error(key: str, value: str, err: Exception, base: Any) -> ConfigError:
-    parent, _, leaf = key.rpartition(".")
-    node = OmegaConf.select(base, parent) if parent else base
-    if OmegaConf.is_dict(node) and leaf not in node:
+    parts = key.split(".")
+    for depth in range(len(parts) - 1, -1, -1):  # the deepest existing node on the key's path
+        parent, leaf = ".".join(parts[:depth]), parts[depth]
+        node = OmegaConf.select(base, parent) if parent else base
+        if OmegaConf.is_dict(node):
+            break
+    if leaf not in node:
         where = f"under {parent!r}" if parent else "at the top level"
         return ConfigError(f"Unknown config key {key!r} (in override {key}={value}). "
                            f"Valid keys {where}: {', '.join(sorted(node.keys()))}.")
     return ConfigError(f"Cannot apply override {key}={value}: {str(err).splitlines()[0]}")
 
-def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> None:
-    """Raise ConfigError for the first bad override or value in `args` (Hydra's own flags skipped)."""
+def launcher_options() -> list[str]:
+    """The `hydra/launcher=` presets: Hydra's in-process `basic` and lopt's (conf/hydra/launcher/)."""
+    presets = resources.files(CONFIG_MODULE) / "hydra" / "launcher"
+    return sorted(["basic", *(f.name[: -len(".yaml")] for f in presets.iterdir() if f.name.endswith(".yaml"))])
+
+
+def _check_launcher(values: list[str]) -> None:
+    for value in values:
+        if value not in launcher_options():
+            raise unknown_choice("launcher (hydra/launcher=)", value, launcher_options())
+        check_plugin(value)
+
+
+def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> int:
+    """Raise ConfigError for the first bad override or value in `args` (Hydra's own flags skipped);
+    the number of jobs the overrides make (the product of the sweeps' lengths)."""
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
     except HydraException as err:
         raise ConfigError(f"Cannot parse the overrides {' '.join(args)!r}: {str(err).splitlines()[0]}") from None
+    for o in parsed:
+        if o.get_key_element().lstrip("+~") == "hydra/launcher":
+            _check_launcher(_values(o))
     parsed = [o for o in parsed if not o.get_key_element().lstrip("+~").startswith("hydra")]
     groups = group_options()
     choices = []
@@ -51,7 +79,7 @@ def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> 
         key = o.get_key_element().lstrip("+~")
         values = _values(o)
         if key in groups:
-            for v in values:
+            for v in _selected(o, values):
                 if v not in groups[key]:
                     raise unknown_choice(f"{key} option ({key}=)", v, groups[key])
         choices.append([f"{o.get_key_element()}={v}" for v in values])
@@ -67,6 +95,7 @@ def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> 
                 key, _, value = bad.partition("=")
                 raise _override_error(key.lstrip("+~"), value, err, base) from None
             build(cfg)
+    return math.prod(len(c) for c in choices)
 
 
 def _first_bad(config_name: str, variant: tuple[str, ...]) -> str:

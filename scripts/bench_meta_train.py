@@ -1,17 +1,25 @@
-"""Benchmark: PES meta-training throughput vs plain Adam training of the same vectorized tasks.
+"""Benchmark: meta-training throughput vs plain Adam training of the same vectorized tasks, and the
+per-step overhead of each learned optimizer.
 
-For each task (synthetic data with the task's exact shapes), times after compilation:
-  * one PES outer iteration (both antithetic branches of `num_tasks` tasks over a truncation, plus
-    the outer update) -- the compiled call `lopt meta-train` runs;
+For each task (synthetic data with the task's exact shapes) and each --lopt, times after compilation:
+  * one outer iteration of --estimator (PES: both antithetic branches of `num_tasks` tasks over a
+    truncation, plus the outer update) -- the compiled call `lopt meta-train` runs;
   * the same truncation trained by optax Adam, vmapped over the same `num_tasks` tasks (the
     hardware reference: what plain training of these tasks costs here).
-Inner steps count every task-step, both PES branches included. With --conv-impls it also times
-Adam training of conv_cifar inside `lax.scan` with each convolution implementation (the XLA:CPU
-native-conv-in-loop trap, jax-ml/jax#12868). The last line printed is one JSON object with a
-record per task.
+Inner steps count every task-step, both antithetic branches included. With --conv-impls it also
+times Adam training of conv_cifar inside `lax.scan` with each convolution implementation (the
+XLA:CPU native-conv-in-loop trap, jax-ml/jax#12868).
 
-    python scripts/bench_meta_train.py [--tasks conv_cifar digits_mlp] [--num-tasks 8] [--repeats 3]
+--overhead instead prints, for every --lopt, its meta-parameter count and the time of one update of
+--overhead-task's parameters (conv_cifar: 56,970) relative to optax Adam's: each optimizer runs
+--steps updates (fixed random gradients) in one jitted lax.scan, the way training runs them, and
+the per-update time is the best of --repeats rounds, the optimizers taking turns in each round so
+that a loaded machine slows all of them alike. The last line printed is one JSON object.
+
+    python scripts/bench_meta_train.py [--tasks conv_cifar digits_mlp] [--lopt small_fc_lopt fc_lopt]
+                                       [--estimator pes] [--num-tasks 8] [--repeats 3]
                                        [--conv-impls patches native]
+    python scripts/bench_meta_train.py --overhead [--lopt ...] [--overhead-task conv_cifar]
 """
 import argparse
 import json
@@ -23,9 +31,11 @@ import jax
 import jax.numpy as jnp
 from hydra import compose, initialize_config_module
 
-from lopt import meta_train
+from lopt import learned, meta_train, tasks
 from lopt.optimizers.hand_designed import Adam
 from lopt.unroll import TruncatedUnroll
+
+LOPTS = sorted(learned.REGISTRY.names())
 
 
 def _time(fn, repeats: int) -> float:
@@ -39,12 +49,14 @@ def _time(fn, repeats: int) -> float:
     return best
 
 
-def _components(task: str, num_tasks: int, trunc: int, *extra: str) -> tuple:
+def _config(*overrides: str):
     with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        cfg = compose("meta_train", overrides=[
-            f"task={task}", "data.source=synthetic", f"num_tasks={num_tasks}",
-            f"estimator.trunc_length={trunc}", "tracking.mode=disabled", *extra])
-    c = meta_train.build(cfg)
+        return compose("meta_train", overrides=["data.source=synthetic", "tracking.mode=disabled", *overrides])
+
+
+def _components(task: str, num_tasks: int, trunc: int, *extra: str) -> tuple:
+    c = meta_train.build(_config(f"task={task}", f"num_tasks={num_tasks}", f"estimator.trunc_length={trunc}",
+                                 *extra))
     return c.trainer, meta_train.load_data(c)
 
 
@@ -62,8 +74,8 @@ def adam_steps_per_s(trainer: meta_train.MetaTrainer, data, num_tasks: int, trun
     return num_tasks * trunc / _time(truncation, repeats)
 
 
-def bench_task(task: str, num_tasks: int, trunc: int, repeats: int) -> dict:
-    trainer, data = _components(task, num_tasks, trunc)
+def bench_task(task: str, lopt: str, estimator: str, num_tasks: int, trunc: int, repeats: int) -> dict:
+    trainer, data = _components(task, num_tasks, trunc, f"lopt={lopt}", f"estimator={estimator}")
 
     step = jax.jit(trainer.step, donate_argnums=0)
     holder = {"state": trainer.init(jax.random.PRNGKey(0))}
@@ -80,22 +92,81 @@ def bench_task(task: str, num_tasks: int, trunc: int, repeats: int) -> dict:
     pes_rate = trainer.inner_steps_per_iteration / pes_s
     adam_rate = adam_steps_per_s(trainer, data, num_tasks, trunc, repeats)
     return {
-        "task": task, "num_tasks": num_tasks, "trunc_length": trunc,
+        "task": task, "lopt": lopt, "estimator": estimator, "num_tasks": num_tasks, "trunc_length": trunc,
         "pes_iteration_s": round(pes_s, 4), "pes_compile_s": round(compile_s, 2),
         "pes_inner_steps_per_s": round(pes_rate, 2), "adam_inner_steps_per_s": round(adam_rate, 2),
         "ratio": round(pes_rate / adam_rate, 3),
     }
 
 
+def _scan_updates(opt, theta, params, steps: int):
+    """A no-argument callable running `steps` jitted updates of `params` in one lax.scan."""
+    grads = jax.tree_util.tree_map(lambda p: 0.01 * jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
+
+    @jax.jit
+    def run(state, params):
+        def body(carry, i):
+            state, params = carry
+            params, state = opt.update(theta, state, params, grads, 1.0 + 0.01 * i.astype(jnp.float32))
+            return (state, params), None
+        return jax.lax.scan(body, (state, params), jnp.arange(steps))[0]
+
+    state = opt.init(theta, params)
+    return lambda: jax.block_until_ready(run(state, params))
+
+
+def overhead(lopts: list[str], task: str, steps: int, repeats: int) -> list[dict]:
+    """Meta-parameter count and per-update time of each learned optimizer vs optax Adam on `task`'s
+    parameter shapes, all timed in the same rounds."""
+    cfg = _config(f"task={task}")
+    params = tasks.build(cfg.task).init(jax.random.PRNGKey(0))
+    runs, counts = {"adam": _scan_updates(Adam(1e-3).build(steps), None, params, steps)}, {"adam": 0}
+    for name in lopts:
+        lopt = learned.build(_config(f"lopt={name}").lopt)
+        theta = lopt.init_theta(jax.random.PRNGKey(0))
+        counts[name] = sum(x.size for x in jax.tree_util.tree_leaves(theta))
+        runs[name] = _scan_updates(lopt, theta, params, steps)
+    compile_s = {}
+    for name, fn in runs.items():
+        t = time.perf_counter()
+        fn()
+        compile_s[name] = time.perf_counter() - t
+    best = {name: float("inf") for name in runs}
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], (time.perf_counter() - t) / steps)
+    return [{"lopt": name, "meta_params": counts[name], "update_us": round(best[name] * 1e6, 1),
+             "ratio": round(best[name] / best["adam"], 2), "compile_s": round(compile_s[name], 1),
+             "task": task, "num_params": tasks.num_params(params)} for name in runs]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="*", default=["conv_cifar", "digits_mlp"])
+    parser.add_argument("--lopt", nargs="+", action="extend", choices=LOPTS,
+                        help="learned optimizers (repeatable; default small_fc_lopt, or all with --overhead)")
+    parser.add_argument("--estimator", default="pes", help="meta-gradient estimator (the estimator= config group)")
     parser.add_argument("--num-tasks", type=int, default=8)
     parser.add_argument("--trunc-length", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--conv-impls", nargs="*", default=[], choices=["patches", "native"],
                         help="also time Adam on conv_cifar in a scan with these convolutions (trunc 4)")
+    parser.add_argument("--overhead", action="store_true",
+                        help="print each lopt's meta-parameter count and per-update time relative to optax Adam")
+    parser.add_argument("--overhead-task", default="conv_cifar", help="task whose parameter shapes --overhead uses")
+    parser.add_argument("--steps", type=int, default=20, help="updates per timed call in --overhead")
     args = parser.parse_args()
+    meta = {"backend": jax.default_backend(), "device": str(jax.devices()[0]), "machine": platform.machine(),
+            "cpus": os.cpu_count()}
+    if args.overhead:
+        results = overhead(args.lopt or LOPTS, args.overhead_task, args.steps, max(args.repeats, 10))
+        print(f"{'optimizer':<16}{'meta-params':>12}{'us/update':>12}{'ratio':>8}{'compile s':>11}")
+        for r in results:
+            print(f"{r['lopt']:<16}{r['meta_params']:>12}{r['update_us']:>12}{r['ratio']:>8}{r['compile_s']:>11}")
+        print(json.dumps({**meta, "overhead": results}))
+        return
     results = []
     for impl in args.conv_impls:
         trainer, data = _components("conv_cifar", args.num_tasks, 4, f"task.conv_impl={impl}")
@@ -103,13 +174,13 @@ def main() -> None:
         print(f"conv_cifar Adam in scan, conv_impl={impl}: {rate:.2f} inner steps/s", flush=True)
         results.append({"task": "conv_cifar", "conv_impl": impl, "adam_inner_steps_per_s": round(rate, 2)})
     for task in args.tasks:
-        r = bench_task(task, args.num_tasks, args.trunc_length, args.repeats)
-        print(f"{task}: PES {r['pes_inner_steps_per_s']} inner steps/s, Adam {r['adam_inner_steps_per_s']}"
-              f" inner steps/s, ratio {r['ratio']} (compile {r['pes_compile_s']} s)", flush=True)
-        results.append(r)
-    print(json.dumps({"backend": jax.default_backend(), "device": str(jax.devices()[0]),
-                      "machine": platform.machine(), "cpus": os.cpu_count(),
-                      "results": results}))
+        for lopt in args.lopt or ["small_fc_lopt"]:
+            r = bench_task(task, lopt, args.estimator, args.num_tasks, args.trunc_length, args.repeats)
+            print(f"{task} {lopt} {args.estimator}: {r['pes_inner_steps_per_s']} inner steps/s, Adam "
+                  f"{r['adam_inner_steps_per_s']} inner steps/s, ratio {r['ratio']} (compile {r['pes_compile_s']} s)",
+                  flush=True)
+            results.append(r)
+    print(json.dumps({**meta, "results": results}))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,17 @@
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from lopt import meta_train
 from lopt.errors import ConfigError
+from lopt.estimators import ES
+from lopt.schedules import ConstantSchedule
+from lopt.unroll import TruncatedUnroll
 from tests.conftest import TINY, compose_meta_train
+from tests.estimators.reference import HALF_NAN
+from tests.quadratic import DATA as QDATA, LogLrSGD, quadratic_unroll
 
 
 def _run_steps(cfg, n):
@@ -63,3 +70,92 @@ def test_meta_training_reduces_the_outer_loss():
 def test_trunc_longer_than_schedule_is_rejected():
     with pytest.raises(ConfigError, match="estimator.trunc_length=30 is longer"):
         meta_train.build(compose_meta_train("estimator.trunc_length=30", "schedule.length=20"))
+
+
+def _quadratic_trainer(unroll, num_tasks=8):
+    return meta_train.MetaTrainer(unroll, LogLrSGD(), ES(std=0.01, trunc_length=10), optax.adam(0.1), num_tasks,
+                                  random_initial_offset=False)
+
+
+def test_diverging_problems_leave_theta_unchanged_and_count_the_streak():
+    """lr 1000 on the quadratic overflows within 7 steps: every task of every truncation is dropped."""
+    trainer = _quadratic_trainer(quadratic_unroll(100))
+    state = trainer.init(jax.random.PRNGKey(0), theta=jnp.log(jnp.array([1e3, 1e3])))
+    theta0, opt0 = jax.device_get((state.theta, state.outer_opt_state))
+    step = jax.jit(trainer.step)
+    for i in range(1, 4):
+        state, metrics = step(state, QDATA)
+        assert int(metrics["outer/nonfinite_tasks"]) == 8 and int(metrics["inner/nonfinite_resets"]) >= 8
+        assert int(metrics["outer/nonfinite_streak"]) == int(state.nonfinite_streak) == i
+    np.testing.assert_array_equal(state.theta, theta0)
+    for a, b in zip(jax.tree_util.tree_leaves(state.outer_opt_state), jax.tree_util.tree_leaves(opt0)):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state.estimator_state))
+
+
+def test_a_step_with_some_finite_tasks_updates_theta_and_resets_the_streak():
+    trainer = _quadratic_trainer(TruncatedUnroll(HALF_NAN, LogLrSGD(), ConstantSchedule(100)))
+    state = trainer.init(jax.random.PRNGKey(0))._replace(nonfinite_streak=jnp.asarray(5, jnp.int32))
+    new, metrics = jax.jit(trainer.step)(state, QDATA)
+    assert 0 < int(metrics["outer/nonfinite_tasks"]) < 8 and int(new.nonfinite_streak) == 0
+    assert np.isfinite(new.theta).all() and not np.array_equal(new.theta, state.theta)
+
+
+@pytest.mark.parametrize("overrides", [
+    ["estimator=full_es"], ["estimator=full_es", "meta_loss=final"],
+    pytest.param(["estimator=full_es", "meta_loss=valid"], marks=pytest.mark.slow),  # full_es-mean, pes-valid
+    pytest.param(["meta_loss=final"], marks=pytest.mark.slow),  # full_es-final; pes final: tests/estimators
+    ["meta_loss=valid"]],
+    ids=["full_es-mean", "full_es-final", "full_es-valid", "pes-final", "pes-valid"])
+def test_tiny_meta_training_with_each_meta_loss(overrides):
+    full = "estimator=full_es" in overrides  # it has no trunc_length
+    cfg = compose_meta_train(*[o for o in TINY if not (full and o.startswith("estimator."))], *overrides)
+    step, state, history = _run_steps(cfg, 3)
+    assert step._cache_size() == 1 and all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state.theta))
+    clip = 1.5 * np.log(10)
+    for h in history:
+        assert int(h["outer/nonfinite_tasks"]) == 0 and int(h["outer/nonfinite_streak"]) == 0
+        if full:  # every problem trains its 7 steps from step 0 and ends once
+            assert int(h["inner/resets"]) == 2
+        if "meta_loss=final" in overrides and not full and int(h["inner/resets"]) == 0:
+            assert np.isnan(h["outer/loss"])  # no problem ended in this truncation
+        else:
+            assert 0 < h["outer/loss"] <= clip
+        if not any(o.startswith("meta_loss") for o in overrides):  # mean: nothing clipped here
+            np.testing.assert_allclose(h["outer/loss"], h["inner/loss"], rtol=1e-5)
+        elif "meta_loss=valid" in overrides:  # the test split, not the training batches
+            assert abs(h["outer/loss"] - h["inner/loss"]) > 1e-4
+    if full:
+        c = meta_train.build(cfg)
+        assert c.trainer.inner_steps_per_iteration == 2 * 2 * 7
+
+
+@pytest.mark.parametrize("overrides,match", [
+    (["estimator=full_es", "schedule=never_ending"], "estimator=full_es unrolls every inner problem to its end"),
+    (["meta_loss=final", "schedule=never_ending"], "meta_loss=final is the loss at the end"),
+    (["meta_loss.name=last"], "Unknown meta-loss .meta_loss.name. 'last'. Valid choices: final, mean, valid"),
+    (["max_nonfinite_iterations=0"], "max_nonfinite_iterations=0 is invalid"),
+])
+def test_bad_meta_loss_and_estimator_choices_are_rejected(overrides, match):
+    with pytest.raises(ConfigError, match=match):
+        meta_train.build(compose_meta_train(*overrides))
+
+
+def test_task_families_train_every_variant_in_one_compiled_step():
+    """Two families x 2 variants (different parameter shapes): one compile, the outer loss is the
+    mean of the variants' losses, and every variant's problems are counted."""
+    cfg = compose_meta_train(*TINY, "lopt=learnable_adam", "family=[mlp_family,quadratic_family]",
+                             "family.mlp_family.num_variants=2", "family.quadratic_family.num_variants=2")
+    c = meta_train.build(cfg)
+    assert c.trainer.num_variants == 4
+    assert c.trainer.inner_steps_per_iteration == 4 * 2 * 2 * 3  # variants x branches x tasks x steps
+    shapes = {tuple(jax.tree_util.tree_leaves(jax.eval_shape(u.task.init, jax.random.PRNGKey(0)))[0].shape)
+              for u in c.trainer.unrolls}
+    assert len(shapes) > 1
+    step, state, history = _run_steps(cfg, 3)
+    assert step._cache_size() == 1
+    for h in history:
+        losses = [v for k, v in h.items() if k.startswith("family/")]
+        assert len(losses) == 4
+        np.testing.assert_allclose(h["outer/loss"], np.mean(losses), rtol=1e-6)
+    assert np.all(np.isfinite(np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(state.theta)])))

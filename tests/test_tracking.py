@@ -57,3 +57,35 @@ def test_a_table_goes_to_the_wandb_run(monkeypatch, tmp_path):
     (record,) = FakeRun.logged
     table = record["configurations"]
     assert isinstance(table, wandb.Table) and table.columns == ["lr", "loss"] and table.data == [[0.1, 1.5], [1.0, None]]
+
+
+def test_multirun_jobs_are_separate_wandb_runs_in_one_group_finished_with_their_status(monkeypatch, tmp_path):
+    import wandb
+
+    runs = []
+
+    class FakeRun:
+        def __init__(self, **kwargs):
+            self.init, self.exit_code = kwargs, None
+            runs.append(self)
+
+        def finish(self, exit_code=None):
+            self.exit_code = exit_code
+
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: FakeRun(**kwargs))
+    sweep = tmp_path / "multirun" / "meta-train" / "2026-01-01" / "12-00-00_abc123"
+    group = tracking.multirun_group("multirun/meta-train/2026-01-01/12-00-00_abc123")
+    for job, exit_code in (("0", 0), ("1", 2)):
+        (sweep / job).mkdir(parents=True)
+        t = Tracker(sweep / job, {"seed": int(job)}, mode="offline", project="p", entity=None, group=group,
+                    job_type="meta-train", tags=[], console=Console(file=open(tmp_path / "console.txt", "w")))
+        t.finish(exit_code)
+    assert [r.init["group"] for r in runs] == [group, group] and group.endswith("12-00-00_abc123")
+    assert [r.init["name"] for r in runs] == ["12-00-00_abc123/0", "12-00-00_abc123/1"]
+    assert [r.init["job_type"] for r in runs] == ["meta-train", "meta-train"]
+    assert runs[0].init["id"] != runs[1].init["id"]
+    assert [r.exit_code for r in runs] == [0, 2]
+
+
+def test_a_single_run_is_named_after_its_directory(tmp_path):
+    assert tracking.run_name(tmp_path / "outputs" / "meta-train" / "2026-01-01" / "12-00-00_abc123") == "12-00-00_abc123"

@@ -1,6 +1,7 @@
 """Datasets: TFDS (the real path), data shipped in installed packages, and synthetic data.
 
-Every source ends as a `Dataset` of device arrays at the task's resolution, scaled to [0, 1].
+Every source ends as a `Dataset` of device arrays: images at the task's resolution, scaled to
+[0, 1] (`DATASETS`), or byte windows of the task's sequence length (`TEXT_DATASETS`, lopt.data.text).
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -9,11 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lopt.data import tfds_source
+from lopt.data import text, tfds_source
 from lopt.data.dataset import Batch, Dataset, noise_key, sample_batch, sample_split, sample_train
+from lopt.data.text import TEXT_DATASETS
 from lopt.errors import unknown_choice
 
-__all__ = ["Batch", "Dataset", "DatasetSpec", "SOURCES", "DATASETS", "load", "noise_key", "sample_batch",
+__all__ = ["Batch", "Dataset", "DatasetSpec", "SOURCES", "DATASETS", "TEXT_DATASETS", "load", "noise_key", "sample_batch",
            "sample_split", "sample_train"]
 
 SOURCES = ("real", "synthetic")
@@ -67,15 +69,18 @@ def _to_device(images: np.ndarray, size: int) -> jax.Array:
     return x
 
 
-def load(name: str, source: str, image_size: int, data_dir: str | None = None, download: bool = True,
+def load(name: str, source: str, size: int, data_dir: str | None = None, download: bool = True,
          synthetic_examples: int = 1024, seed: int = 0) -> Dataset:
-    """The dataset `name` from `source` ('real' or 'synthetic') as device arrays."""
-    if name not in DATASETS:
-        raise unknown_choice("dataset", name, list(DATASETS))
+    """The dataset `name` from `source` ('real' or 'synthetic') as device arrays; `size` is the
+    image side of an image dataset, the sequence length of a text dataset."""
+    if name not in DATASETS and name not in TEXT_DATASETS:
+        raise unknown_choice("dataset", name, [*DATASETS, *TEXT_DATASETS])
     if source not in SOURCES:
         raise unknown_choice("data.source", source, list(SOURCES))
+    if name in TEXT_DATASETS:
+        return text.load(TEXT_DATASETS[name], source, size, data_dir, download, synthetic_examples, seed)
     spec = DATASETS[name]
-    shape = (image_size, image_size, spec.shape[2])
+    shape = (size, size, spec.shape[2])
     if source == "synthetic":
         keys = jax.random.split(jax.random.PRNGKey(seed), 4)
         n_test = max(synthetic_examples // 4, 1)
@@ -86,5 +91,5 @@ def load(name: str, source: str, image_size: int, data_dir: str | None = None, d
             jax.random.randint(keys[3], (n_test,), 0, spec.num_classes, jnp.int32),
         )
     train_x, train_y, test_x, test_y = spec.load_uint8(data_dir, download)
-    return Dataset(_to_device(train_x, image_size), jnp.asarray(train_y, jnp.int32),
-                   _to_device(test_x, image_size), jnp.asarray(test_y, jnp.int32))
+    return Dataset(_to_device(train_x, size), jnp.asarray(train_y, jnp.int32),
+                   _to_device(test_x, size), jnp.asarray(test_y, jnp.int32))

@@ -8,7 +8,8 @@ Batch = tuple[jax.Array, jax.Array]
 
 
 class Dataset(NamedTuple):
-    """Train and test splits as device arrays: images float32 [N, H, W, C] in [0, 1], labels int32 [N].
+    """Train and test splits as device arrays: images float32 [N, H, W, C] in [0, 1] and labels int32
+    [N], or byte inputs and next-byte targets uint8 [N, L] (lopt.data.text).
 
     A Dataset is passed to compiled functions as an argument (never closed over), so it is not
     baked into the executable as a constant.

@@ -1,8 +1,9 @@
-"""Meta-gradient estimators over truncated unrolls; the `estimator/` config group names one."""
+"""Meta-gradient estimators over truncated or full unrolls; the `estimator/` config group names one."""
 from typing import Any, Mapping
 
 from lopt.config import Registry
 from lopt.estimators.es import ES
+from lopt.estimators.full_es import FullES
 from lopt.estimators.merged import Merged
 from lopt.estimators.pes import PES
 from lopt.estimators.tbptt import TBPTT
@@ -10,8 +11,11 @@ from lopt.estimators.tbptt import TBPTT
 REGISTRY = Registry("gradient estimator")
 REGISTRY.register("pes")(PES)
 REGISTRY.register("es")(ES)
+REGISTRY.register("full_es")(FullES)
 REGISTRY.register("tbptt")(TBPTT)
 REGISTRY.register("merged")(Merged)
+
+__all__ = ["ES", "FullES", "Merged", "PES", "REGISTRY", "TBPTT", "build"]
 
 
 def build(cfg: Mapping[str, Any]) -> Any:

@@ -1,5 +1,6 @@
-"""What the truncated gradient estimators share: their settings, antithetic perturbations and
-unrolls, per-task weighting and normalization, backprop through an unroll, and metrics."""
+"""What the gradient estimators share: their settings, schedule checks, antithetic perturbations
+and unrolls, the task mean over finite tasks (optionally normalized), backprop through an unroll,
+and metrics."""
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -8,39 +9,73 @@ import jax.numpy as jnp
 
 from lopt.config import check
 from lopt.data import Dataset
-from lopt.unroll import InnerState, StepOutput, TruncatedUnroll
+from lopt.errors import ConfigError
+from lopt.unroll import InnerState, Objective, StepOutput, TruncatedUnroll
+from lopt.unroll.truncated import all_finite
 
 tree_map = jax.tree_util.tree_map
 
 
 @dataclass(frozen=True)
-class TruncatedEstimator:
-    """Settings every truncated estimator has. With `normalize_task_grads` each task's
-    meta-gradient is scaled to unit length before the average over tasks, so every task
-    contributes equally (seed 004, App. D.3)."""
+class Estimator:
+    """Settings every estimator has. With `normalize_task_grads` each task's meta-gradient is
+    scaled to unit length before the average over tasks, so every task contributes equally
+    (seed 004, App. D.3)."""
 
-    trunc_length: int = 20
     normalize_task_grads: bool = False
-    branches: ClassVar[int] = 2  # unrolls per task and truncation (antithetic pairs)
+    branches: ClassVar[int] = 2  # unrolls per task and outer iteration (antithetic pairs)
 
-    def __post_init__(self):
-        check(self.trunc_length > 0, "trunc_length", self.trunc_length, "a positive integer")
+    def __post_init__(self):  # cooperative: every base's checks run
+        pass
 
-    def inner_steps(self, num_tasks: int) -> int:
+    def unroll_length(self, schedule: Any) -> int:
+        """Inner steps each problem is unrolled per outer iteration."""
+        raise NotImplementedError
+
+    def check_schedule(self, schedule: Any) -> None:
+        """Raise a ConfigError if this estimator cannot unroll the schedule's inner problems."""
+
+    def inner_steps(self, num_tasks: int, schedule: Any) -> int:
         """Inner steps one outer iteration takes, every branch of every task counted."""
-        return self.branches * num_tasks * self.trunc_length
+        return self.branches * num_tasks * self.unroll_length(schedule)
 
-    def task_mean(self, grads: Any) -> Any:
-        """The meta-gradient: the mean over the leading task axis of per-task gradients."""
+    def task_mean(self, grads: Any, finite: jax.Array) -> Any:
+        """The meta-gradient: the mean over the leading task axis of the per-task gradients of the
+        `finite` tasks ([tasks] bool); the others are dropped (zero if no task is finite)."""
         if self.normalize_task_grads:
             grads = per_task(1.0 / jnp.maximum(task_norms(grads), 1e-30), grads)
-        return tree_map(lambda g: g.mean(0), grads)
+        count = jnp.maximum(finite.sum(), 1)
+        return tree_map(lambda g: jnp.where(along_tasks(finite, g), g, 0.0).sum(0) / count, grads)
 
 
 @dataclass(frozen=True)
-class AntitheticEstimator(TruncatedEstimator):
-    """A truncated estimator that unrolls each task at theta + eps and theta - eps,
-    eps ~ N(0, std^2 I), sharing batches and resets between the two branches."""
+class TruncatedEstimator(Estimator):
+    """An estimator over truncations of `trunc_length` steps of persistent inner problems."""
+
+    trunc_length: int = 20
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.trunc_length > 0, "trunc_length", self.trunc_length, "a positive integer")
+
+    def unroll_length(self, schedule: Any) -> int:
+        return self.trunc_length
+
+    def check_schedule(self, schedule: Any) -> None:
+        if self.trunc_length > schedule.min_length:  # a problem resets at most once per truncation
+            raise ConfigError(
+                f"estimator.trunc_length={self.trunc_length} is longer than the shortest inner problems "
+                f"(schedule min length {schedule.min_length}): it must be at most {schedule.min_length}.")
+
+    def objective(self, unroll: TruncatedUnroll, out: StepOutput) -> Objective:
+        """The meta-loss objective of a truncation."""
+        return unroll.meta_loss.truncation(out.meta_loss, out.ended, self.trunc_length)
+
+
+@dataclass(frozen=True)
+class Antithetic(Estimator):
+    """An estimator that unrolls each task at theta + eps and theta - eps,
+    eps ~ N(0, std^2 I), sharing inits, batches and resets between the two branches."""
 
     std: float = 0.01
 
@@ -48,16 +83,26 @@ class AntitheticEstimator(TruncatedEstimator):
         super().__post_init__()
         check(self.std > 0, "std", self.std, "a positive float")
 
+    def perturb(self, key: jax.Array, theta: Any, num_tasks: int) -> tuple[Any, Any]:
+        """Per-task perturbations eps and the [2 * num_tasks] thetas (theta + eps, theta - eps)."""
+        eps = normal_like(key, theta, num_tasks, self.std)
+        return eps, tree_map(lambda t, e: jnp.concatenate([t + e, t - e]), theta, eps)
+
+    def es_grads(self, delta: jax.Array, norm: Any, eps: Any) -> Any:
+        """Per-task antithetic ES gradients sum_t (L+_t - L-_t) eps / (2 std^2 norm) of the
+        objective sum_t L_t / norm; `delta` is [steps, tasks], `norm` a scalar or [tasks]."""
+        return per_task(delta.sum(0) / (2.0 * self.std**2 * norm), eps)
+
+
+@dataclass(frozen=True)
+class AntitheticEstimator(TruncatedEstimator, Antithetic):
+    """A truncated antithetic estimator: persistent antithetic pairs of inner problems."""
+
     def init(self, unroll: TruncatedUnroll, theta: Any, key: jax.Array, num_tasks: int,
              random_offset: bool = True) -> InnerState:
         """`num_tasks` inner problems, each twice: positive branches, then negative ones."""
         inner = unroll.init(theta, key, num_tasks, random_offset)
         return tree_map(lambda x: jnp.concatenate([x, x]), inner)
-
-    def perturb(self, key: jax.Array, theta: Any, num_tasks: int) -> tuple[Any, Any]:
-        """Per-task perturbations eps and the [2 * num_tasks] thetas (theta + eps, theta - eps)."""
-        eps = normal_like(key, theta, num_tasks, self.std)
-        return eps, tree_map(lambda t, e: jnp.concatenate([t + e, t - e]), theta, eps)
 
     def antithetic_run(self, unroll: TruncatedUnroll, theta: Any, inner: InnerState, data: Dataset,
                        key: jax.Array, outer_iteration: jax.Array
@@ -65,13 +110,13 @@ class AntitheticEstimator(TruncatedEstimator):
         """Perturb theta per task and unroll both branches over one truncation: the perturbations,
         the advanced inner states and the [steps, 2 * tasks] outputs."""
         eps, thetas = self.perturb(key, theta, inner.step.shape[0] // 2)
-        inner, out = unroll.run(thetas, inner, data, self.trunc_length, outer_iteration)
+        inner, out = unroll.run(thetas, inner, data, self.trunc_length, outer_iteration, branches=2)
         return eps, inner, out
 
-    def es_grads(self, delta: jax.Array, eps: Any) -> Any:
-        """Per-task antithetic ES gradients sum_t (L+_t - L-_t) eps / (2 std^2 T) of the mean
-        loss over a truncation; `delta` is [steps, tasks]."""
-        return per_task(delta.sum(0) / (2.0 * self.std**2 * self.trunc_length), eps)
+
+def along_tasks(weights: jax.Array, x: jax.Array) -> jax.Array:
+    """`weights` ([tasks]) shaped to broadcast against `x` ([tasks, ...])."""
+    return weights.reshape((-1,) + (1,) * (x.ndim - 1))
 
 
 def normal_like(key: jax.Array, tree: Any, num: int, std: float) -> Any:
@@ -84,13 +129,20 @@ def normal_like(key: jax.Array, tree: Any, num: int, std: float) -> Any:
 
 def per_task(weights: jax.Array, tree: Any) -> Any:
     """Multiply each task's slice of `tree` ([tasks, ...] leaves) by its weight."""
-    return tree_map(lambda x: x * weights.reshape((-1,) + (1,) * (x.ndim - 1)), tree)
+    return tree_map(lambda x: x * along_tasks(weights, x), tree)
 
 
 def task_norms(tree: Any) -> jax.Array:
     """The Euclidean norm of each task's slice of `tree` ([tasks, ...] leaves)."""
     return jnp.sqrt(sum(jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
                         for x in jax.tree_util.tree_leaves(tree)))
+
+
+def finite_tasks(grads: Any, nonfinite: jax.Array) -> jax.Array:
+    """[tasks] whether a task's gradient ([tasks, ...] leaves) is finite and none of its problems
+    went non-finite (`nonfinite`: [steps, branches * tasks] flags of the steps that count)."""
+    n = jax.tree_util.tree_leaves(grads)[0].shape[0]
+    return ~nonfinite.any(0)[:n] & jax.vmap(all_finite)(grads)
 
 
 def branch_difference(values: jax.Array) -> jax.Array:
@@ -104,25 +156,32 @@ def branch_mean(tree: Any) -> Any:
     return tree_map(lambda x: 0.5 * (x[: x.shape[0] // 2] + x[x.shape[0] // 2:]), tree)
 
 
-def backprop_unroll(unroll: TruncatedUnroll, thetas: Any, inner: InnerState, data: Dataset,
-                    num_steps: int, outer_iteration: jax.Array
+def backprop_unroll(unroll: TruncatedUnroll, estimator: TruncatedEstimator, thetas: Any,
+                    inner: InnerState, data: Dataset, outer_iteration: jax.Array
                     ) -> tuple[Any, tuple[InnerState, StepOutput]]:
-    """Per-problem gradients d/d(thetas[i]) of problem i's mean meta-loss over the unroll, by
-    backprop through the scan (`thetas` has a leading problem axis). A problem reset inside the
-    unroll contributes through its successor's init only: the reset cuts the graph to the old one.
-    """
+    """Per-problem gradients d/d(thetas[i]) of problem i's meta-loss objective over one
+    truncation, by backprop through the scan (`thetas` has a leading problem axis). A problem reset
+    inside the unroll contributes through its successor's init only: the reset cuts the graph to
+    the old one."""
     def total(thetas):
-        new, out = unroll.run(thetas, inner, data, num_steps, outer_iteration)
-        return out.meta_loss.mean(0).sum(), (new, out)
+        new, out = unroll.run(thetas, inner, data, estimator.trunc_length, outer_iteration,
+                              branches=estimator.branches)
+        return estimator.objective(unroll, out).values().sum(), (new, out)
 
     return jax.grad(total, has_aux=True)(thetas)
 
 
-def unroll_metrics(out: StepOutput, num_tasks: int) -> dict:
-    """The metrics of a truncation (`out` is [steps, problems]; resets counted per task)."""
+def metrics(objective: Objective, out: StepOutput, finite: jax.Array, counted: jax.Array | None = None
+            ) -> dict:
+    """The metrics of an unroll (`out` is [steps, problems]; resets counted per task; `counted`:
+    the [steps, problems] steps that belong to the measured problems, default all)."""
+    n = finite.shape[0]
+    counted = jnp.ones(out.reset.shape, bool) if counted is None else counted
+    loss = jnp.where(counted & jnp.isfinite(out.loss), out.loss, jnp.nan)
     return {
-        "outer/loss": jnp.mean(out.meta_loss),
-        "inner/loss": jnp.nanmean(jnp.where(jnp.isfinite(out.loss), out.loss, jnp.nan)),
-        "inner/resets": jnp.sum(out.reset[:, :num_tasks]),
+        "outer/loss": objective.mean(),
+        "outer/nonfinite_tasks": n - finite.sum(),
+        "inner/loss": jnp.nanmean(loss),
+        "inner/resets": jnp.sum((out.ended & counted)[:, :n]),
+        "inner/nonfinite_resets": jnp.sum((out.nonfinite & counted)[:, :n]),
     }
-

@@ -2,7 +2,7 @@
 
 Each task unrolls at theta + eps and theta - eps over one truncation (shared batches and resets)
 and the estimate uses this truncation's eps only. It is unbiased for the gradient of the
-Gaussian-smoothed mean loss of the truncation from the current inner state, i.e. it has the
+Gaussian-smoothed meta-loss of the truncation from the current inner state, i.e. it has the
 truncation bias of truncated backprop (seed 001, §2.4) without its exploding gradients.
 """
 from dataclasses import dataclass
@@ -11,7 +11,7 @@ from typing import Any
 import jax
 
 from lopt.data import Dataset
-from lopt.estimators.base import AntitheticEstimator, branch_difference, unroll_metrics
+from lopt.estimators.base import AntitheticEstimator, branch_difference, finite_tasks, metrics
 from lopt.unroll import InnerState, TruncatedUnroll
 
 
@@ -21,7 +21,9 @@ class ES(AntitheticEstimator):
 
     def estimate(self, unroll: TruncatedUnroll, theta: Any, state: InnerState, data: Dataset,
                  key: jax.Array, outer_iteration: jax.Array) -> tuple[Any, InnerState, dict]:
-        """Meta-gradient averaged over tasks, the advanced state and metrics of the truncation."""
+        """Meta-gradient averaged over finite tasks, the advanced state and metrics of the truncation."""
         eps, inner, out = self.antithetic_run(unroll, theta, state, data, key, outer_iteration)
-        grads = self.es_grads(branch_difference(out.meta_loss), eps)
-        return self.task_mean(grads), inner, unroll_metrics(out, out.reset.shape[1] // 2)
+        objective = self.objective(unroll, out)
+        grads = self.es_grads(branch_difference(objective.terms), objective.norm, eps)
+        finite = finite_tasks(grads, out.nonfinite)
+        return self.task_mean(grads, finite), inner, metrics(objective, out, finite)

@@ -14,25 +14,27 @@ import jax
 import jax.numpy as jnp
 
 from lopt.data import Dataset
-from lopt.estimators.base import (AntitheticEstimator, backprop_unroll, branch_difference,
-                                  branch_mean, unroll_metrics)
+from lopt.estimators.base import (AntitheticEstimator, along_tasks, backprop_unroll, branch_difference,
+                                  branch_mean, finite_tasks, metrics)
 from lopt.unroll import InnerState, StepOutput, TruncatedUnroll
 
 tree_map = jax.tree_util.tree_map
 
 
-def rp_weight(rp: jax.Array, es: jax.Array) -> jax.Array:
+def rp_weight(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> jax.Array:
     """Per-element weight var_es / (var_rp + var_es) of the backprop samples ([tasks, ...]) in
-    eq. 1; 1/2 where both variances vanish, 0 where backprop is not finite."""
-    var_rp, var_es = jnp.var(rp, axis=0), jnp.var(es, axis=0)
+    eq. 1, the variances over the `finite` tasks ([tasks] bool, default all); 1/2 where both
+    variances vanish, 0 where backprop is not finite."""
+    where = None if finite is None else jnp.broadcast_to(along_tasks(finite, rp), rp.shape)
+    var_rp, var_es = jnp.var(rp, axis=0, where=where), jnp.var(es, axis=0, where=where)
     total = var_rp + var_es
     w = jnp.where(total > 0, var_es / jnp.where(total > 0, total, 1.0), 0.5)
     return jnp.where(jnp.isfinite(var_rp), w, 0.0)
 
 
-def merge(rp: jax.Array, es: jax.Array) -> jax.Array:
-    """Per-task samples w * rp + (1 - w) * es; their task mean is eq. 1."""
-    w = rp_weight(rp, es)
+def merge(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> jax.Array:
+    """Per-task samples w * rp + (1 - w) * es; their mean over the `finite` tasks is eq. 1."""
+    w = rp_weight(rp, es, finite)
     return jnp.where(w > 0, w * rp, 0.0) + jnp.where(w < 1, (1.0 - w) * es, 0.0)
 
 
@@ -45,15 +47,20 @@ class Merged(AntitheticEstimator):
                 ) -> tuple[Any, Any, InnerState, StepOutput]:
         """Per-task g_rp and g_es of one truncation, the advanced state and the unroll outputs."""
         eps, thetas = self.perturb(key, theta, state.step.shape[0] // 2)
-        grads, (inner, out) = backprop_unroll(unroll, thetas, state, data, self.trunc_length,
-                                              outer_iteration)
-        return branch_mean(grads), self.es_grads(branch_difference(out.meta_loss), eps), inner, out
+        grads, (inner, out) = backprop_unroll(unroll, self, thetas, state, data, outer_iteration)
+        objective = self.objective(unroll, out)
+        es = self.es_grads(branch_difference(objective.terms), objective.norm, eps)
+        return branch_mean(grads), es, inner, out
 
     def estimate(self, unroll: TruncatedUnroll, theta: Any, state: InnerState, data: Dataset,
                  key: jax.Array, outer_iteration: jax.Array) -> tuple[Any, InnerState, dict]:
-        """Meta-gradient averaged over tasks, the advanced state and metrics of the truncation."""
+        """Meta-gradient averaged over finite tasks, the advanced state and metrics of the truncation.
+        A task is finite when its ES gradient is (its backprop one may explode: eq. 1 then gives
+        it weight 0); the merge weights are estimated from the finite tasks only."""
         rp, es, inner, out = self.samples(unroll, theta, state, data, key, outer_iteration)
-        weights = jax.tree_util.tree_leaves(tree_map(rp_weight, rp, es))
-        metrics = {**unroll_metrics(out, out.reset.shape[1] // 2),
-                   "estimator/rp_weight": jnp.mean(jnp.concatenate([w.ravel() for w in weights]))}
-        return self.task_mean(tree_map(merge, rp, es)), inner, metrics
+        finite = finite_tasks(es, out.nonfinite)
+        weights = jax.tree_util.tree_leaves(tree_map(lambda r, e: rp_weight(r, e, finite), rp, es))
+        merged = tree_map(lambda r, e: merge(r, e, finite), rp, es)
+        return self.task_mean(merged, finite), inner, {
+            **metrics(self.objective(unroll, out), out, finite),
+            "estimator/rp_weight": jnp.mean(jnp.concatenate([w.ravel() for w in weights]))}

@@ -1,5 +1,5 @@
 """Truncated backpropagation through time (seed 001, §2.2): the exact gradient of each task's
-mean meta-loss over the current truncation, by `jax.grad` through the vectorized scan.
+meta-loss objective over the current truncation, by `jax.grad` through the vectorized scan.
 
 One unroll per task, no perturbations. The inner state entering the truncation is a constant, so
 the estimate is biased towards short horizons (seed 001, §2.4) and can explode for long
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from lopt.data import Dataset
-from lopt.estimators.base import TruncatedEstimator, backprop_unroll, unroll_metrics
+from lopt.estimators.base import TruncatedEstimator, backprop_unroll, finite_tasks, metrics
 from lopt.unroll import InnerState, TruncatedUnroll
 
 
@@ -29,9 +29,9 @@ class TBPTT(TruncatedEstimator):
 
     def estimate(self, unroll: TruncatedUnroll, theta: Any, state: InnerState, data: Dataset,
                  key: jax.Array, outer_iteration: jax.Array) -> tuple[Any, InnerState, dict]:
-        """Meta-gradient averaged over tasks, the advanced state and metrics of the truncation."""
+        """Meta-gradient averaged over finite tasks, the advanced state and metrics of the truncation."""
         n = state.step.shape[0]
         thetas = jax.tree_util.tree_map(lambda t: jnp.broadcast_to(t, (n,) + t.shape), theta)
-        grads, (inner, out) = backprop_unroll(unroll, thetas, state, data, self.trunc_length,
-                                              outer_iteration)
-        return self.task_mean(grads), inner, unroll_metrics(out, n)
+        grads, (inner, out) = backprop_unroll(unroll, self, thetas, state, data, outer_iteration)
+        finite = finite_tasks(grads, out.nonfinite)
+        return self.task_mean(grads, finite), inner, metrics(self.objective(unroll, out), out, finite)

@@ -12,8 +12,10 @@ from lopt import checkpoint
 from lopt.config import Registry, to_plain
 from lopt.errors import UserError
 from lopt.learned.fc_lopt import FCLOpt
+from lopt.learned.hypernet import Hypernet
 from lopt.learned.learnable_adam import LearnableAdam
 from lopt.learned.nn_adam import NNAdam
+from lopt.learned.rnn_mlp_lopt import RNNMLPLOpt
 from lopt.learned.small_fc_lopt import SmallFCLOpt
 
 REGISTRY = Registry("learned optimizer")
@@ -21,8 +23,10 @@ REGISTRY.register("small_fc_lopt")(SmallFCLOpt)
 REGISTRY.register("fc_lopt")(FCLOpt)
 REGISTRY.register("learnable_adam")(LearnableAdam)
 REGISTRY.register("nn_adam")(NNAdam)
+REGISTRY.register("rnn_mlp_lopt")(RNNMLPLOpt)
+REGISTRY.register("hypernet")(Hypernet)
 
-__all__ = ["REGISTRY", "FCLOpt", "LearnableAdam", "NNAdam", "SmallFCLOpt", "build", "checkpoint_path", "load_theta"]
+__all__ = ["REGISTRY", "FCLOpt", "Hypernet", "LearnableAdam", "NNAdam", "RNNMLPLOpt", "SmallFCLOpt", "build", "checkpoint_path", "load_theta"]
 
 
 def build(cfg: Mapping[str, Any], node: str = "lopt") -> Any:

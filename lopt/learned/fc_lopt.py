@@ -59,24 +59,34 @@ class FCLOpt:
         zeros = acc.zeros_like_with_decays(params, len(self.decays))
         return FCState(mom=zeros, rms=zeros, iteration=jnp.zeros((), jnp.int32))
 
-    def _step(self, nn: Params, time_bias: jax.Array, p, g, m, rms) -> jax.Array:
+    def accumulate(self, state: FCState, grads: Params) -> tuple[Params, Params]:
+        """The momentum and second-moment accumulators with `grads` included."""
+        decays = jnp.asarray(self.decays, jnp.float32)
+        return acc.momentum(decays, state.mom, grads), acc.second_moment(decays, state.rms, grads)
+
+    def time_bias(self, nn: Params, iteration: jax.Array) -> jax.Array:
+        """The first layer's input from the time features, plus its bias: [hidden_size]."""
+        n_norm = self.num_features - len(TIMESCALES)
+        return tanh_time_features(iteration, TIMESCALES) @ nn["w0"][n_norm:self.num_features] + nn["b0"]
+
+    def tensor_step(self, nn: Params, bias: jax.Array, p, g, m, rms) -> jax.Array:
+        """New values of one tensor; `bias` is the first layer's input from everything constant over
+        the tensor (time features, bias, and in rnn_mlp_lopt the per-tensor LSTM)."""
         feats = tensor_features(p, g, m, rms)
-        # The time features are constant over a tensor: they enter the first layer as a bias, and
-        # the per-tensor normalization is folded into its weights (same numbers, no normalized copy).
+        # The per-tensor normalization is folded into the first layer's weights (same numbers, no
+        # normalized copy). Measured on conv_cifar's shapes, this [n, 22] @ [22, 32] matmul is ~2.5x
+        # faster than small_fc_lopt's unrolled scalar-weighted sums at 32 hidden units.
         scale = second_moment_scale(feats, tuple(range(p.ndim)))
-        h = feats @ (nn["w0"][: feats.shape[-1]] * scale[:, None]) + time_bias
+        h = feats @ (nn["w0"][: feats.shape[-1]] * scale[:, None]) + bias
         for layer in range(1, self.hidden_layers + 1):
             h = jax.nn.relu(h) @ nn[f"w{layer}"] + nn[f"b{layer}"]
         return p - direction_magnitude_step(h[..., 0], h[..., 1], self.step_mult, self.exp_mult)
 
     def update(self, theta: Params, state: FCState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, FCState]:
-        decays = jnp.asarray(self.decays, jnp.float32)
-        mom = acc.momentum(decays, state.mom, grads)
-        rms = acc.second_moment(decays, state.rms, grads)
+        mom, rms = self.accumulate(state, grads)
         nn = theta["nn"]
-        n_norm = self.num_features - len(TIMESCALES)
-        time_bias = tanh_time_features(state.iteration, TIMESCALES) @ nn["w0"][n_norm:] + nn["b0"]
-        new_params = jax.tree_util.tree_map(lambda *leaves: self._step(nn, time_bias, *leaves),
+        bias = self.time_bias(nn, state.iteration)
+        new_params = jax.tree_util.tree_map(lambda *leaves: self.tensor_step(nn, bias, *leaves),
                                             params, grads, mom, rms)
         return new_params, FCState(mom, rms, state.iteration + 1)

@@ -24,6 +24,23 @@ def clip_log_abs(x: jax.Array) -> jax.Array:
     return 0.5 * jnp.clip(jnp.log(1e-8 + jnp.abs(x)), -5.0, 5.0)
 
 
+NUM_TENSOR_STATISTICS = 15
+
+
+def tensor_statistics(p: jax.Array, g: jax.Array, m: jax.Array, v: jax.Array) -> list[jax.Array]:
+    """15 scalar statistics of one tensor with parameters `p`, gradient `g`, momentum `m` and second
+    moment `v` (any trailing decay axis is averaged over too): for each of m, v, p, g the squashed
+    mean, its sign and the squashed variance, the squashed mean |g|, and +-1 flags for scalars and
+    vectors (seed 002 App. C.1, the per-tensor features of the hierarchical optimizers)."""
+    feats = []
+    for x in (m, v, p, g):
+        mean = jnp.mean(x)
+        feats += [clip_log_abs(mean), jnp.sign(mean), clip_log_abs(jnp.mean(jnp.square(x - mean)))]
+    feats.append(clip_log_abs(jnp.mean(jnp.abs(g))))
+    feats += [jnp.asarray(1.0 if p.ndim == 0 else -1.0), jnp.asarray(1.0 if p.ndim == 1 else -1.0)]
+    return feats
+
+
 def direction_magnitude_step(direction: jax.Array, magnitude: jax.Array, step_mult: float,
                              exp_mult: float) -> jax.Array:
     """The step of a per-parameter MLP with outputs direction d and magnitude m:

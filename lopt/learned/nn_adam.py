@@ -16,36 +16,29 @@ initial state is zeros rather than learned. With the default sizes it has 6,792 
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
 from lopt.config import check
-from lopt.learned import adam_hparams
-from lopt.learned.features import clip_log_abs
+from lopt.learned import adam_hparams, tensor_lstm
+from lopt.learned.features import NUM_TENSOR_STATISTICS, tensor_statistics
 
 Params = Any
-NUM_FEATURES = 19
+NUM_FEATURES = NUM_TENSOR_STATISTICS + len(adam_hparams.NAMES)  # 19
 
 
 class NNAdamState(NamedTuple):
     adam: tuple[optax.OptState, ...]  # optax Adam state of each tensor, in leaf order
     hparams: dict[str, jax.Array]  # learned-space lr, b1, b2, eps of each tensor: [num tensors] each
-    lstm: tuple[jax.Array, jax.Array]  # LSTM carry (c, h): [num tensors, lstm_size] each
+    lstm: tensor_lstm.Carry  # LSTM carry (c, h): [num tensors, lstm_size] each
 
 
 def tensor_features(p: jax.Array, g: jax.Array, m: jax.Array, v: jax.Array,
                     hparams: dict[str, jax.Array]) -> jax.Array:
     """The 19 controller inputs of one tensor with momentum `m`, second moment `v` and learned-space
     hyperparameters `hparams` (seed 002 App. C.1)."""
-    feats = []
-    for x in (m, v, p, g):
-        mean = jnp.mean(x)
-        feats += [clip_log_abs(mean), jnp.sign(mean), clip_log_abs(jnp.mean(jnp.square(x - mean)))]
-    feats.append(clip_log_abs(jnp.mean(jnp.abs(g))))
-    feats += [jnp.asarray(1.0 if p.ndim == 0 else -1.0), jnp.asarray(1.0 if p.ndim == 1 else -1.0)]
-    feats += [0.2 * jnp.clip(hparams[k], -5.0, 5.0) for k in adam_hparams.NAMES]
+    feats = tensor_statistics(p, g, m, v) + [0.2 * jnp.clip(hparams[k], -5.0, 5.0) for k in adam_hparams.NAMES]
     return jnp.stack(feats)
 
 
@@ -65,18 +58,9 @@ class NNAdam:
         check(self.output_scale > 0, "output_scale", self.output_scale, "a positive float")
         adam_hparams.check_values(self.lr, self.b1, self.b2, self.eps)
 
-    @property
-    def _cell(self) -> nn.LSTMCell:
-        return nn.LSTMCell(self.lstm_size)
-
-    def _zero_carry(self, num_tensors: int) -> tuple[jax.Array, jax.Array]:
-        zeros = jnp.zeros((num_tensors, self.lstm_size), jnp.float32)
-        return zeros, zeros
-
     def init_theta(self, key: jax.Array) -> Params:
-        lstm = self._cell.init(key, self._zero_carry(1), jnp.zeros((1, NUM_FEATURES)))["params"]
         return {
-            "lstm": lstm,
+            "lstm": tensor_lstm.init(key, self.lstm_size, NUM_FEATURES),
             # zero read-out (as in the reference): training starts as Adam at the base values
             "out": {"w": jnp.zeros((self.lstm_size, len(adam_hparams.NAMES))),
                     "b": jnp.zeros((len(adam_hparams.NAMES),))},
@@ -87,7 +71,7 @@ class NNAdam:
         leaves = jax.tree_util.tree_leaves(params)
         hparams = {k: jnp.full((len(leaves),), v) for k, v in theta["hparams"].items()}
         adam = tuple(adam_hparams.adam(theta["hparams"]).init(p) for p in leaves)
-        return NNAdamState(adam, hparams, self._zero_carry(len(leaves)))
+        return NNAdamState(adam, hparams, tensor_lstm.zero_carry(len(leaves), self.lstm_size))
 
     def update(self, theta: Params, state: NNAdamState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, NNAdamState]:
@@ -100,7 +84,7 @@ class NNAdam:
             adam.append(s)
             moments = s[0]  # optax.adam = chain(scale_by_adam, scale_by_learning_rate)
             feats.append(tensor_features(p, g, moments.mu, moments.nu, hp))
-        lstm, out = self._cell.apply({"params": theta["lstm"]}, state.lstm, jnp.stack(feats))
+        lstm, out = tensor_lstm.step(theta["lstm"], state.lstm, jnp.stack(feats))
         deltas = self.output_scale * (out @ theta["out"]["w"] + theta["out"]["b"])
         hparams = {k: state.hparams[k] + deltas[:, j] for j, k in enumerate(adam_hparams.NAMES)}
         return treedef.unflatten(new_leaves), NNAdamState(tuple(adam), hparams, lstm)

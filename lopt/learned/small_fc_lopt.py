@@ -92,7 +92,10 @@ class SmallFCLOpt:
             iteration=jnp.zeros((), jnp.int32),
         )
 
-    def _mlp_step(self, nn: Params, time_bias: jax.Array, p, g, m, rms, fac_g, fac) -> jax.Array:
+    def tensor_step(self, nn: Params, bias: jax.Array, p, g, m, rms, fac_g, fac) -> jax.Array:
+        """New values of one tensor; `bias` is the first layer's input from everything constant over
+        the tensor (time features and bias here; hypernet passes its generated bias). Only the first
+        rows of nn["w0"], those of the normalized features, are read."""
         shape = p.shape
         if not shape:  # scalars are treated as 1-element vectors
             p, g, m, rms, fac_g = (x[None] for x in (p, g, m, rms, fac_g))
@@ -104,7 +107,7 @@ class SmallFCLOpt:
         # folded into the first layer's weights (same numbers, no normalized copies).
         axes = tuple(range(p.ndim))
         w0 = nn["w0"][: len(feats)] * jnp.stack([second_moment_scale(f, axes) for f in feats])[:, None]
-        net = [sum(f * w0[i, j] for i, f in enumerate(feats)) + time_bias[j] for j in range(w0.shape[1])]
+        net = [sum(f * w0[i, j] for i, f in enumerate(feats)) + bias[j] for j in range(w0.shape[1])]
         for layer in range(1, self.hidden_layers + 1):
             w, b = nn[f"w{layer}"], nn[f"b{layer}"]
             hidden = [jax.nn.relu(h) for h in net]
@@ -112,8 +115,9 @@ class SmallFCLOpt:
         step = direction_magnitude_step(*net, self.step_mult, self.exp_mult)
         return (p - step).reshape(shape)
 
-    def update(self, theta: Params, state: SmallFCState, params: Params, grads: Params,
-               loss: jax.Array) -> tuple[Params, SmallFCState]:
+    def accumulate(self, theta: Params, state: SmallFCState, grads: Params) -> tuple[Params, Params, Params, Params]:
+        """Momentum, second moment and AdaFactor accumulators with `grads` included, at the decays
+        that theta sets, and the AdaFactor-preconditioned gradient (leaves [*shape, decays])."""
         mom = acc.momentum(self._decays(theta, "momentum_decays"), state.mom, grads)
         rms = acc.second_moment(self._decays(theta, "rms_decays"), state.rms, grads)
         fac_decays = self._decays(theta, "adafactor_decays")
@@ -123,10 +127,15 @@ class SmallFCLOpt:
         treedef = jax.tree_util.tree_structure(grads)
         fac, fac_g = (jax.tree_util.tree_unflatten(treedef, part) for part in
                       zip(*treedef.flatten_up_to(fac_and_g)))
+        return mom, rms, fac, fac_g
+
+    def update(self, theta: Params, state: SmallFCState, params: Params, grads: Params,
+               loss: jax.Array) -> tuple[Params, SmallFCState]:
+        mom, rms, fac, fac_g = self.accumulate(theta, state, grads)
         nn = theta["nn"]
         n_norm = self.num_features - len(TIMESCALES)
         time_bias = tanh_time_features(state.iteration) @ nn["w0"][n_norm:] + nn["b0"]
         new_params = jax.tree_util.tree_map(
-            lambda *leaves: self._mlp_step(nn, time_bias, *leaves), params, grads, mom, rms, fac_g, fac,
+            lambda *leaves: self.tensor_step(nn, time_bias, *leaves), params, grads, mom, rms, fac_g, fac,
             is_leaf=lambda x: isinstance(x, acc.Factored))
         return new_params, SmallFCState(mom, rms, fac, state.iteration + 1)

@@ -7,18 +7,21 @@ from lopt.tasks.analytic import QuadraticConfig, TwoMinimaConfig
 from lopt.tasks.autoencoder import AutoencoderConfig
 from lopt.tasks.base import Task, num_params
 from lopt.tasks.classification import ClassificationConfig
+from lopt.tasks.language import LanguageModelConfig
+from lopt.tasks import family  # noqa: E402  (after the config classes it samples)
 
-__all__ = ["KINDS", "Task", "TaskConfig", "build", "num_params", "parse"]
+__all__ = ["KINDS", "Task", "TaskConfig", "build", "family", "num_params", "parse"]
 
-TaskConfig = ClassificationConfig | AutoencoderConfig | QuadraticConfig | TwoMinimaConfig
+TaskConfig = ClassificationConfig | AutoencoderConfig | QuadraticConfig | TwoMinimaConfig | LanguageModelConfig
 
-# Every config class has `name`, `dataset` (None: no data to load; else with `image_size`) and
-# `build() -> Task`.
+# Every config class has `name`, `dataset` (None: no data to load; else with `example_size`, the
+# image side or sequence length data.load cuts examples to) and `build() -> Task`.
 KINDS: dict[str, type] = {
     "classification": ClassificationConfig,
     "autoencoder": AutoencoderConfig,
     "quadratic": QuadraticConfig,
     "two_minima": TwoMinimaConfig,
+    "language_model": LanguageModelConfig,
 }
 
 

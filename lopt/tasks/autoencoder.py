@@ -35,6 +35,11 @@ class AutoencoderConfig:
               "a non-empty list of positive integers")
         check(self.loss_clip > 0, "loss_clip", self.loss_clip, "positive")
 
+    @property
+    def example_size(self) -> int:
+        """The size data.load gives the examples: the image side."""
+        return self.image_size
+
     def build(self) -> Task:
         shape = (self.image_size, self.image_size, DATASETS[self.dataset].shape[2])
         model = MLP(self.hidden, shape[0] * shape[1] * shape[2])

@@ -10,7 +10,7 @@ from lopt.config import check
 from lopt.data import DATASETS
 from lopt.tasks.base import Task
 from lopt.tasks.conv import IMPLS
-from lopt.tasks.models import KERNEL_INITS, MLP, ConvNet
+from lopt.tasks.models import ACTIVATIONS, KERNEL_INITS, MLP, ConvNet
 
 MODELS = ("mlp", "conv")
 
@@ -33,6 +33,7 @@ class ClassificationConfig:
     strides: tuple[int, ...] = ()
     conv_impl: str = "auto"
     kernel_init: str = "lecun_normal"
+    activation: str = "relu"
     loss_clip_factor: float = 1.5
 
     def __post_init__(self):
@@ -42,6 +43,7 @@ class ClassificationConfig:
         check(self.model in MODELS, "model", self.model, f"one of {list(MODELS)}")
         check(self.conv_impl in IMPLS, "conv_impl", self.conv_impl, f"one of {list(IMPLS)}")
         check(self.kernel_init in KERNEL_INITS, "kernel_init", self.kernel_init, f"one of {list(KERNEL_INITS)}")
+        check(self.activation in ACTIVATIONS, "activation", self.activation, f"one of {list(ACTIVATIONS)}")
         check(all(w > 0 for w in self.hidden + self.channels + self.strides), "hidden/channels/strides",
               self.hidden + self.channels + self.strides, "positive integers")
         check(len(self.channels) == len(self.strides), "strides", self.strides,
@@ -50,14 +52,19 @@ class ClassificationConfig:
               "a non-empty list for a conv model")
         check(self.loss_clip_factor > 0, "loss_clip_factor", self.loss_clip_factor, "positive")
 
+    @property
+    def example_size(self) -> int:
+        """The size data.load gives the examples: the image side."""
+        return self.image_size
+
     def build(self) -> Task:
         spec = DATASETS[self.dataset]
-        init_fn = KERNEL_INITS[self.kernel_init]
+        init_fn, act = KERNEL_INITS[self.kernel_init], ACTIVATIONS[self.activation]
         if self.model == "mlp":
-            model = MLP(self.hidden, spec.num_classes, init_fn)
+            model = MLP(self.hidden, spec.num_classes, init_fn, act)
         else:
             model = ConvNet(self.channels, self.strides, spec.num_classes, conv_impl=self.conv_impl,
-                            kernel_init=init_fn)
+                            kernel_init=init_fn, activation=act)
         example = jnp.zeros((1, self.image_size, self.image_size, spec.shape[2]), jnp.float32)
 
         def init(key: jax.Array):

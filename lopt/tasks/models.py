@@ -14,24 +14,32 @@ KERNEL_INITS: dict[str, Callable] = {
     "glorot_uniform": nn.initializers.glorot_uniform(),
 }
 
+# Hidden-layer nonlinearities a task config can name (`activation`); relu is every shipped task's.
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": nn.relu, "tanh": jnp.tanh, "gelu": nn.gelu, "swish": nn.swish,
+}
+
 
 class MLP(nn.Module):
-    """Flatten, ReLU hidden layers, linear outputs (logits, or a reconstruction)."""
+    """Flatten, hidden layers (ReLU unless `activation` says otherwise), linear outputs (logits, or
+    a reconstruction)."""
 
     hidden: Sequence[int]
     num_outputs: int
     kernel_init: Callable = KERNEL_INITS["lecun_normal"]
+    activation: Callable[[jax.Array], jax.Array] = nn.relu
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         x = x.reshape(x.shape[0], -1)
         for width in self.hidden:
-            x = nn.relu(nn.Dense(width, kernel_init=self.kernel_init)(x))
+            x = self.activation(nn.Dense(width, kernel_init=self.kernel_init)(x))
         return nn.Dense(self.num_outputs, kernel_init=self.kernel_init)(x)
 
 
 class ConvNet(nn.Module):
-    """3x3 'SAME' ReLU convolutions, global mean pool, linear logits (seed 002 B.2, seed 001 C.2)."""
+    """3x3 'SAME' convolutions (ReLU unless `activation` says otherwise), global mean pool, linear
+    logits (seed 002 B.2, seed 001 C.2)."""
 
     channels: Sequence[int]
     strides: Sequence[int]
@@ -39,9 +47,33 @@ class ConvNet(nn.Module):
     kernel_size: int = 3
     conv_impl: str = "auto"
     kernel_init: Callable = KERNEL_INITS["lecun_normal"]
+    activation: Callable[[jax.Array], jax.Array] = nn.relu
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width, stride in zip(self.channels, self.strides):
-            x = nn.relu(Conv2D(width, self.kernel_size, stride, self.conv_impl, self.kernel_init)(x))
+            x = self.activation(Conv2D(width, self.kernel_size, stride, self.conv_impl, self.kernel_init)(x))
         return nn.Dense(self.num_classes, kernel_init=self.kernel_init)(jnp.mean(x, axis=(1, 2)))
+
+
+class LSTMLanguageModel(nn.Module):
+    """Token embedding, one LSTM layer from a learned initial state, linear next-token logits
+    (learned_optimization's TeacherForcedRNNLM with an LSTM core). Tokens [B, L] -> logits [B, L, V]."""
+
+    vocab_size: int
+    embed_dim: int
+    hidden: int
+
+    @nn.compact
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        x = nn.Embed(self.vocab_size, self.embed_dim)(tokens.astype(jnp.int32))
+        initial = (self.param("initial_c", nn.initializers.zeros, (self.hidden,)),
+                   self.param("initial_h", nn.initializers.zeros, (self.hidden,)))
+        carry = tuple(jnp.broadcast_to(c, (tokens.shape[0], self.hidden)) for c in initial)
+        # Unrolled over the (static, short) sequence rather than an inner scan (nn.RNN): with the
+        # scan, XLA:CPU (jax 0.10.2) deadlocks running the vmapped training curves of lopt evaluate.
+        cell, outputs = nn.OptimizedLSTMCell(self.hidden), []
+        for t in range(tokens.shape[1]):
+            carry, y = cell(carry, x[:, t])
+            outputs.append(y)
+        return nn.Dense(self.vocab_size)(jnp.stack(outputs, axis=1))

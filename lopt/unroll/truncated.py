@@ -4,9 +4,10 @@ Each inner problem (a task trained by an optimizer with meta-parameters theta) c
 step counter, length and RNG key. One call to `TruncatedUnroll.run` advances all of them by
 `num_steps` inside a single `lax.scan`, sampling each step's batch in-graph from device data and
 resetting (re-initializing) any problem that reaches its length, so a truncation never leaves
-compiled code.
+compiled code. A problem whose loss, gradient or new params are not finite is reset the same way
+(with its antithetic partners) and flagged, so a diverging problem never propagates NaN/inf.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import jax
@@ -16,6 +17,7 @@ from lopt.data import Dataset
 from lopt.optimizers.base import Optimizer
 from lopt.schedules import NEVER
 from lopt.tasks.base import Task
+from lopt.unroll.meta_loss import MeanLoss
 
 
 class InnerState(NamedTuple):
@@ -28,21 +30,42 @@ class InnerState(NamedTuple):
 
 class StepOutput(NamedTuple):
     loss: jax.Array  # training loss before the step
-    meta_loss: jax.Array  # clipped, NaN-safe loss used as meta-objective
-    reset: jax.Array  # the problem reached its length after this step and was re-initialized
+    meta_loss: jax.Array  # the meta-loss's clipped, NaN-safe value (`final`: set where `ended` only)
+    reset: jax.Array  # the problem was replaced by its successor after this step (ended or nonfinite)
+    nonfinite: jax.Array  # ... because its (or an antithetic partner's) loss/grads/params were not finite
+
+    @property
+    def ended(self) -> jax.Array:
+        """The problem reached its schedule length after this step."""
+        return self.reset & ~self.nonfinite
 
 
 def _where(cond: jax.Array, a: Any, b: Any) -> Any:
-    return jax.tree_util.tree_map(lambda x, y: jnp.where(cond, x, y), a, b)
+    """Per problem: `a` where `cond` ([problems]) else `b` (leaves with a leading problem axis)."""
+    return jax.tree_util.tree_map(
+        lambda x, y: jnp.where(cond.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
+def all_finite(tree: Any) -> jax.Array:
+    """Whether every value of every leaf of `tree` is finite."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+
+
+def tie_branches(flags: jax.Array, branches: int) -> jax.Array:
+    """[..., branches * tasks] flags -> whether any branch of the same task is flagged."""
+    split = flags.reshape(flags.shape[:-1] + (branches, -1))
+    return jnp.tile(split.any(-2), branches)
 
 
 @dataclass(frozen=True)
 class TruncatedUnroll:
-    """Trains a task with an optimizer in truncations; schedule lengths decide the resets."""
+    """Trains a task with an optimizer in truncations; schedule lengths decide the resets and the
+    meta-loss what each step contributes to the meta-objective."""
 
     task: Task
     optimizer: Optimizer
     schedule: Any
+    meta_loss: MeanLoss = field(default_factory=MeanLoss)
 
     def fresh(self, theta: Any, key: jax.Array, outer_iteration: jax.Array) -> InnerState:
         """A newly initialized inner problem (unbatched)."""
@@ -63,32 +86,51 @@ class TruncatedUnroll:
             states = states._replace(step=jnp.where(states.length == NEVER, 0, offset))
         return states
 
-    def step(self, theta: Any, state: InnerState, fresh: InnerState, data: Dataset
-             ) -> tuple[InnerState, StepOutput]:
-        """One training step of one inner problem; it is replaced by `fresh` when it reaches its
-        length."""
-        batch = self.task.sample_batch(data, jax.random.fold_in(state.key, state.step))
-        loss, grads = jax.value_and_grad(self.task.loss)(state.params, batch)
+    def step(self, theta: Any, state: InnerState, data: Dataset) -> tuple[InnerState, StepOutput]:
+        """One training step of one inner problem, before any reset: the advanced state and its
+        output (`reset`: it reached its length; `nonfinite`: its loss, grads or params are not)."""
+        key = jax.random.fold_in(state.key, state.step)
+        loss, grads = jax.value_and_grad(self.task.loss)(state.params, self.task.sample_batch(data, key))
         params, opt_state = self.optimizer.update(theta, state.opt_state, state.params, grads, loss)
         advanced = state._replace(params=params, opt_state=opt_state, step=state.step + 1)
-        reset = advanced.step >= state.length
-        return _where(reset, fresh, advanced), StepOutput(loss, self.task.meta_loss(loss), reset)
+        value = (jnp.zeros_like(loss) if self.meta_loss.at_end else
+                 self.meta_loss.evaluate(self.task, data, state.params, key, loss))
+        finite = jnp.isfinite(loss) & all_finite(grads) & all_finite(params)
+        return advanced, StepOutput(loss, value, advanced.step >= state.length, ~finite)
+
+    def end_losses(self, advanced: InnerState, ended: jax.Array, data: Dataset) -> jax.Array:
+        """The at-end meta-loss of the problems that just ended (0 elsewhere), each on the batch its
+        next step would draw; computed only at steps where some problem ends."""
+        def evaluate(_):
+            keys = jax.vmap(jax.random.fold_in)(advanced.key, advanced.step)
+            return jax.vmap(lambda p, k: self.meta_loss.evaluate(self.task, data, p, k))(advanced.params, keys)
+
+        values = jax.lax.cond(ended.any(), evaluate, lambda _: jnp.zeros(ended.shape), None)
+        return jnp.where(ended, values, 0.0)
 
     def run(self, theta: Any, states: InnerState, data: Dataset, num_steps: int,
-            outer_iteration: jax.Array, theta_batched: bool = True) -> tuple[InnerState, StepOutput]:
+            outer_iteration: jax.Array, theta_batched: bool = True, branches: int = 1
+            ) -> tuple[InnerState, StepOutput]:
         """Advance every problem `num_steps` steps. `theta` has a leading task axis when
-        `theta_batched` (e.g. perturbed per task), else it is shared. Outputs are [steps, tasks].
+        `theta_batched` (e.g. perturbed per task), else it is shared. Outputs are [steps, problems].
+        Problems are laid out [branches * tasks] (antithetic branches: positive then negative); a
+        non-finite value in any branch of a task resets all its branches, keeping them in step.
 
         The problem that replaces each one at its reset is initialized once, before the loop, from
-        the current problem's key: a problem resets at most once per truncation (lengths are at
-        least the truncation length), and problems sharing a key (antithetic branches) get the
-        same successor.
+        the current problem's key: a problem resets at most once per truncation at its length
+        (lengths are at least the truncation length; a successor that goes non-finite restarts
+        from its init), and problems sharing a key (antithetic branches) get the same successor.
         """
         axis = 0 if theta_batched else None
         successor = jax.vmap(self.fresh, in_axes=(axis, 0, None))(theta, states.key, outer_iteration)
-        vstep = jax.vmap(self.step, in_axes=(axis, 0, 0, None))
+        vstep = jax.vmap(self.step, in_axes=(axis, 0, None))
 
         def body(s, _):
-            return vstep(theta, s, successor, data)
+            advanced, out = vstep(theta, s, data)
+            nonfinite = tie_branches(out.nonfinite, branches)
+            if self.meta_loss.at_end:
+                out = out._replace(meta_loss=self.end_losses(advanced, out.reset & ~nonfinite, data))
+            reset = out.reset | nonfinite
+            return _where(reset, successor, advanced), out._replace(reset=reset, nonfinite=nonfinite)
 
         return jax.lax.scan(body, states, None, length=num_steps)

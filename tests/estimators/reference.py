@@ -3,6 +3,7 @@ plain Python loop that resets by hand (independent of lopt's scan and vmap)."""
 import jax
 import jax.numpy as jnp
 
+from lopt.tasks import Task
 from tests.quadratic import CURVATURE, QUADRATIC
 
 
@@ -33,3 +34,9 @@ def truncation_gradient(theta, done, length, trunc):
     """d/dtheta of the mean loss of the truncation that starts after `done` steps."""
     params, step = params_after(theta, done, length)
     return jax.grad(truncation_loss)(theta, params, step, length, trunc)
+
+
+# Half of its problems start at -init and have a NaN loss (log of a negative number, times 0); the
+# others are exactly QUADRATIC (same init, loss and gradient).
+HALF_NAN = Task("half_nan", lambda k: jnp.where(jax.random.bernoulli(k), 1.0, -1.0) * QUADRATIC.init(None),
+                lambda p, b: QUADRATIC.loss(p, b) + 0.0 * jnp.log(p[0]), 1, 1e6)

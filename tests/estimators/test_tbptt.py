@@ -23,7 +23,7 @@ def test_tbptt_is_the_exact_gradient_of_each_truncation(length):
                                    rtol=1e-5, atol=1e-7)
         assert np.all(np.asarray(state.step) == (i + 1) * trunc % length)
         assert metrics["inner/resets"] == num_tasks * ((i + 1) * trunc // length - i * trunc // length)
-    assert tbptt.inner_steps(num_tasks) == num_tasks * trunc  # one branch per task
+    assert tbptt.inner_steps(num_tasks, unroll.schedule) == num_tasks * trunc  # one branch per task
 
 
 def test_normalized_tbptt_is_the_unit_direction():

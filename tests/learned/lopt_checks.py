@@ -4,10 +4,13 @@ import json
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 from rich.console import Console
 
 from lopt import evaluate, meta_train
+from lopt.learned.export import as_optax
 from tests.conftest import TINY, compose, compose_meta_train
 
 PARAMS = {"w": np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), "b": np.ones(4, np.float32),
@@ -46,3 +49,47 @@ def evaluate_curves(run_dir: Path, *overrides: str) -> dict:
     result = json.loads((run_dir / "curves.json").read_text())
     assert result["summary"]["diverged_seeds"] == 0
     return result
+
+
+def run_steps(lopt, theta, n: int, losses=None, params=PARAMS):
+    """`n` updates of PARAMS with gradients grads(i) and losses 1 + i (or `losses`): the list of steps
+    (new - old params) and the final state."""
+    state, steps = lopt.init(theta, params), []
+    for i in range(n):
+        loss = jnp.float32(1.0 + i if losses is None else losses[i])
+        new, state = lopt.update(theta, state, params, grads(i), loss)
+        steps.append(jax.tree_util.tree_map(jnp.subtract, new, params))
+        params = new
+    return steps, state
+
+
+def assert_vmapped_tasks_match_single(lopt, theta) -> None:
+    """A jitted update vmapped over 2 tasks (different parameters, gradients and losses) gives each
+    task's own update."""
+    tasks = [PARAMS, jax.tree_util.tree_map(lambda p: 2.0 * p - 0.3, PARAMS)]
+    stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *tasks)
+    g = jax.tree_util.tree_map(lambda *x: jnp.stack(x), grads(0), grads(1))
+    losses = jnp.array([0.5, 2.0])
+    states = jax.vmap(lambda p: lopt.init(theta, p))(stacked)
+    update = jax.jit(jax.vmap(lopt.update, in_axes=(None, 0, 0, 0, 0)))
+    for _ in range(2):
+        stacked, states = update(theta, states, stacked, g, losses)
+    for i, p in enumerate(tasks):
+        state = lopt.init(theta, p)
+        for _ in range(2):
+            p_new, state = lopt.update(theta, state, p, jax.tree_util.tree_map(lambda x: x[i], g), losses[i])
+            p = p_new
+        for a, b in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(stacked)):
+            np.testing.assert_allclose(a, b[i], rtol=1e-5, atol=1e-6)
+
+
+def assert_export_matches_update(lopt, theta) -> None:
+    """The optax export, given the loss, makes the same updates as the optimizer itself."""
+    tx, params = as_optax(lopt, theta), PARAMS
+    state = tx.init(params)
+    steps, _ = run_steps(lopt, theta, 3)
+    for i, expected in enumerate(steps):
+        updates, state = tx.update(grads(i), state, params, loss=1.0 + i)
+        params = optax.apply_updates(params, updates)
+        for a, b in zip(jax.tree_util.tree_leaves(updates), jax.tree_util.tree_leaves(expected)):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)

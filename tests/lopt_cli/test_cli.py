@@ -25,8 +25,8 @@ def test_top_level_help_lists_commands(tmp_path):
 def test_meta_train_help_shows_groups_and_config(tmp_path):
     out = lopt("meta-train", "--help", cwd=tmp_path)
     assert out.returncode == 0
-    for text in ("task: cifar_ae, cifar_conv32, conv_cifar, digits_mlp, fmnist_mlp, imagenet16_mlp, quadratic, "
-                 "two_minima", "estimator: es, merged, pes, tbptt",
+    for text in ("task: cifar_ae, cifar_conv32, conv_cifar, digits_mlp, fmnist_mlp, imagenet16_mlp, lm1b_lstm, "
+                 "quadratic, two_minima", "estimator: es, full_es, merged, pes, tbptt",
                  "outer_opt: adam, adam_clip, lopt, sgd", "num_tasks: 8", "trunc_length: 20"):
         assert text in out.stdout
 
@@ -70,8 +70,8 @@ def test_run_directories_are_unique_for_runs_started_together(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: cifar_ae, cifar_conv32, conv_cifar, "
-                    "digits_mlp, fmnist_mlp, imagenet16_mlp, quadratic, two_minima."),
-    (["lopt=big"], "Valid choices: fc_lopt, learnable_adam, nn_adam, small_fc_lopt."),
+                    "digits_mlp, fmnist_mlp, imagenet16_mlp, lm1b_lstm, quadratic, two_minima."),
+    (["lopt=big"], "Valid choices: fc_lopt, hypernet, learnable_adam, nn_adam, rnn_mlp_lopt, small_fc_lopt."),
     (["num_tasks=0"], "num_tasks=0 is invalid: it must be a positive integer."),
     (["num_tasks=abc"], "num_tasks='abc' has the wrong type: expected int."),
     (["estimator.std=-1"], "estimator.std=-1.0 is invalid: it must be a positive float."),

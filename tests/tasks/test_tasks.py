@@ -16,7 +16,8 @@ from tests.conftest import compose_meta_train
 # cifar_ae: (3072*128+128) + (128*32+32) + (32*128+128) + (128*3072+3072) = 797,984.
 @pytest.mark.parametrize("task, expected", [
     ("conv_cifar", 56_970), ("fmnist_mlp", 118_282), ("digits_mlp", 3_466), ("cifar_conv32", 19_722),
-    ("imagenet16_mlp", 585_448), ("cifar_ae", 797_984), ("quadratic", 16), ("two_minima", 1)])
+    ("imagenet16_mlp", 585_448), ("cifar_ae", 797_984), ("quadratic", 16), ("two_minima", 1),
+    ("lm1b_lstm", 148_480)])
 def test_task_parameter_counts(task, expected):
     t = tasks.build(compose_meta_train(f"task={task}").task)
     assert num_params(t.init(jax.random.PRNGKey(0))) == expected

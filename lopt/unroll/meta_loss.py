@@ -1,0 +1,122 @@
+"""Meta-losses: which clipped inner loss the outer problem minimizes; the `meta_loss/` group names one.
+
+- `mean` (default): the mean clipped training loss over the unrolled steps, each step's loss of the
+  params before that step's update, on that step's training batch (seed 002; seed 004's "avg").
+- `final`: the clipped training loss of each inner problem at its end, i.e. of the params *after*
+  its last update, on a fresh training batch (the one its next step would draw; seed 004's "last").
+- `valid`: seed 001's L_valid: like `mean`, but each step's loss is measured on a batch of the
+  held-out ("test") split (dataset-free tasks: another noise key). One extra forward pass per step.
+
+Every value is clipped at the task normalizer (`Task.meta_loss`). `truncation` and `full` turn the
+per-step values of an unroll into `Objective` terms whose per-problem sum divided by `norm` is the
+objective the estimators differentiate: the truncation's mean for `mean`/`valid` (so ES estimates
+keep their 1 / trunc_length normalisation) and the sum of the final losses of the problems that end
+in the unroll for `final` (zero for a truncation where no problem ends). PES's accumulator makes
+its `final` estimate unbiased for the gradient of the final loss; es, tbptt and merged only see
+the last truncation of each problem (the truncated approximation).
+"""
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lopt.config import Registry
+from lopt.data import Batch, Dataset
+from lopt.errors import ConfigError
+from lopt.schedules import NEVER
+from lopt.tasks.base import Params, Task
+
+
+class Objective(NamedTuple):
+    terms: jax.Array  # [steps, problems]: per-step contributions to each problem's objective
+    norm: Any  # scalar or [problems]: each problem's objective is terms.sum(0) / norm
+    counted: jax.Array  # [problems]: the problems whose objective this unroll measures (for metrics)
+
+    def values(self) -> jax.Array:
+        """Each problem's objective, [problems]."""
+        return self.terms.sum(0) / self.norm
+
+    def mean(self) -> jax.Array:
+        """The mean objective over the counted problems (NaN if none is counted)."""
+        counted = self.counted.sum()
+        return jnp.where(counted > 0, jnp.sum(jnp.where(self.counted, self.values(), 0.0))
+                         / jnp.maximum(counted, 1), jnp.nan)
+
+
+def before_first_end(ended: jax.Array) -> jax.Array:
+    """[steps, problems] mask of the steps up to and including each problem's first end."""
+    return (jnp.cumsum(ended, axis=0) - ended) == 0
+
+
+@dataclass(frozen=True)
+class MeanLoss:
+    """The mean clipped training loss over the unrolled steps."""
+
+    at_end: ClassVar[bool] = False  # evaluated once per problem, after its last update
+
+    def evaluate(self, task: Task, data: Dataset, params: Params, key: jax.Array, loss: jax.Array
+                 ) -> jax.Array:
+        """This step's clipped value; `loss` is the training loss of `params` on the batch of `key`."""
+        return task.meta_loss(loss)
+
+    def check_schedule(self, schedule: Any) -> None:
+        """Raise a ConfigError if this meta-loss is undefined for the schedule's inner problems."""
+
+    def truncation(self, meta_loss: jax.Array, ended: jax.Array, num_steps: int) -> Objective:
+        """The objective of a truncation of `num_steps` steps from its [steps, problems] values and
+        end flags (a problem reached its schedule length after that step)."""
+        return Objective(meta_loss, num_steps, jnp.ones(meta_loss.shape[1], bool))
+
+    def full(self, meta_loss: jax.Array, ended: jax.Array, length: jax.Array) -> Objective:
+        """The objective of whole inner problems unrolled from step 0 past their `length`s
+        ([problems]): steps after a problem's end are masked out."""
+        return Objective(jnp.where(before_first_end(ended), meta_loss, 0.0), length,
+                         jnp.ones(meta_loss.shape[1], bool))
+
+
+@dataclass(frozen=True)
+class ValidLoss(MeanLoss):
+    """Seed 001's L_valid: the mean clipped loss over the unrolled steps on held-out batches."""
+
+    def evaluate(self, task: Task, data: Dataset, params: Params, key: jax.Array, loss: jax.Array
+                 ) -> jax.Array:
+        # fold_in: a key of its own, so a dataset-free task's noise differs from the training batch's
+        batch: Batch = task.sample_batch(data, jax.random.fold_in(key, 1), "test")
+        return task.meta_loss(task.loss(params, batch))
+
+
+@dataclass(frozen=True)
+class FinalLoss(MeanLoss):
+    """The clipped training loss of each inner problem after its last update."""
+
+    at_end: ClassVar[bool] = True
+
+    def evaluate(self, task: Task, data: Dataset, params: Params, key: jax.Array, loss: Any = None
+                 ) -> jax.Array:
+        return task.meta_loss(task.loss(params, task.sample_batch(data, key)))
+
+    def check_schedule(self, schedule: Any) -> None:
+        if schedule.max_length >= NEVER:
+            raise ConfigError(
+                "meta_loss=final is the loss at the end of each inner problem, but schedule=never_ending "
+                "never ends them. Use meta_loss=mean or meta_loss=valid with schedule=never_ending, or a "
+                "schedule whose problems end (constant, linear, log_uniform, choice).")
+
+    def truncation(self, meta_loss: jax.Array, ended: jax.Array, num_steps: int) -> Objective:
+        return Objective(jnp.where(ended, meta_loss, 0.0), 1.0, ended.any(0))
+
+    def full(self, meta_loss: jax.Array, ended: jax.Array, length: jax.Array) -> Objective:
+        first_end = ended & before_first_end(ended)
+        return Objective(jnp.where(first_end, meta_loss, 0.0), jnp.ones(length.shape), first_end.any(0))
+
+
+REGISTRY = Registry("meta-loss")
+REGISTRY.register("mean")(MeanLoss)
+REGISTRY.register("final")(FinalLoss)
+REGISTRY.register("valid")(ValidLoss)
+
+
+def build(cfg: Mapping[str, Any]) -> MeanLoss:
+    """The meta-loss named by the `meta_loss` config node."""
+    return REGISTRY.build(cfg, "meta_loss")

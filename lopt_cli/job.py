@@ -1,0 +1,120 @@
+"""One Hydra job of a `lopt` command, as every launcher runs it (in this process, or pickled into a
+joblib worker, a SLURM job or a Ray task).
+
+A job that fails with a user error prints it as one paragraph, removes its run directory if the
+command had not started writing results into it (nothing half-written) and ends with exit status
+2: a single run exits right away; a multirun job raises `JobFailed`, which Hydra records while
+the other jobs finish, and `lopt` then exits with that status.
+"""
+import importlib
+import os
+import secrets
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.markup import escape
+
+from lopt.errors import UserError
+from lopt.tracking import multirun_group
+
+RUN_UID_ENV = "LOPT_RUN_UID"  # the `${lopt_uid:}` of the current `lopt` invocation
+
+
+def _run_uid() -> str:
+    return os.environ.get(RUN_UID_ENV) or secrets.token_hex(3)
+
+
+def register_resolvers() -> None:
+    """`${lopt_uid:}`: a random suffix per `lopt` invocation that keeps run directories of runs
+    started in the same second apart. Cached in the config, so a multirun's jobs in other
+    processes resolve the sweep directory exactly as the launching process did."""
+    if not OmegaConf.has_resolver("lopt_uid"):
+        OmegaConf.register_new_resolver("lopt_uid", _run_uid, use_cache=True)
+
+
+register_resolvers()  # also in launcher workers, which import this module to unpickle a Job
+# conf/hydra/launcher/ presets share their names with the plugins' schemas, which validate them
+# (a feature Hydra 1.1+ still applies but warns about; the presets also work without it).
+warnings.filterwarnings("ignore", message=r"(?s).*is validated against ConfigStore schema with the same name")
+
+
+class JobFailed(Exception):
+    """A multirun job that ended with a non-zero exit status; its message was already printed."""
+
+    def __init__(self, exit_code: int, message: str, sweep_dir: str):
+        super().__init__(exit_code, message, sweep_dir)
+        self.exit_code, self.message, self.sweep_dir = exit_code, message, sweep_dir
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def print_error(message: str) -> None:
+    """A user error as one paragraph on stderr."""
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]lopt: error:[/] {escape(message)}", highlight=False)
+
+
+def prune_empty(directory: Path, stop: Path) -> None:
+    """Remove `directory` and its parents below `stop` while they are empty."""
+    directory, stop = directory.absolute(), stop.absolute()
+    while directory != stop and stop in directory.parents:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty (or already gone)
+            if directory.exists():
+                return
+        directory = directory.parent
+
+
+def discard_unstarted(run_dir: Path, job_name: str) -> bool:
+    """Remove `run_dir` if it holds only Hydra's bookkeeping (.hydra/, the job log): the command
+    failed before writing anything of its own. True if removed."""
+    if not run_dir.is_dir() or any(p.name not in (".hydra", f"{job_name}.log") for p in run_dir.iterdir()):
+        return False
+    shutil.rmtree(run_dir)
+    prune_empty(run_dir.parent, Path.cwd())
+    return True
+
+
+@dataclass(frozen=True)
+class Job:
+    """The task function Hydra runs: `name` is the command, `module` has run(cfg, run_dir, console)."""
+
+    name: str
+    module: str
+
+    def __call__(self, cfg: Any) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        from lopt.tracking import summary_table
+        from lopt_cli.launchers import pin_to_share
+
+        hydra_cfg = HydraConfig.get()
+        run_dir = Path(hydra_cfg.runtime.output_dir)
+        multirun = hydra_cfg.mode == RunMode.MULTIRUN
+        console = Console()
+        share = pin_to_share(hydra_cfg)
+        if share is not None:
+            console.print(f"job {hydra_cfg.job.num}: cores {share['cores']}, "
+                          f"GPU memory fraction {share['gpu_memory_fraction']}")
+        if multirun and cfg.tracking.group is None:  # one W&B group per multirun
+            cfg.tracking.group = multirun_group(hydra_cfg.sweep.dir)
+        try:
+            summary = importlib.import_module(self.module).run(cfg, run_dir, console)
+        except UserError as err:
+            where = f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): " if multirun else ""
+            print_error(where + str(err))
+            discard_unstarted(run_dir, hydra_cfg.job.name)
+            if not multirun:
+                raise SystemExit(2) from None
+            raise JobFailed(2, str(err), str(hydra_cfg.sweep.dir)) from None
+        except KeyboardInterrupt:
+            console.print(f"[yellow]Interrupted; checkpoints written so far are in {run_dir}.[/]")
+            raise SystemExit(130) from None  # stops the whole multirun
+        console.print(summary_table(f"lopt {self.name}", summary))

@@ -1,0 +1,135 @@
+"""Bad input to every command: one paragraph naming the value and what is valid, exit status 2, no
+traceback, and nothing written (no run directory is left behind)."""
+import subprocess
+import sys
+import time
+
+import jax
+import pytest
+
+from lopt import learned
+from lopt.checkpoint import save_tree
+from lopt_cli.main import main
+from tests.conftest import compose
+
+ALL = ["meta-train", "evaluate", "baseline-sweep"]
+LEARNED = {"meta-train": [], "evaluate": ["lopt=small_fc_lopt"]}  # commands that load a learned optimizer
+CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled in by the fixture
+    # unknown group options
+    (ALL, ["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: cifar_ae, cifar_conv32, conv_cifar, "),
+    (["evaluate", "baseline-sweep"], ["optimizer=rmsprop"],
+     "Unknown optimizer option (optimizer=) 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
+    (["meta-train", "evaluate"], ["lopt=big"], "Unknown lopt option (lopt=) 'big'. Valid choices: fc_lopt, "),
+    (["meta-train"], ["estimator=nope"], "Unknown estimator option (estimator=) 'nope'. Valid choices: es, "),
+    (["meta-train"], ["schedule=nope"], "Unknown schedule option (schedule=) 'nope'. Valid choices: choice, "),
+    (["meta-train"], ["outer_opt=nope"], "Unknown outer_opt option (outer_opt=) 'nope'. Valid choices: adam, "),
+    (ALL, ["--multirun", "hydra/launcher=slurm"], "Unknown launcher (hydra/launcher=) 'slurm'. Valid choices: "
+                                                  "basic, joblib, ray, submitit_local, submitit_slurm."),
+    (ALL, ["estimator.stdd=1"], "Unknown config key 'estimator.stdd'"),
+    (["evaluate"], ["--cfg", "job", "task=nope"], "Could not find 'task/nope' Available options in 'task': cifar_ae "),
+    (["evaluate"], ["--multirun", "seed=0,1", "--cfg", "job"], "--cfg and --multirun cannot be combined"),
+    # wrong types
+    (ALL, ["seed=abc"], "seed='abc' has the wrong type: expected int."),
+    (["meta-train"], ["outer_iterations=1.5"], "outer_iterations=1.5 has the wrong type: expected int."),
+    (["meta-train"], ["random_initial_offset=maybe"], "random_initial_offset='maybe' has the wrong type: expected bool."),
+    (["evaluate", "baseline-sweep"], ["num_seeds=five"], "num_seeds='five' has the wrong type: expected int."),
+    (["evaluate"], ["optimizer.lr=fast"], "optimizer.lr='fast' has the wrong type: expected float."),
+    (["baseline-sweep"], ["sweep.lrs=abc"], "sweep.lrs='abc' has the wrong type: expected a list."),
+    (ALL, ["data.download=perhaps"], "data.download='perhaps' has the wrong type: expected bool."),
+    # negative or zero sizes
+    (["meta-train"], ["num_tasks=0"], "num_tasks=0 is invalid: it must be a positive integer."),
+    (["meta-train"], ["outer_iterations=-1"], "outer_iterations=-1 is invalid: it must be a positive integer."),
+    (["meta-train"], ["estimator.trunc_length=0"], "estimator.trunc_length=0 is invalid: it must be a positive integer."),
+    (["meta-train"], ["schedule.length=0"], "schedule.length=0 is invalid: it must be a positive integer."),
+    (ALL, ["task.batch_size=0"], "task.batch_size=0 is invalid: it must be a positive integer."),
+    (ALL, ["task.hidden=[0]"], "=(0,) is invalid: it must be positive integers."),
+    (ALL, ["data.synthetic_examples=-4"], "data.synthetic_examples=-4 is invalid: it must be a positive integer."),
+    (["evaluate", "baseline-sweep"], ["num_seeds=0"], "num_seeds=0 is invalid: it must be a positive integer."),
+    (["evaluate", "baseline-sweep"], ["num_steps=-5"], "num_steps=-5 is invalid: it must be a positive integer."),
+    (["evaluate"], ["num_steps=7"], "num_steps=7 is invalid: it must be a multiple of eval_every=5."),
+    (["baseline-sweep"], ["sweep.batch_size=0"], "sweep.batch_size=0 is invalid: it must be null or a positive integer."),
+    (["baseline-sweep"], ["sweep.lrs=[]"], "sweep.lrs=() is invalid: it must be a non-empty list of positive floats."),
+    (["meta-train"], ["--multirun", "num_tasks=2,-3"], "num_tasks=-3 is invalid: it must be a positive integer."),
+    # a truncation longer than the schedule's shortest inner problem
+    (["meta-train"], ["estimator.trunc_length=300"],
+     "estimator.trunc_length=300 is longer than the shortest inner problems (schedule min length 200): it must be "
+     "at most 200."),
+    (["meta-train"], ["schedule=linear", "estimator.trunc_length=60"], "(schedule min length 40): it must be at most 40."),
+    # missing checkpoint or results paths
+    (LEARNED, ["lopt.checkpoint=/nonexistent/run"],
+     "lopt.checkpoint='/nonexistent/run' does not exist: give a meta-train run directory or its final_theta/ directory."),
+    (["meta-train"], ["outer_opt=lopt", "outer_opt.lopt.checkpoint=/nonexistent"],
+     "outer_opt.lopt.checkpoint='/nonexistent' does not exist"),
+    (["evaluate"], ["compare_to=/nonexistent/best.json"], "compare_to='/nonexistent/best.json' does not exist."),
+    # a checkpoint of another architecture (fc_lopt's theta where small_fc_lopt's is expected)
+    (LEARNED, ["lopt.checkpoint=OTHER_ARCH"], "lopt.checkpoint does not fit the configured learned optimizer "
+                                              "(SmallFCLOpt): The checkpoint OTHER_ARCH/final_theta does not match"),
+    # missing TFDS data on a machine that cannot download it
+    (ALL, ["task=conv_cifar", "data.dir=EMPTY_DIR"], "TFDS dataset 'cifar10' is not prepared in EMPTY_DIR and could "
+                                                     "not be downloaded here"),
+    (["meta-train"], ["--multirun", "task=conv_cifar", "data.dir=EMPTY_DIR", "seed=0,1"],
+     "job 1 (task=conv_cifar data.dir=EMPTY_DIR seed=1 tracking.mode=disabled): TFDS dataset 'cifar10' is not prepared"),
+]
+PARAMS = [pytest.param(command, [*LEARNED.get(command, []), *args] if commands is LEARNED else args, message,
+                       id=f"{command} {' '.join(args)}")
+          for commands, args, message in CASES for command in commands]
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """An fc_lopt meta-train run directory (theta only) and an empty TFDS data directory."""
+    root = tmp_path_factory.mktemp("inputs")
+    fc_lopt = learned.build(compose("meta_train", "lopt=fc_lopt").lopt)
+    save_tree(root / "fc_run" / "final_theta", fc_lopt.init_theta(jax.random.PRNGKey(0)))
+    (root / "tfds").mkdir()
+    return {"OTHER_ARCH": str(root / "fc_run"), "EMPTY_DIR": str(root / "tfds")}
+
+
+@pytest.fixture
+def lopt(tmp_path, monkeypatch):
+    """`lopt *args` in this process, from `tmp_path`. Hydra's logging setup is left out: it would
+    close the streams pytest captures (dictConfig shuts down every handler, absl's with it); the
+    subprocess test covers it."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lopt"])  # main() sets it for Hydra
+    return lambda *args: main([*args, "hydra/job_logging=none", "hydra/hydra_logging=none"])
+
+
+def _fill(text: str, inputs: dict[str, str]) -> str:
+    for placeholder, value in inputs.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+@pytest.mark.parametrize("command, args, message", PARAMS)
+def test_bad_input_is_one_paragraph_exit_2_and_writes_nothing(command, args, message, inputs, lopt, tmp_path, capsys):
+    code = lopt(command, *[_fill(a, inputs) for a in args], "tracking.mode=disabled")
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert _fill(message, inputs) in " ".join(err.split())
+    errors = err.split("lopt: error: ")[1:]
+    assert errors and all("\n\n" not in e.strip() for e in errors)  # each error one paragraph
+    assert "Traceback" not in out + err
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
+def test_a_multirun_job_that_fails_does_not_stop_the_others(inputs, lopt, tmp_path, capsys):
+    """Both jobs run (and fail on their own); the sweep exits 2 and leaves nothing behind."""
+    code = lopt("evaluate", "--multirun", "task=conv_cifar", f"data.dir={inputs['EMPTY_DIR']}", "seed=0,1",
+                "tracking.mode=disabled")
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "lopt: error: job 0 (" in err and "lopt: error: job 1 (" in err
+    assert not (tmp_path / "multirun").exists()
+
+
+def test_the_command_line_exits_2_without_a_traceback_and_fast_when_data_is_missing(inputs, tmp_path):
+    """The real entry point, in a subprocess, with downloads allowed (the default) but impossible."""
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "lopt_cli.main", "evaluate", "task=conv_cifar",
+                          f"data.dir={inputs['EMPTY_DIR']}", "tracking.mode=disabled"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and "Error executing job" not in out.stderr
+    assert "TFDS dataset 'cifar10' is not prepared" in " ".join(out.stderr.split())
+    assert time.perf_counter() - start < 120  # no network hang
+    assert not (tmp_path / "outputs").exists()

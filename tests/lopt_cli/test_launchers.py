@@ -1,0 +1,116 @@
+"""Launcher presets (hydra/launcher=joblib|submitit_slurm|submitit_local|ray), each joblib job's share
+of the machine, one W&B group per multirun and run directories that never collide."""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from lopt.errors import ConfigError
+from lopt_cli.launchers import check_plugin, core_share, parallel_jobs
+
+TINY_EVAL = ["data.source=synthetic", "data.synthetic_examples=64", "task.hidden=[8]", "num_seeds=2", "num_steps=4",
+             "eval_every=2", "eval_batches=2", "last_eval_batches=2", "tracking.mode=disabled"]
+
+
+def lopt(*args, cwd, **popen):
+    cmd = [sys.executable, "-m", "lopt_cli.main", *args]
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    if popen:
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.parametrize("preset, target, values", [
+    ("joblib", "hydra_joblib_launcher.joblib_launcher.JoblibLauncher", {"n_jobs": -1, "prefer": "processes"}),
+    ("submitit_slurm", "hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+     {"tasks_per_node": 1, "cpus_per_task": 4, "timeout_min": 60, "partition": None}),
+    ("submitit_local", "hydra_submitit_launcher.submitit_launcher.LocalLauncher", {"tasks_per_node": 1}),
+    ("ray", "hydra_ray_launcher.ray_launcher.RayLauncher", {"ray": {"init": {"address": None},
+                                                                    "remote": {"num_cpus": 1, "num_gpus": 0}}}),
+])
+def test_launcher_presets_compose_for_every_command(preset, target, values):
+    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
+        for config_name in ("meta_train", "evaluate", "baseline_sweep"):
+            cfg = compose(config_name, [f"hydra/launcher={preset}"], return_hydra_config=True)
+            launcher = OmegaConf.to_container(cfg.hydra.launcher)
+            assert launcher["_target_"] == f"hydra_plugins.{target}"
+            assert {k: launcher[k] for k in values} == values
+
+
+def test_a_preset_whose_plugin_is_missing_names_the_extra_to_install():
+    check_plugin("joblib")  # installed with lopt[test]
+    if importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None:
+        with pytest.raises(ConfigError, match=re.escape("pip install 'lopt[ray]'")):
+            check_plugin("ray")
+
+
+@pytest.mark.parametrize("n_jobs, cpus, sweep_jobs, parallel", [
+    (-1, 8, None, 8), (-1, 8, 3, 3), (-2, 8, None, 7), (2, 8, 10, 2), (4, 2, None, 4), (-1, 1, 5, 1), (-9, 4, 2, 1),
+])
+def test_parallel_jobs_follows_joblibs_n_jobs(n_jobs, cpus, sweep_jobs, parallel):
+    assert parallel_jobs(n_jobs, cpus, sweep_jobs) == parallel
+
+
+@pytest.mark.parametrize("cpus, parallel", [(8, 2), (8, 3), (16, 5), (2, 2), (4, 1)])
+def test_core_shares_are_disjoint_and_cover_every_core(cpus, parallel):
+    shares = [core_share(list(range(cpus)), slot, parallel) for slot in range(parallel)]
+    assert sorted(c for share in shares for c in share) == list(range(cpus))
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_more_jobs_than_cores_share_cores_round_robin():
+    assert [core_share([4, 5], slot, 3) for slot in range(3)] == [[4], [5], [4]]
+
+
+def _sweep_dirs(root):
+    return sorted((root / "multirun" / "evaluate").glob("*/*"))
+
+
+def test_joblib_multirun_pins_jobs_and_logs_one_wandb_group(tmp_path):
+    out = lopt("evaluate", "--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", *TINY_EVAL,
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (sweep,) = _sweep_dirs(tmp_path)
+    jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    assert [j.name for j in jobs] == ["0", "1"] and all((j / "curves.json").exists() for j in jobs)
+    # each worker pinned itself to its own share of the cores before JAX started
+    shares = re.findall(r"job (\d): cores \[([\d, ]+)\], GPU memory fraction ([\d.]+)", out.stdout)
+    cores = [set(map(int, c.split(","))) for _, c, _ in shares]
+    assert sorted(n for n, _, _ in shares) == ["0", "1"] and all(float(f) == 0.45 for _, _, f in shares)
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert not cores[0] & cores[1]
+    # one W&B group per multirun: its sweep directory, recorded in every job's config
+    groups = {OmegaConf.load(j / "config.yaml").tracking.group for j in jobs}
+    assert groups == {str(sweep.relative_to(tmp_path))}
+
+
+def test_every_invocation_gets_its_own_run_and_sweep_directories(tmp_path):
+    """Two `lopt` processes started together resolve different directories (a random suffix per
+    invocation, shared by the run and sweep directory of one invocation)."""
+    procs = [lopt("evaluate", "--cfg", "hydra", "--resolve", cwd=tmp_path, popen=True) for _ in range(2)]
+    dirs = []
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        hydra_cfg = OmegaConf.create(out)
+        dirs.append((hydra_cfg.hydra.run.dir, hydra_cfg.hydra.sweep.dir))
+    (run_a, sweep_a), (run_b, sweep_b) = dirs
+    assert run_a != run_b and sweep_a != sweep_b
+    assert run_a.rsplit("_", 1)[1] == sweep_a.rsplit("_", 1)[1] and re.fullmatch(r"[0-9a-f]{6}", run_a[-6:])
+
+
+@pytest.mark.slow  # the test above covers the directory naming; this runs the 2 x 2 jobs
+def test_multiruns_started_in_the_same_second_never_collide(tmp_path):
+    procs = [lopt("evaluate", "--multirun", "seed=0,1", *TINY_EVAL, cwd=tmp_path, popen=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    sweeps = _sweep_dirs(tmp_path)
+    assert len(sweeps) == 2
+    jobs = [j for s in sweeps for j in s.iterdir() if (j / "curves.json").exists()]
+    assert len(jobs) == 4

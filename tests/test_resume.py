@@ -1,0 +1,157 @@
+"""Resuming meta-training: a run killed at any point and resumed ends bitwise equal to an
+uninterrupted one; bad checkpoints and changed configs are clear errors that write nothing."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+from rich.console import Console
+
+from lopt import meta_train, resume
+from lopt.checkpoint import Checkpointer, load_tree
+from lopt.errors import UserError
+from lopt.results import trim_records
+from tests.conftest import TINY, compose_meta_train
+
+RUN = [*TINY, "outer_iterations=30", "checkpoint_every=1"]  # a checkpoint every iteration: time to kill
+
+
+def lopt(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "lopt_cli.main", "meta-train", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+
+
+def records(run_dir):
+    """metrics.jsonl without the wall-clock keys."""
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith(("perf/", "time/"))} for line in lines]
+
+
+def theta_leaves(run_dir):
+    lopt_ = meta_train.build(compose_meta_train(*RUN)).trainer.lopt
+    return jax.tree_util.tree_leaves(load_tree(run_dir / "final_theta", lopt_.init_theta(jax.random.PRNGKey(0))))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An uninterrupted run, and the same run SIGKILLed after its second checkpoint, left with a
+    half-written checkpoint and a half-written metrics line, then resumed with resume=."""
+    cwd = tmp_path_factory.mktemp("resume")
+    full = lopt(*RUN, "hydra.run.dir=full", cwd=cwd)
+    assert full.returncode == 0, full.stderr
+    killed = cwd / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "lopt_cli.main", "meta-train", *RUN, f"hydra.run.dir={killed}"],
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (killed / "checkpoints" / "2").is_dir():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "final_theta").exists()
+    ckpt = Checkpointer(killed / "checkpoints")
+    last = ckpt.latest_step()
+    ckpt.close()
+    assert 2 <= last < 30
+    half = killed / "checkpoints" / f"{last + 1}.orbax-checkpoint-tmp-1"  # a save cut short
+    shutil.copytree(killed / "checkpoints" / str(last), half)
+    (half / "commit_success.txt").unlink()
+    with open(killed / "metrics.jsonl", "a") as f:
+        f.write('{"outer_iteration": 99, "outer/lo')
+    resumed = lopt(*RUN, f"resume={killed}", cwd=cwd)
+    assert resumed.returncode == 0, resumed.stderr
+    return cwd / "full", killed, last, resumed
+
+
+def test_killed_and_resumed_run_equals_an_uninterrupted_one(runs):
+    full, killed, last, resumed = runs
+    assert f"from outer iteration {last}" in resumed.stdout
+    for a, b in zip(theta_leaves(full), theta_leaves(killed), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert records(killed) == records(full)  # no duplicated, lost or half-written records
+    assert [r["outer_iteration"] for r in records(killed)] == list(range(1, 31))
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["29", "30"]  # partial save removed
+    assert (killed / ".hydra").is_dir()  # resume= ran the job in the run directory
+
+
+def test_corrupted_checkpoint_is_an_error_naming_it_and_writes_nothing(runs, tmp_path):
+    run = shutil.copytree(runs[0], tmp_path / "run")
+    data = sorted((run / "checkpoints" / "30").rglob("ocdbt.process_0/d/*"), key=lambda p: -p.stat().st_size)[0]
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    data.write_bytes(bytes(raw))
+    before = {p: p.read_bytes() for p in (run / "metrics.jsonl", run / "config.yaml")}
+    cfg = compose_meta_train(*RUN, f"resume={run}")
+    with pytest.raises(UserError, match=f"checkpoint {run / 'checkpoints' / '30'} (is corrupted|cannot be read)"
+                                        ".*previous checkpoint \\(iteration 29\\)"):
+        meta_train.run(cfg, tmp_path / "unused", Console(quiet=True))
+    assert all(p.read_bytes() == b for p, b in before.items())
+    assert not (tmp_path / "unused").exists()
+
+
+def test_changed_config_is_refused_naming_the_key(runs, tmp_path):
+    run = shutil.copytree(runs[0], tmp_path / "run")
+    with pytest.raises(UserError, match=r"config differs from .*config.yaml at estimator.std \(stored 0.01, now 0.5\)"):
+        meta_train.run(compose_meta_train(*RUN, "estimator.std=0.5"), run, Console(quiet=True))
+    with pytest.raises(UserError, match="outer_iterations=20 is below .* latest checkpoint"):
+        meta_train.run(compose_meta_train(*RUN, "outer_iterations=20"), run, Console(quiet=True))
+    with pytest.raises(UserError, match="is not a meta-train run directory"):
+        meta_train.run(compose_meta_train(*RUN, f"resume={tmp_path / 'nope'}"), run, Console(quiet=True))
+
+
+def test_config_check_allows_only_keys_that_do_not_change_the_numbers(tmp_path):
+    stored = compose_meta_train(*RUN)
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(stored, resolve=True))
+    resume.check_config(tmp_path, compose_meta_train(*RUN, "outer_iterations=50", "log_every=5",
+                                                     "checkpoint_every=0", "tracking.mode=offline", "resume=x"))
+    for override in ("seed=1", "num_tasks=3", "task.hidden=[4]", "outer_opt.lr=1e-4"):
+        with pytest.raises(UserError, match=override.split("=")[0].replace("[", "")):
+            resume.check_config(tmp_path, compose_meta_train(*RUN, override))
+
+
+def test_trim_records_drops_newer_and_partial_lines(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"outer_iteration": i, "x": i / 3}) + "\n" for i in range(1, 6)) + '{"outer_it')
+    assert trim_records(path, "outer_iteration", 3) == {"outer_iteration": 3, "x": 1.0}
+    assert [json.loads(line)["outer_iteration"] for line in path.read_text().splitlines()] == [1, 2, 3]
+    assert trim_records(path, "outer_iteration", 0) is None and path.read_text() == ""
+    assert trim_records(tmp_path / "missing.jsonl", "outer_iteration", 3) is None
+
+
+def test_all_tasks_nonfinite_stops_with_a_usable_checkpoint(tmp_path):
+    """A perturbation so large that every task diverges: the run stops at the first log point
+    where the streak reaches the limit, and the checkpoint there holds the untouched initial theta."""
+    cfg = compose_meta_train(*TINY, "estimator.std=1e30", "max_nonfinite_iterations=2", "outer_iterations=6")
+    with pytest.raises(UserError, match="stopped at outer iteration 2: .* non-finite for 2 consecutive"):
+        meta_train.run(cfg, tmp_path, Console(quiet=True))
+    c = meta_train.build(cfg)
+    initial = c.trainer.init(jax.random.PRNGKey(c.settings.seed))
+    ckpt = Checkpointer(tmp_path / "checkpoints")
+    assert ckpt.latest_step() == 2
+    state = ckpt.restore(2, initial)
+    ckpt.close()
+    assert int(state.iteration) == 2 and int(state.nonfinite_streak) == 2
+    for a, b in zip(jax.tree_util.tree_leaves(state.theta), jax.tree_util.tree_leaves(initial.theta)):
+        np.testing.assert_array_equal(a, b)
+    assert [r["outer/nonfinite_streak"] for r in records(tmp_path)] == [1, 2]
+    assert not (tmp_path / "final_theta").exists()
+
+
+def test_a_resumed_run_continues_its_wandb_run(monkeypatch, tmp_path):
+    import wandb
+
+    from lopt.tracking import Tracker
+
+    calls = []
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: calls.append(kwargs))
+    for _ in range(2):  # the run, then its resume in the same directory
+        Tracker(tmp_path, {}, mode="offline", project="p", entity=None, group=None, job_type="meta-train",
+                tags=[], console=Console(quiet=True)).finish()
+    assert calls[0]["id"] == calls[1]["id"] == (tmp_path / "wandb_run_id").read_text()
+    assert len(calls[0]["id"]) == 16 and calls[0]["resume"] == "allow"
