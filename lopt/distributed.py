@@ -82,10 +82,15 @@ def make_mesh(devices: int | str = "auto") -> Mesh:
     return Mesh(np.array([d for p in sorted(by_process) for d in by_process[p][:count]]), (AXIS,))
 
 
+def parse(node: Mapping[str, Any] | None) -> Settings:
+    """The validated `distributed` node (commands' `build` call it, so the CLI checks it early)."""
+    return from_config(Settings, node or {}, "distributed")
+
+
 def setup(node: Mapping[str, Any] | None) -> Mesh:
     """Validate the `distributed` node, join a multi-process launch, and return the mesh. Call it
     before anything touches a device: `jax.distributed.initialize` must come first."""
-    s = from_config(Settings, node or {}, "distributed")
+    s = parse(node)
     initialize(s)
     return make_mesh(s.devices)
 

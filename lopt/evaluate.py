@@ -113,6 +113,7 @@ class Components(NamedTuple):
 def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the config and build the components; loads no data, compiles nothing."""
     settings = from_config(Settings, {k: v for k, v in cfg.items() if k not in GROUPS}, "")
+    distributed.parse(cfg.get("distributed"))  # checked before any run directory is written
     task_config = tasks.parse(cfg["task"])
     is_learned = cfg.get("lopt") is not None
     if is_learned:

@@ -131,6 +131,7 @@ class Components(NamedTuple):
 def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the whole config and build every component; loads no data, compiles nothing."""
     settings = from_config(Settings, {k: v for k, v in cfg.items() if k not in GROUPS}, "")
+    distributed.parse(cfg.get("distributed"))  # checked before any run directory is written
     data_settings, tracking = data_and_tracking(cfg)
     task_configs = tuple(family.variants(cfg.get("family"))) or (tasks.parse(cfg["task"]),)
     schedule = schedules.build(cfg["schedule"])

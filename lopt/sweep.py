@@ -142,6 +142,7 @@ class Components(NamedTuple):
 def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the config and build the components; loads no data, compiles nothing."""
     settings = from_config(evaluate.Settings, {k: v for k, v in cfg.items() if k not in GROUPS}, "")
+    distributed.parse(cfg.get("distributed"))  # checked before any run directory is written
     task_config = tasks.parse(cfg["task"])
     return Components(settings, from_config(SweepSettings, cfg["sweep"], "sweep"), *data_and_tracking(cfg),
                       task_config, tasks.build(task_config), hand_designed.from_config(cfg["optimizer"]))

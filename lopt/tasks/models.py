@@ -70,10 +70,5 @@ class LSTMLanguageModel(nn.Module):
         initial = (self.param("initial_c", nn.initializers.zeros, (self.hidden,)),
                    self.param("initial_h", nn.initializers.zeros, (self.hidden,)))
         carry = tuple(jnp.broadcast_to(c, (tokens.shape[0], self.hidden)) for c in initial)
-        # Unrolled over the (static, short) sequence rather than an inner scan (nn.RNN): with the
-        # scan, XLA:CPU (jax 0.10.2) deadlocks running the vmapped training curves of lopt evaluate.
-        cell, outputs = nn.OptimizedLSTMCell(self.hidden), []
-        for t in range(tokens.shape[1]):
-            carry, y = cell(carry, x[:, t])
-            outputs.append(y)
-        return nn.Dense(self.vocab_size)(jnp.stack(outputs, axis=1))
+        x = nn.RNN(nn.OptimizedLSTMCell(self.hidden))(x, initial_carry=carry)
+        return nn.Dense(self.vocab_size)(x)
