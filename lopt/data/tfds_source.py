@@ -38,6 +38,11 @@ def _records_to_arrays(source) -> tuple[np.ndarray, np.ndarray]:
             np.asarray([int(r["label"]) for r in records], np.int32))
 
 
+def can_prepare() -> bool:
+    """Whether TensorFlow, which TFDS needs to prepare a dataset, is installed."""
+    return importlib.util.find_spec("tensorflow") is not None
+
+
 def _prepared(name: str, data_dir: str | None, download: bool):
     """The TFDS builder of `name` in `data_dir`, downloading and preparing it if allowed."""
     import tensorflow_datasets as tfds
@@ -47,7 +52,7 @@ def _prepared(name: str, data_dir: str | None, download: bool):
     if not builder.is_prepared():
         if not download:
             raise _unavailable(name, data_dir, "data.download=false")
-        if importlib.util.find_spec("tensorflow") is None:  # fail fast, before any network access
+        if not can_prepare():  # fail fast, before any network access
             raise _unavailable(name, data_dir, "preparing it needs TensorFlow, which is not installed")
         timeout = socket.getdefaulttimeout()
         socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # offline behind a firewall: fail, don't hang

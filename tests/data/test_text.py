@@ -5,7 +5,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from lopt import data
-from lopt.data import text
+from lopt.data import text, tfds_source
 from lopt.errors import DataUnavailableError
 
 
@@ -69,3 +69,13 @@ def test_text_batches_are_sampled_in_graph_as_aligned_rows():
     rows = {bytes(r) for r in np.asarray(d.test_x)}
     assert all(bytes(r) in rows for r in np.asarray(x))
     np.testing.assert_array_equal(np.asarray(y)[:, :-1], np.asarray(x)[:, 1:])
+
+
+def test_without_tensorflow_missing_data_fails_before_any_download(monkeypatch, tmp_path):
+    def download(self, *args, **kwargs):
+        raise AssertionError("no download may start")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download)
+    monkeypatch.setattr(tfds_source, "can_prepare", lambda: False)
+    with pytest.raises(DataUnavailableError, match="'lm1b' is not prepared in .* needs TensorFlow"):
+        data.load("lm1b", "real", 32, data_dir=str(tmp_path))
