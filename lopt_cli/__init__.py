@@ -1,1 +1,8 @@
 """The `lopt` command line: dispatches a command to its Hydra app."""
+import os
+
+# XLA:CPU's concurrency-optimized scheduler can deadlock the compiled LSTM of lm1b_lstm (the call
+# waits forever at 0% CPU on 2 cores); set before jax is imported anywhere in the process.
+_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+if _FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAG}".strip()

@@ -3,6 +3,7 @@ import os
 import tempfile
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+import lopt_cli  # noqa: E402,F401  (sets the XLA flags every test process needs, before jax)
 # CLI subprocesses share one compilation cache for the session, outside the user's home.
 os.environ["LOPT_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="lopt-xla-cache-")
 
