@@ -79,7 +79,7 @@ def seed_curves(task: Task, optimizer: Optimizer, theta: Any, data: data_lib.Dat
         return carry, (losses, _evaluate(task, carry[0], data, jax.random.fold_in(k_eval, i + 1), s.eval_batches))
 
     start = _evaluate(task, params, data, jax.random.fold_in(k_eval, 0), s.eval_batches)
-    (params, _), (losses, evals) = jax.lax.scan(interval, (params, optimizer.init(theta, params)),
+    (params, _), (losses, evals) = jax.lax.scan(interval, (params, optimizer.init(theta, params, s.num_steps)),
                                                 jnp.arange(intervals))
     last = _evaluate(task, params, data, jax.random.fold_in(k_eval, intervals + 1), s.last_eval_batches)
     evals = jax.tree_util.tree_map(lambda a, e, z: jnp.concatenate([a[None], e[:-1], z[None]]),
@@ -135,7 +135,7 @@ def _training_optimizer(c: Components) -> Optimizer:
         theta = c.optimizer.init_theta(jax.random.PRNGKey(c.settings.seed))
     else:
         theta = learned.load_theta(c.optimizer, c.theta_checkpoint)
-    return hand_designed.OptaxOptimizer(as_optax(c.optimizer, theta))
+    return hand_designed.OptaxOptimizer(as_optax(c.optimizer, theta, c.settings.num_steps))
 
 
 def _summarize(curves: dict[str, np.ndarray], s: Settings) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
         # tasks sharded over the mesh's devices, the rest replicated; compiled once (lopt.distributed)
         state, dataset, step = distributed.jit_step(trainer.step, state, dataset, mesh, ("estimator_state",))
         if start:
-            console.print(f"Resuming {run_dir} from outer iteration {start}.")
+            console.print(f"Resuming {run_dir} from outer iteration {start}.", soft_wrap=True)
         t_start = time.perf_counter()
         first_done = None
         with _progress(console) as progress:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lopt.errors import UserError, unknown_choice
+from lopt_cli import enable_compilation_cache
 from lopt_cli.job import RUN_UID_ENV, Job, JobFailed, print_error, prune_empty
 from lopt_cli.launchers import SWEEP_JOBS_ENV
 
@@ -47,17 +48,6 @@ def _usage() -> str:
 def _error(err: Exception) -> int:
     print_error(str(err))
     return 2
-
-
-def _enable_compilation_cache() -> None:
-    """Reuse XLA executables across runs (a rerun or the jobs of a sweep skip recompiling).
-    $LOPT_COMPILATION_CACHE picks the directory; set it empty to turn the cache off."""
-    cache = os.environ.get("LOPT_COMPILATION_CACHE", os.path.expanduser("~/.cache/lopt/xla"))
-    if cache:
-        import jax
-
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 def _run_app(command: Command, name: str) -> int:
@@ -116,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(modes) > 1:
         return _error(UserError(f"{' and '.join(modes)} cannot be combined: give one of --multirun, --cfg, --info "
                                 f"and --shell-completion."))
+    enable_compilation_cache()
     module = command.load()
     if not any(a.split("=")[0] in _HYDRA_FLAGS for a in rest):
         from lopt_cli.validate import validate
@@ -125,7 +116,6 @@ def main(argv: list[str] | None = None) -> int:
             rest = _run_in_resumed_dir(rest)
         except UserError as err:
             return _error(err)
-    _enable_compilation_cache()
     os.environ[RUN_UID_ENV] = secrets.token_hex(3)  # fresh per invocation: unique run directories
     sys.argv = [f"lopt {name}", *rest]
     return _run_app(command, name)

@@ -4,8 +4,16 @@ import tempfile
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 import lopt_cli  # noqa: E402,F401  (sets the XLA flags every test process needs, before jax)
-# CLI subprocesses share one compilation cache for the session, outside the user's home.
-os.environ["LOPT_COMPILATION_CACHE"] = tempfile.mkdtemp(prefix="lopt-xla-cache-")
+
+# One XLA compilation cache for the session, outside the user's home, shared by the xdist workers
+# and the CLI subprocesses they start: tests that compile the same step (the tiny default config)
+# compile it once.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_CACHE = (os.path.join(tempfile.gettempdir(), f"lopt-xla-cache-{_RUN}") if _RUN
+          else tempfile.mkdtemp(prefix="lopt-xla-cache-"))
+os.makedirs(_CACHE, exist_ok=True)
+os.environ["LOPT_COMPILATION_CACHE"] = _CACHE
+lopt_cli.enable_compilation_cache()
 
 import pytest
 from hydra import compose as hydra_compose, initialize_config_module

@@ -27,7 +27,7 @@ class LogLrSGD:
     def init_theta(self, key):
         return jnp.log(jnp.array([0.1, 0.2]))
 
-    def init(self, theta, params):
+    def init(self, theta, params, num_steps=None):
         return ()
 
     def update(self, theta, state, params, grads, loss):

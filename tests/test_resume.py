@@ -20,7 +20,7 @@ from lopt.errors import UserError
 from lopt.results import trim_records
 from tests.conftest import TINY, compose_meta_train
 
-RUN = [*TINY, "outer_iterations=30", "checkpoint_every=1"]  # a checkpoint every iteration: time to kill
+RUN = [*TINY, "outer_iterations=12", "checkpoint_every=1"]  # a checkpoint every iteration: time to kill
 
 
 def lopt(*args, cwd):
@@ -58,7 +58,7 @@ def runs(tmp_path_factory):
     ckpt = Checkpointer(killed / "checkpoints")
     last = ckpt.latest_step()
     ckpt.close()
-    assert 2 <= last < 30
+    assert 2 <= last < 12
     half = killed / "checkpoints" / f"{last + 1}.orbax-checkpoint-tmp-1"  # a save cut short
     shutil.copytree(killed / "checkpoints" / str(last), half)
     (half / "commit_success.txt").unlink()
@@ -71,25 +71,25 @@ def runs(tmp_path_factory):
 
 def test_killed_and_resumed_run_equals_an_uninterrupted_one(runs):
     full, killed, last, resumed = runs
-    assert f"from outer iteration {last}" in resumed.stdout
+    assert f"from outer iteration {last}." in " ".join(resumed.stdout.split())
     for a, b in zip(theta_leaves(full), theta_leaves(killed), strict=True):
         np.testing.assert_array_equal(a, b)
     assert records(killed) == records(full)  # no duplicated, lost or half-written records
-    assert [r["outer_iteration"] for r in records(killed)] == list(range(1, 31))
-    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["29", "30"]  # partial save removed
+    assert [r["outer_iteration"] for r in records(killed)] == list(range(1, 13))
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["11", "12"]  # partial save removed
     assert (killed / ".hydra").is_dir()  # resume= ran the job in the run directory
 
 
 def test_corrupted_checkpoint_is_an_error_naming_it_and_writes_nothing(runs, tmp_path):
     run = shutil.copytree(runs[0], tmp_path / "run")
-    data = sorted((run / "checkpoints" / "30").rglob("ocdbt.process_0/d/*"), key=lambda p: -p.stat().st_size)[0]
+    data = sorted((run / "checkpoints" / "12").rglob("ocdbt.process_0/d/*"), key=lambda p: -p.stat().st_size)[0]
     raw = bytearray(data.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     data.write_bytes(bytes(raw))
     before = {p: p.read_bytes() for p in (run / "metrics.jsonl", run / "config.yaml")}
     cfg = compose_meta_train(*RUN, f"resume={run}")
-    with pytest.raises(UserError, match=f"checkpoint {run / 'checkpoints' / '30'} (is corrupted|cannot be read)"
-                                        ".*previous checkpoint \\(iteration 29\\)"):
+    with pytest.raises(UserError, match=f"checkpoint {run / 'checkpoints' / '12'} (is corrupted|cannot be read)"
+                                        ".*previous checkpoint \\(iteration 11\\)"):
         meta_train.run(cfg, tmp_path / "unused", Console(quiet=True))
     assert all(p.read_bytes() == b for p, b in before.items())
     assert not (tmp_path / "unused").exists()

@@ -3,7 +3,8 @@
 The result is an `optax.GradientTransformationExtraArgs`: `update(grads, state, params, loss=...)`
 returns updates for `optax.apply_updates`, so a trained optimizer drops into any optax training
 loop. It needs `params` (learned optimizers look at parameter values) and takes the loss as an
-extra argument (0 when not given; small_fc_lopt does not use it).
+extra argument (0 when not given; small_fc_lopt does not use it). `num_steps`, the length of the
+training it will run, feeds the optimizers with fraction-of-training inputs (hypernet).
 """
 from typing import Any
 
@@ -12,11 +13,12 @@ import jax.numpy as jnp
 import optax
 
 
-def as_optax(lopt: Any, theta: Any) -> optax.GradientTransformationExtraArgs:
-    """`lopt` with meta-parameters `theta` as an optax transformation."""
+def as_optax(lopt: Any, theta: Any, num_steps: int | None = None) -> optax.GradientTransformationExtraArgs:
+    """`lopt` with meta-parameters `theta` as an optax transformation for a training of `num_steps`
+    updates (None: unknown)."""
 
     def init(params):
-        return lopt.init(theta, params)
+        return lopt.init(theta, params, num_steps)
 
     def update(grads, state, params=None, *, loss=None, **extra_args):
         if params is None:

@@ -55,7 +55,7 @@ class FCLOpt:
     def init_theta(self, key: jax.Array) -> Params:
         return {"nn": init_mlp(key, [self.num_features] + [self.hidden_size] * self.hidden_layers + [2])}
 
-    def init(self, theta: Params, params: Params) -> FCState:
+    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> FCState:
         zeros = acc.zeros_like_with_decays(params, len(self.decays))
         return FCState(mom=zeros, rms=zeros, iteration=jnp.zeros((), jnp.int32))
 

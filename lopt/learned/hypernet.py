@@ -11,12 +11,12 @@ is the bank mixed by them (VeLO's "param_inits" interpolation). The coefficients
 every tensor using the bank's mean.
 
 The LSTM reads the inputs of `tensor_lstm.inputs` (15 statistics of the tensor, 11 tanh time
-features of the step count, 2 training-loss z-scores), first passed through VeLO's cross-tensor
-mixing layer: W x + b + max over tensors of relu(W' x + b'). VeLO's fraction-of-training input
-needs the problem's length, which `Optimizer.init` is not given (schedules sample lengths per
-problem inside the unroll), so time enters through the step count. VeLO's parameter-scale step
-multiplier and learned per-tensor step size are left out. With the default sizes (LSTM 32, bank 8)
-it has 11,615 meta-parameters.
+features of the step count, 2 training-loss z-scores) and VeLO's fraction-of-training features (9
+soft switches of step / num_steps, `training_fraction`; the length comes from `init`, and an unknown
+one reads as 0), first passed through VeLO's cross-tensor mixing layer:
+W x + b + max over tensors of relu(W' x + b'). VeLO's parameter-scale step multiplier and learned
+per-tensor step size are left out. With the default sizes (LSTM 32, bank 8) it has 12,191
+meta-parameters.
 """
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from lopt.config import check
-from lopt.learned import loss_features, tensor_lstm
+from lopt.learned import loss_features, tensor_lstm, training_fraction
 from lopt.learned.features import TIMESCALES
 from lopt.learned.mlp import init_mlp
 from lopt.learned.small_fc_lopt import SmallFCLOpt, SmallFCState
@@ -37,6 +37,7 @@ class HypernetState(NamedTuple):
     fc: SmallFCState  # small_fc_lopt's accumulators and step count
     lstm: tensor_lstm.Carry  # per-tensor LSTM carry: [num tensors, lstm_size] each
     loss: loss_features.LossStats
+    num_steps: jax.Array  # the training's length (0: unknown), for the fraction-of-training features
 
 
 def _linear(key: jax.Array, fan_in: int, fan_out: int) -> dict[str, jax.Array]:
@@ -70,6 +71,11 @@ class Hypernet:
                            self.momentum_decays, self.rms_decays, self.adafactor_decays)
 
     @property
+    def num_lstm_inputs(self) -> int:
+        """Per-tensor inputs of the mixing layer before the LSTM."""
+        return tensor_lstm.NUM_INPUTS + training_fraction.NUM_FEATURES
+
+    @property
     def num_features(self) -> int:
         """Inputs of the generated per-parameter MLP: small_fc_lopt's without the time features."""
         return self.mlp.num_features - len(TIMESCALES)
@@ -80,18 +86,18 @@ class Hypernet:
         theta = {k: v for k, v in self.mlp.init_theta(key).items() if k != "nn"}  # the learnable decays
         theta.update({
             "bank": jax.vmap(lambda k: init_mlp(k, sizes))(jax.random.split(k_bank, self.bank_size)),
-            "mix_in": _linear(k_in, tensor_lstm.NUM_INPUTS, self.lstm_size),
-            "mix_max": _linear(k_max, tensor_lstm.NUM_INPUTS, self.lstm_size),
+            "mix_in": _linear(k_in, self.num_lstm_inputs, self.lstm_size),
+            "mix_max": _linear(k_max, self.num_lstm_inputs, self.lstm_size),
             "lstm": tensor_lstm.init(k_lstm, self.lstm_size, self.lstm_size),
             # zero read-out: every tensor starts with the bank's mean MLP
             "controls": {"w": jnp.zeros((self.lstm_size, self.bank_size)), "b": jnp.zeros((self.bank_size,))},
         })
         return theta
 
-    def init(self, theta: Params, params: Params) -> HypernetState:
+    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> HypernetState:
         num_tensors = len(jax.tree_util.tree_leaves(params))
         return HypernetState(self.mlp.init(theta, params), tensor_lstm.zero_carry(num_tensors, self.lstm_size),
-                             loss_features.init())
+                             loss_features.init(), training_fraction.horizon(num_steps))
 
     def update(self, theta: Params, state: HypernetState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, HypernetState]:
@@ -102,6 +108,8 @@ class Hypernet:
         f = treedef.flatten_up_to(fac)  # Factored leaves
         x = tensor_lstm.inputs(list(zip(leaves, g, m, v)), state.fc.iteration,
                                loss_features.features(state.loss, loss))
+        frac = training_fraction.features(state.fc.iteration, state.num_steps)
+        x = jnp.concatenate([x, jnp.broadcast_to(frac, (x.shape[0], frac.size))], axis=1)
         mixed = jax.nn.relu(x @ theta["mix_max"]["w"] + theta["mix_max"]["b"])
         x = x @ theta["mix_in"]["w"] + theta["mix_in"]["b"] + jnp.max(mixed, axis=0)
         lstm, out = tensor_lstm.step(theta["lstm"], state.lstm, x)
@@ -111,4 +119,5 @@ class Hypernet:
             nn = jax.tree_util.tree_map(lambda w: jnp.tensordot(controls[i], w, 1), theta["bank"])
             new_leaves.append(mlp.tensor_step(nn, nn["b0"], *tensor))
         fc = SmallFCState(mom, rms, fac, state.fc.iteration + 1)
-        return treedef.unflatten(new_leaves), HypernetState(fc, lstm, loss_features.update(state.loss, loss))
+        return treedef.unflatten(new_leaves), HypernetState(fc, lstm, loss_features.update(state.loss, loss),
+                                                            state.num_steps)

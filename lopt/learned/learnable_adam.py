@@ -31,7 +31,7 @@ class LearnableAdam:
     def init_theta(self, key: jax.Array) -> Params:
         return adam_hparams.to_learned(self.lr, self.b1, self.b2, self.eps)
 
-    def init(self, theta: Params, params: Params) -> optax.OptState:
+    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> optax.OptState:
         return adam_hparams.adam(theta).init(params)
 
     def update(self, theta: Params, state: optax.OptState, params: Params, grads: Params,

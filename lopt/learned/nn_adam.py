@@ -67,7 +67,7 @@ class NNAdam:
             "hparams": adam_hparams.to_learned(self.lr, self.b1, self.b2, self.eps),
         }
 
-    def init(self, theta: Params, params: Params) -> NNAdamState:
+    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> NNAdamState:
         leaves = jax.tree_util.tree_leaves(params)
         hparams = {k: jnp.full((len(leaves),), v) for k, v in theta["hparams"].items()}
         adam = tuple(adam_hparams.adam(theta["hparams"]).init(p) for p in leaves)

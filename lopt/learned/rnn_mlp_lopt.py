@@ -61,7 +61,7 @@ class RNNMLPLOpt:
         return {"lstm": tensor_lstm.init(k_lstm, self.lstm_size, tensor_lstm.NUM_INPUTS),
                 "nn": init_mlp(k_mlp, sizes)}
 
-    def init(self, theta: Params, params: Params) -> RNNMLPState:
+    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> RNNMLPState:
         num_tensors = len(jax.tree_util.tree_leaves(params))
         return RNNMLPState(self.mlp.init(theta, params), tensor_lstm.zero_carry(num_tensors, self.lstm_size),
                            loss_features.init())

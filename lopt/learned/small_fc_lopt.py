@@ -84,7 +84,7 @@ class SmallFCLOpt:
         initial = jnp.asarray(getattr(self, name), jnp.float32)
         return param_to_decay(decay_to_param(initial) + theta[name])
 
-    def init(self, theta: Params, params: Params) -> SmallFCState:
+    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> SmallFCState:
         return SmallFCState(
             mom=acc.zeros_like_with_decays(params, len(self.momentum_decays)),
             rms=acc.zeros_like_with_decays(params, len(self.rms_decays)),

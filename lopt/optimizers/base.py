@@ -14,8 +14,9 @@ MetaParams = Any
 
 
 class Optimizer(Protocol):
-    def init(self, theta: MetaParams, params: Params) -> OptState:
-        """The optimizer state for fresh `params`."""
+    def init(self, theta: MetaParams, params: Params, num_steps: jax.Array | int | None = None) -> OptState:
+        """The optimizer state for fresh `params`, about to be trained for `num_steps` updates (None
+        when unknown). Only optimizers with fraction-of-training inputs (hypernet) use the length."""
 
     def update(self, theta: MetaParams, state: OptState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, OptState]:

@@ -32,7 +32,7 @@ class OptaxOptimizer:
 
     tx: optax.GradientTransformation
 
-    def init(self, theta: MetaParams, params: Params) -> OptState:
+    def init(self, theta: MetaParams, params: Params, num_steps: jax.Array | int | None = None) -> OptState:
         return self.tx.init(params)
 
     def update(self, theta: MetaParams, state: OptState, params: Params, grads: Params,

@@ -70,9 +70,9 @@ class TruncatedUnroll:
     def fresh(self, theta: Any, key: jax.Array, outer_iteration: jax.Array) -> InnerState:
         """A newly initialized inner problem (unbatched)."""
         k_init, k_len, k_next = jax.random.split(key, 3)
-        params = self.task.init(k_init)
-        return InnerState(params, self.optimizer.init(theta, params), jnp.zeros((), jnp.int32),
-                          self.schedule.sample(k_len, outer_iteration), k_next)
+        params, length = self.task.init(k_init), self.schedule.sample(k_len, outer_iteration)
+        return InnerState(params, self.optimizer.init(theta, params, length), jnp.zeros((), jnp.int32),
+                          length, k_next)
 
     def init(self, theta: Any, key: jax.Array, num_tasks: int, random_offset: bool = True) -> InnerState:
         """`num_tasks` fresh problems; with `random_offset` each starts at a random step of its
@@ -82,8 +82,11 @@ class TruncatedUnroll:
             jax.random.split(k_tasks, num_tasks))
         if random_offset:  # never-ending problems start at step 0: they have no end to spread
             u = jax.random.uniform(k_off, (num_tasks,))
-            offset = jnp.floor(u * states.length).astype(jnp.int32)
-            states = states._replace(step=jnp.where(states.length == NEVER, 0, offset))
+            offset = jnp.where(states.length == NEVER, 0, jnp.floor(u * states.length).astype(jnp.int32))
+            # the optimizer trains these first problems for the rest of their length
+            opt_state = jax.vmap(self.optimizer.init, in_axes=(None, 0, 0))(theta, states.params,
+                                                                             states.length - offset)
+            states = states._replace(step=offset, opt_state=opt_state)
         return states
 
     def step(self, theta: Any, state: InnerState, data: Dataset) -> tuple[InnerState, StepOutput]:

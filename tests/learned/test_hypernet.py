@@ -2,10 +2,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lopt.learned import Hypernet, SmallFCLOpt
+from lopt.learned import Hypernet, SmallFCLOpt, tensor_lstm
+from lopt.schedules import NEVER
 from tests.learned.lopt_checks import (PARAMS, assert_export_matches_update, assert_meta_training_moves_theta,
-                                       assert_vmapped_tasks_match_single, evaluate_curves, num_meta_params,
-                                       run_steps)
+                                       assert_vmapped_tasks_match_single, evaluate_curves, grads,
+                                       num_meta_params, run_steps)
 
 LOPT = Hypernet(step_mult=1.0, exp_mult=0.5)  # large temperatures: steps of order 1
 SMALL = SmallFCLOpt(step_mult=1.0, exp_mult=0.5)
@@ -35,11 +36,11 @@ def _assert_steps_equal(ours, theirs):
 def test_meta_param_count_is_bank_mixer_lstm_readout_and_decays():
     f, h, k, lstm = 28, 4, 8, 32
     bank = k * (f * h + h + h * h + h + h * 2 + 2)
-    mixer = 2 * (28 * lstm + lstm)
+    mixer = 2 * ((28 + 9) * lstm + lstm)  # LSTM inputs and fraction-of-training features
     cell = 4 * lstm * lstm + 4 * (lstm * lstm + lstm)
     assert LOPT.num_features == f
     assert num_meta_params(Hypernet().init_theta(jax.random.PRNGKey(0))) == (
-        bank + mixer + cell + (lstm * k + k) + 7) == 11615
+        bank + mixer + cell + (lstm * k + k) + 7) == 12191
 
 
 def test_zero_readout_is_small_fc_lopt_with_the_banks_mean_mlp():
@@ -70,6 +71,29 @@ def test_controls_are_linear_in_the_lstm_output_per_tensor():
         nn = jax.tree_util.tree_map(lambda w: jnp.tensordot(controls[i], w, 1), theta["bank"])
         np.testing.assert_allclose(steps[0][k], run_steps(SMALL, _small_theta(theta, nn), 1)[0][0][k],
                                    rtol=1e-4, atol=1e-6)
+
+
+def test_the_training_length_steers_the_steps_through_the_fraction_features():
+    """Told different lengths, the LSTM (and so the generated MLPs) differ; an unknown length is
+    fraction 0; with the fraction rows of the mixing layer zeroed the length has no effect."""
+    theta = _theta()
+    theta["controls"]["w"] = jax.random.normal(jax.random.PRNGKey(5), (32, 8))
+
+    def steps(num_steps, theta=theta):
+        state, out = LOPT.init(theta, PARAMS, num_steps), []
+        params = PARAMS
+        for i in range(3):
+            new, state = LOPT.update(theta, state, params, grads(i), jnp.float32(1.0 + i))
+            out.append(jax.tree_util.tree_map(jnp.subtract, new, params))
+            params = new
+        return out
+
+    short, long_, unknown = steps(4), steps(4000), steps(None)
+    assert max(float(np.abs(a[k] - b[k]).max()) for a, b in zip(short, long_) for k in PARAMS) > 1e-4
+    _assert_steps_equal(steps(NEVER), unknown)
+    rows = slice(tensor_lstm.NUM_INPUTS, None)
+    blind = {**theta, **{m: {**theta[m], "w": theta[m]["w"].at[rows].set(0.0)} for m in ("mix_in", "mix_max")}}
+    _assert_steps_equal(steps(4, blind), steps(4000, blind))
 
 
 def test_vmapped_over_tasks_and_jitted():

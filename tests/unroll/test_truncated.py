@@ -3,7 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lopt.unroll import TruncatedUnroll
-from tests.quadratic import DATA, LogLrSGD, quadratic_unroll
+from lopt.schedules import ConstantSchedule
+from tests.quadratic import DATA, QUADRATIC, LogLrSGD, quadratic_unroll
 
 ZERO = jnp.zeros((), jnp.int32)
 
@@ -28,6 +29,26 @@ def test_random_offsets_spread_the_problems_over_their_length():
     state = unroll.init(LogLrSGD().init_theta(None), jax.random.PRNGKey(0), 64)
     steps = np.asarray(state.step)
     assert steps.min() >= 0 and steps.max() < 50 and len(np.unique(steps)) > 20
+
+
+class HorizonSGD(LogLrSGD):
+    """LogLrSGD that keeps, as its state, the training length it was told at init."""
+
+    def init(self, theta, params, num_steps=None):
+        return jnp.asarray(num_steps, jnp.int32)
+
+
+def test_optimizers_are_told_how_many_steps_each_problem_has_left():
+    """A problem started at a random offset trains for the rest of its length; its successor for
+    the whole of it."""
+    unroll = TruncatedUnroll(QUADRATIC, HorizonSGD(), ConstantSchedule(6))
+    theta = LogLrSGD().init_theta(None)
+    state = unroll.init(theta, jax.random.PRNGKey(0), 16)
+    assert len(np.unique(np.asarray(state.step))) > 1
+    np.testing.assert_array_equal(state.opt_state, 6 - state.step)
+    state, out = unroll.run(theta, state, DATA, 6, ZERO, theta_batched=False)
+    assert np.asarray(out.reset).any(0).all()
+    np.testing.assert_array_equal(state.opt_state, 6)
 
 
 def test_batched_theta_trains_each_problem_with_its_own_theta():
