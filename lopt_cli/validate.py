@@ -91,19 +91,29 @@ def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> 
             try:
                 cfg = compose(config_name, overrides=list(variant))
             except HydraException as err:
-                bad = _first_bad(config_name, variant)
+                bad, selected = _first_bad(config_name, variant, groups)
                 key, _, value = bad.partition("=")
-                raise _override_error(key.lstrip("+~"), value, err, base) from None
+                raise _override_error(key.lstrip("+~"), value, err, _compose_or(config_name, selected, base)) from None
             build(cfg)
     return math.prod(len(c) for c in choices)
 
 
-def _first_bad(config_name: str, variant: tuple[str, ...]) -> str:
-    """The override of `variant` that makes composition fail on its own."""
+def _first_bad(config_name: str, variant: tuple[str, ...], groups: dict[str, list[str]]
+               ) -> tuple[str, list[str]]:
+    """The override of `variant` that makes composition fail on top of the variant's group choices
+    (`estimator.trunc_length=5` fails only with `estimator=full_es`), and those choices."""
+    selected = [o for o in variant if o.split("=")[0].lstrip("+~") in groups]
     for override in variant:
         try:
-            compose(config_name, overrides=[override])
+            compose(config_name, overrides=selected + ([] if override in selected else [override]))
         except HydraException:
-            return override
-    return variant[-1]
+            return override, selected
+    return variant[-1], selected
 
+
+def _compose_or(config_name: str, overrides: list[str], fallback: Any) -> Any:
+    """The config with `overrides`, or `fallback` where they do not compose."""
+    try:
+        return compose(config_name, overrides=overrides)
+    except HydraException:
+        return fallback

@@ -9,7 +9,7 @@ from lopt.errors import ConfigError
 from lopt.estimators import ES
 from lopt.schedules import ConstantSchedule
 from lopt.unroll import TruncatedUnroll
-from tests.conftest import TINY, compose_meta_train
+from tests.conftest import CHEAP, TINY, compose_meta_train
 from tests.estimators.reference import HALF_NAN
 from tests.quadratic import DATA as QDATA, LogLrSGD, quadratic_unroll
 
@@ -109,7 +109,7 @@ def test_a_step_with_some_finite_tasks_updates_theta_and_resets_the_streak():
     ids=["full_es-mean", "full_es-final", "full_es-valid", "pes-final", "pes-valid"])
 def test_tiny_meta_training_with_each_meta_loss(overrides):
     full = "estimator=full_es" in overrides  # it has no trunc_length
-    cfg = compose_meta_train(*[o for o in TINY if not (full and o.startswith("estimator."))], *overrides)
+    cfg = compose_meta_train(*[o for o in CHEAP if not (full and o.startswith("estimator."))], *overrides)
     step, state, history = _run_steps(cfg, 3)
     assert step._cache_size() == 1 and all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state.theta))
     clip = 1.5 * np.log(10)
@@ -144,7 +144,7 @@ def test_bad_meta_loss_and_estimator_choices_are_rejected(overrides, match):
 def test_task_families_train_every_variant_in_one_compiled_step():
     """Two families x 2 variants (different parameter shapes): one compile, the outer loss is the
     mean of the variants' losses, and every variant's problems are counted."""
-    cfg = compose_meta_train(*TINY, "lopt=learnable_adam", "family=[mlp_family,quadratic_family]",
+    cfg = compose_meta_train(*CHEAP, "family=[mlp_family,quadratic_family]",
                              "family.mlp_family.num_variants=2", "family.quadratic_family.num_variants=2")
     c = meta_train.build(cfg)
     assert c.trainer.num_variants == 4

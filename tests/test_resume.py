@@ -18,9 +18,9 @@ from lopt import meta_train, resume
 from lopt.checkpoint import Checkpointer, load_tree
 from lopt.errors import UserError
 from lopt.results import trim_records
-from tests.conftest import TINY, compose_meta_train
+from tests.conftest import CHEAP, compose_meta_train
 
-RUN = [*TINY, "outer_iterations=12", "checkpoint_every=1"]  # a checkpoint every iteration: time to kill
+RUN = [*CHEAP, "outer_iterations=12", "checkpoint_every=1"]  # a checkpoint every iteration: time to kill
 
 
 def lopt(*args, cwd):
@@ -99,8 +99,8 @@ def test_changed_config_is_refused_naming_the_key(runs, tmp_path):
     run = shutil.copytree(runs[0], tmp_path / "run")
     with pytest.raises(UserError, match=r"config differs from .*config.yaml at estimator.std \(stored 0.01, now 0.5\)"):
         meta_train.run(compose_meta_train(*RUN, "estimator.std=0.5"), run, Console(quiet=True))
-    with pytest.raises(UserError, match="outer_iterations=20 is below .* latest checkpoint"):
-        meta_train.run(compose_meta_train(*RUN, "outer_iterations=20"), run, Console(quiet=True))
+    with pytest.raises(UserError, match="outer_iterations=8 is below .* latest checkpoint"):
+        meta_train.run(compose_meta_train(*RUN, "outer_iterations=8"), run, Console(quiet=True))
     with pytest.raises(UserError, match="is not a meta-train run directory"):
         meta_train.run(compose_meta_train(*RUN, f"resume={tmp_path / 'nope'}"), run, Console(quiet=True))
 
@@ -127,7 +127,7 @@ def test_trim_records_drops_newer_and_partial_lines(tmp_path):
 def test_all_tasks_nonfinite_stops_with_a_usable_checkpoint(tmp_path):
     """A perturbation so large that every task diverges: the run stops at the first log point
     where the streak reaches the limit, and the checkpoint there holds the untouched initial theta."""
-    cfg = compose_meta_train(*TINY, "estimator.std=1e30", "max_nonfinite_iterations=2", "outer_iterations=6")
+    cfg = compose_meta_train(*CHEAP, "estimator.std=1e30", "max_nonfinite_iterations=2", "outer_iterations=6")
     with pytest.raises(UserError, match="stopped at outer iteration 2: .* non-finite for 2 consecutive"):
         meta_train.run(cfg, tmp_path, Console(quiet=True))
     c = meta_train.build(cfg)

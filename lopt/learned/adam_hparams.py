@@ -18,6 +18,9 @@ NAMES = ("lr", "b1", "b2", "eps")
 LR_RANGE = (1e-8, 1e3)
 EPS_RANGE = (1e-11, 1e4)
 MAX_BETA = float(param_to_decay(-1.0))  # 1 - e^-10
+# Inside Adam's square root: without it, backprop through an update (tbptt, merged) of a parameter
+# whose gradient is exactly 0 (a dead ReLU unit) multiplies sqrt's infinite slope at 0 by 0: NaN.
+EPS_ROOT = 1e-16
 
 
 def check_values(lr: float, b1: float, b2: float, eps: float) -> None:
@@ -46,4 +49,4 @@ def to_natural(learned: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
 def adam(learned: Mapping[str, jax.Array]) -> optax.GradientTransformation:
     """optax.adam at the (possibly traced) hyperparameters given in learned space."""
     hp = to_natural(learned)
-    return optax.adam(hp["lr"], hp["b1"], hp["b2"], hp["eps"])
+    return optax.adam(hp["lr"], hp["b1"], hp["b2"], hp["eps"], eps_root=EPS_ROOT)

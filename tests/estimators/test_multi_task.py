@@ -11,14 +11,14 @@ from lopt.optimizers import outer as outer_lib
 from lopt.settings import DataSettings
 from lopt.tasks import family
 from lopt.unroll import TruncatedUnroll
-from tests.conftest import TINY, compose_meta_train
+from tests.conftest import CHEAP, compose_meta_train
 
 
 def _cfg(value, *overrides):
     try:
-        return compose_meta_train(*TINY, f"family={value}", *overrides)
+        return compose_meta_train(*CHEAP, f"family={value}", *overrides)
     except HydraException:  # meta_train.yaml without a family default
-        return compose_meta_train(*TINY, f"+family={value}", *overrides)
+        return compose_meta_train(*CHEAP, f"+family={value}", *overrides)
 
 
 def _parts(cfg):

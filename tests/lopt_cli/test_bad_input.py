@@ -26,6 +26,9 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (ALL, ["--multirun", "hydra/launcher=slurm"], "Unknown launcher (hydra/launcher=) 'slurm'. Valid choices: "
                                                   "basic, joblib, ray, submitit_local, submitit_slurm."),
     (ALL, ["estimator.stdd=1"], "Unknown config key 'estimator.stdd'"),
+    (["meta-train"], ["estimator=full_es", "estimator.trunc_length=5"],  # a key of the default option only
+     "Unknown config key 'estimator.trunc_length' (in override estimator.trunc_length=5). Valid keys under "
+     "'estimator': name, normalize_task_grads, std."),
     (["evaluate"], ["--cfg", "job", "task=nope"], "Could not find 'task/nope' Available options in 'task': cifar_ae "),
     (["evaluate"], ["--multirun", "seed=0,1", "--cfg", "job"], "--cfg and --multirun cannot be combined"),
     # wrong types

@@ -10,7 +10,7 @@ from lopt import checkpoint, learned, meta_train
 from lopt.errors import ConfigError, UserError
 from lopt.learned.export import as_optax
 from lopt.optimizers import outer
-from tests.conftest import TINY, compose_meta_train
+from tests.conftest import CHEAP, compose_meta_train
 
 G1 = {"w": jnp.array([[3.0, -4.0], [0.5, 0.0]]), "b": jnp.array([12.0])}  # global norm 13.0
 G2 = jax.tree_util.tree_map(lambda g: -0.5 * g + 0.25, G1)
@@ -101,7 +101,7 @@ def test_learned_outer_optimizer_missing_checkpoint_is_a_user_error(tmp_path):
 
 
 def run_meta_training(*overrides: str, iterations: int = 3):
-    c = meta_train.build(compose_meta_train(*TINY, *overrides))
+    c = meta_train.build(compose_meta_train(*CHEAP, *overrides))
     data = meta_train.load_data(c)
     step = jax.jit(c.trainer.step)
     state = c.trainer.init(jax.random.PRNGKey(0))
@@ -126,7 +126,7 @@ def test_meta_training_with_sgd_moves_theta_by_lr_times_the_meta_gradient():
 
 def test_meta_training_with_adam_takes_bounded_steps():
     moves, history = run_meta_training("outer_opt=adam", "outer_opt.lr=0.001")
-    n = sum(x.size for x in jax.tree_util.tree_leaves(learned.build(compose_meta_train().lopt)
+    n = sum(x.size for x in jax.tree_util.tree_leaves(learned.build(compose_meta_train(*CHEAP).lopt)
                                                      .init_theta(jax.random.PRNGKey(0))))
     assert 0 < moves[0] <= 0.001 * np.sqrt(n) * (1 + 1e-4)  # Adam's first step: at most lr per value
 

@@ -3,9 +3,9 @@ import jax
 import numpy as np
 
 from lopt import meta_train
-from tests.conftest import TINY, compose_meta_train
+from tests.conftest import CHEAP, compose_meta_train
 
-BASE = [o for o in TINY if not o.startswith("schedule.")]  # trunc_length 3, 2 tasks
+BASE = [o for o in CHEAP if not o.startswith("schedule.")]  # trunc_length 3, 2 tasks
 T = 3
 
 

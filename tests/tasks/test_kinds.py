@@ -10,7 +10,7 @@ import pytest
 from lopt import evaluate, meta_train, tasks
 from lopt.errors import ConfigError
 from lopt.tasks.models import ConvNet
-from tests.conftest import TINY, compose, compose_meta_train
+from tests.conftest import CHEAP, compose, compose_meta_train
 
 TASKS = sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "task").glob("*.yaml"))
 NEW = ["cifar_conv32", "imagenet16_mlp", "cifar_ae", "quadratic", "two_minima", "lm1b_lstm"]
@@ -115,7 +115,7 @@ def test_adam_lowers_the_loss_on_synthetic_data(name):
 
 @pytest.mark.parametrize("name", NEW)
 def test_tiny_meta_training_runs(name):
-    c = meta_train.build(compose_meta_train(*TINY, *_small(name)))
+    c = meta_train.build(compose_meta_train(*CHEAP, *_small(name)))
     data = meta_train.load_data(c)
     step = jax.jit(c.trainer.step, donate_argnums=0)
     state = c.trainer.init(jax.random.PRNGKey(0))
