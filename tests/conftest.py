@@ -5,7 +5,9 @@ import tempfile
 os.environ.setdefault("WANDB_MODE", "disabled")
 # Tests run tiny workloads whose time is nearly all XLA compilation: LLVM at -O0 compiles the
 # meta-training steps in about 60% of the time (here and in the CLI subprocesses, which inherit it).
-os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+_O0 = "--xla_backend_optimization_level=0"
+if _O0 not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_O0}".strip()
 import lopt_cli  # noqa: E402,F401  (sets the XLA flags every test process needs, before jax)
 
 # One XLA compilation cache for the session, outside the user's home, shared by the xdist workers
