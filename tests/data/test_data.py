@@ -45,17 +45,18 @@ def test_tfds_resize_is_the_2x2_mean_like_tf_image_resize():
     np.testing.assert_allclose(out, expected, atol=1e-6)
 
 
-def test_tfds_offline_gives_one_clear_paragraph(monkeypatch, tmp_path):
+@pytest.mark.parametrize("name,size", [("cifar10", 16), ("lm1b", 32)])  # images and text
+def test_tfds_offline_gives_one_clear_paragraph(monkeypatch, tmp_path, name, size):
     def offline(self, *args, **kwargs):
         raise ConnectionError("Failed to resolve host\nmore lines")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
     with pytest.raises(DataUnavailableError) as err:
-        data.load("cifar10", "real", 16, data_dir=str(tmp_path))
+        data.load(name, "real", size, data_dir=str(tmp_path))
     msg = str(err.value)
-    assert "'cifar10' is not prepared in" in msg and str(tmp_path) in msg
+    assert f"'{name}' is not prepared in" in msg and str(tmp_path) in msg
     assert "ConnectionError: Failed to resolve host" in msg and "more lines" not in msg
-    assert "data.source=synthetic" in msg and "TFDS_DATA_DIR" in msg
+    assert "data.source=synthetic" in msg and "TFDS_DATA_DIR" in msg and f"tfds build {name}" in msg
 
 
 def test_tfds_no_download_says_so(tmp_path):
