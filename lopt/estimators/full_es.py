@@ -14,9 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from lopt.data import Dataset
-from lopt.errors import ConfigError
 from lopt.estimators.base import Antithetic, branch_difference, finite_tasks, metrics
-from lopt.schedules import NEVER
+from lopt.schedules import ENDING, require_ending
 from lopt.unroll import TruncatedUnroll
 from lopt.unroll.meta_loss import before_first_end
 
@@ -30,11 +29,9 @@ class FullES(Antithetic):
         return schedule.max_length
 
     def check_schedule(self, schedule: Any) -> None:
-        if schedule.max_length >= NEVER:
-            raise ConfigError(
-                "estimator=full_es unrolls every inner problem to its end, but schedule=never_ending never "
-                "ends them. Use a schedule whose problems end (constant, linear, log_uniform, choice), or a "
-                "truncated estimator (pes, es, tbptt, merged) with schedule=never_ending.")
+        require_ending(schedule, "estimator=full_es unrolls every inner problem to its end",
+                       f"Use {ENDING}, or a truncated estimator (pes, es, tbptt, merged) with "
+                       "schedule=never_ending.")
 
     def init(self, unroll: TruncatedUnroll, theta: Any, key: jax.Array, num_tasks: int,
              random_offset: bool = True) -> jax.Array:

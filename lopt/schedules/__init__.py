@@ -8,7 +8,8 @@ from typing import Any, Mapping
 
 from lopt.config import Registry
 from lopt.schedules.curricula import LinearSchedule, LogUniformSchedule
-from lopt.schedules.fixed import NEVER, ChoiceSchedule, ConstantSchedule, NeverEndingSchedule
+from lopt.schedules.fixed import (ENDING, NEVER, ChoiceSchedule, ConstantSchedule, NeverEndingSchedule,
+                                  require_ending)
 
 REGISTRY = Registry("truncation schedule")
 REGISTRY.register("constant")(ConstantSchedule)
@@ -17,8 +18,8 @@ REGISTRY.register("log_uniform")(LogUniformSchedule)
 REGISTRY.register("choice")(ChoiceSchedule)
 REGISTRY.register("never_ending")(NeverEndingSchedule)
 
-__all__ = ["NEVER", "REGISTRY", "ChoiceSchedule", "ConstantSchedule", "LinearSchedule",
-           "LogUniformSchedule", "NeverEndingSchedule", "build"]
+__all__ = ["ENDING", "NEVER", "REGISTRY", "ChoiceSchedule", "ConstantSchedule", "LinearSchedule",
+           "LogUniformSchedule", "NeverEndingSchedule", "build", "require_ending"]
 
 
 def build(cfg: Mapping[str, Any]) -> Any:

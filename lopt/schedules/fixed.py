@@ -1,14 +1,24 @@
 """Schedules whose lengths do not depend on the outer iteration: constant, a choice among a few
 lengths, and never-ending inner problems."""
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from lopt.config import check
+from lopt.errors import ConfigError
 
 NEVER = int(np.iinfo(np.int32).max)  # a length no step counter reaches: the problem never resets
+ENDING = "a schedule whose problems end (constant, linear, log_uniform, choice)"
+
+
+def require_ending(schedule: Any, requirement: str, alternative: str) -> None:
+    """A ConfigError unless `schedule` ends its problems: `requirement` is the choice that needs
+    them to end and why, `alternative` what to use instead."""
+    if schedule.max_length >= NEVER:
+        raise ConfigError(f"{requirement}, but schedule=never_ending never ends them. {alternative}")
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,7 @@ import jax.numpy as jnp
 
 from lopt.config import Registry
 from lopt.data import Batch, Dataset
-from lopt.errors import ConfigError
-from lopt.schedules import NEVER
+from lopt.schedules import ENDING, require_ending
 from lopt.tasks.base import Params, Task
 
 
@@ -97,11 +96,8 @@ class FinalLoss(MeanLoss):
         return task.meta_loss(task.loss(params, task.sample_batch(data, key)))
 
     def check_schedule(self, schedule: Any) -> None:
-        if schedule.max_length >= NEVER:
-            raise ConfigError(
-                "meta_loss=final is the loss at the end of each inner problem, but schedule=never_ending "
-                "never ends them. Use meta_loss=mean or meta_loss=valid with schedule=never_ending, or a "
-                "schedule whose problems end (constant, linear, log_uniform, choice).")
+        require_ending(schedule, "meta_loss=final is the loss at the end of each inner problem",
+                       f"Use meta_loss=mean or meta_loss=valid with schedule=never_ending, or {ENDING}.")
 
     def truncation(self, meta_loss: jax.Array, ended: jax.Array, num_steps: int) -> Objective:
         return Objective(jnp.where(ended, meta_loss, 0.0), 1.0, ended.any(0))
