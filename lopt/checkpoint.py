@@ -23,9 +23,19 @@ logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every save at 
 Layout = dict[str, tuple]  # leaf path -> (shape, ...) or (shape, dtype)
 
 
+def _to_host(tree: Any) -> Any:
+    """`tree`'s global values on the host; in a multi-process run, arrays sharded over other
+    processes' devices are gathered (every process must call this)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return multihost_utils.process_allgather(tree, tiled=True)
+    return jax.device_get(tree)
+
+
 def manifest(tree: Any) -> list[dict[str, Any]]:
     """Path, shape, dtype and SHA-256 of the bytes of every leaf of `tree`, in flatten order."""
-    leaves, _ = jax.tree_util.tree_flatten_with_path(jax.device_get(tree))
+    leaves, _ = jax.tree_util.tree_flatten_with_path(_to_host(tree))
     entries = []
     for path, x in leaves:
         a = np.asarray(x)
@@ -90,7 +100,8 @@ class Checkpointer:
         _check_layout(path, stored, _layout(like))
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
         try:
-            state = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+            args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+            state = self._manager.restore(step, args=args)["state"]
         except Exception as err:  # unreadable array data
             raise self._unreadable(step, err) from None
         for saved, restored in zip(entries, manifest(state)):

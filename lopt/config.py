@@ -8,7 +8,8 @@ config path, the bad value and what is valid, before anything is compiled.
 import dataclasses
 import types
 import typing
-from typing import Any, Callable, Mapping, TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -67,13 +68,16 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     elif tp is dict:  # a nested config node, validated by the component that builds it
         if isinstance(value, dict):
             return value
+    elif isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a nested node with settings of its own
+        if isinstance(value, dict):
+            return from_config(tp, value, path)
     raise ConfigError(f"{path}={value!r} has the wrong type: expected {_type_name(tp)}.")
 
 
 def from_config(cls: type[T], node: Mapping[str, Any], path: str, ignore: tuple[str, ...] = ()) -> T:
     """Build dataclass `cls` from `node`, validating keys, types and the class's own checks."""
     values = {k: to_plain(v) for k, v in (to_plain(node) or {}).items()}
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     unknown = sorted(set(values) - set(fields) - set(ignore))
     if unknown:
@@ -96,26 +100,28 @@ def check(ok: bool, name: str, value: Any, valid: str) -> None:
 
 
 class Registry:
-    """Maps the `name` of a config group option to the dataclass that implements it."""
+    """Maps the option name in a config node (its `key`: `name`, or `kind` for tasks and task
+    families) to the dataclass that implements it. Every registry is one table, written where the
+    package lists what it offers (its `__init__`, or the module of a single-file component)."""
 
-    def __init__(self, what: str):
-        self.what = what
-        self._classes: dict[str, type] = {}
-
-    def register(self, name: str) -> Callable[[type[T]], type[T]]:
-        def add(cls: type[T]) -> type[T]:
-            self._classes[name] = cls
-            return cls
-
-        return add
+    def __init__(self, what: str, classes: Mapping[str, type], key: str = "name", default: str | None = None):
+        self.what, self.key, self.default = what, key, default
+        self._classes = dict(classes)
 
     def names(self) -> list[str]:
         return sorted(self._classes)
 
-    def build(self, node: Mapping[str, Any], path: str) -> Any:
-        """Instantiate the class named by `node.name` with the node's other keys."""
-        values = to_plain(node) or {}
-        name = values.get("name")
+    def classes(self) -> tuple[type, ...]:
+        return tuple(self._classes.values())
+
+    def get(self, name: Any, path: str = "") -> type:
+        """The class registered as `name` (a ConfigError listing the names if there is none)."""
         if name not in self._classes:
-            raise unknown_choice(f"{self.what} ({join(path, 'name')})", name, self.names())
-        return from_config(self._classes[name], values, path, ignore=("name",))
+            raise unknown_choice(f"{self.what} ({join(path, self.key)})", name, self.names())
+        return self._classes[name]
+
+    def build(self, node: Mapping[str, Any], path: str) -> Any:
+        """Instantiate the class that `node[key]` names with the node's other keys."""
+        values = dict(to_plain(node) or {})
+        cls = self.get(values.pop(self.key, self.default), path)
+        return from_config(cls, values, path)

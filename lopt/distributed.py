@@ -1,6 +1,7 @@
 """Multiple devices and hosts: the task axis sharded over a 1-D device mesh, everything else replicated.
 
-Meta-training shards the leading (branches x tasks) axis of the estimator state; sweeps and
+Meta-training shards the leading (branches x tasks) axis of the leaves the estimator declares
+(`GradientEstimator.task_axes`); sweeps and
 evaluations shard their vmapped axis (configurations, seeds). Placing the inputs with a
 `NamedSharding` (or constraining the vmapped axis inside the jitted function) is all XLA needs to
 partition the vectorized unroll: each device trains its slice of the problems, and only the
@@ -10,8 +11,9 @@ JAX runtime, and the mesh spans the devices of every process; only process 0 wri
 """
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -54,7 +56,7 @@ def should_initialize(s: Settings, env: Mapping[str, str]) -> bool:
     $JAX_COORDINATOR_ADDRESS), when `srun` launched more than one SLURM task, or when Open MPI's
     `mpirun` launched more than one process."""
     if s.multi_process != "auto":
-        return s.multi_process
+        return bool(s.multi_process)
     if s.coordinator_address or env.get("JAX_COORDINATOR_ADDRESS"):
         return True
     if "SLURM_PROCID" in env and int(env.get("SLURM_NTASKS", "1")) > 1:
@@ -72,7 +74,7 @@ def initialize(s: Settings) -> None:
 def make_mesh(devices: int | str = "auto") -> Mesh:
     """A 1-D mesh over the first `devices` local devices of every process (`auto`: all)."""
     local = jax.local_device_count()
-    count = local if devices == "auto" else devices
+    count = local if devices == "auto" else int(devices)
     if count > local:
         raise ConfigError(f"distributed.devices={devices} is more than the {local} local devices "
                           f"({jax.default_backend()}): it must be auto or at most {local}.")
@@ -87,12 +89,20 @@ def parse(node: Mapping[str, Any] | None) -> Settings:
     return from_config(Settings, node or {}, "distributed")
 
 
-def setup(node: Mapping[str, Any] | None) -> Mesh:
-    """Validate the `distributed` node, join a multi-process launch, and return the mesh. Call it
-    before anything touches a device: `jax.distributed.initialize` must come first."""
-    s = parse(node)
+def setup(s: Settings) -> Mesh:
+    """Join a multi-process launch and return the mesh. Call it before anything touches a device:
+    `jax.distributed.initialize` must come first."""
     initialize(s)
     return make_mesh(s.devices)
+
+
+def barrier(name: str) -> None:
+    """Wait until every process of a multi-process run gets here (nothing to wait for otherwise):
+    e.g. all decide whether to resume before any creates the run's checkpoint directory."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def is_main_process() -> bool:
@@ -117,19 +127,10 @@ def check_divisible(count: int, mesh: Mesh, name: str) -> None:
                           f"be a multiple of {mesh.size} (or set distributed.devices to a divisor of {count}).")
 
 
-def tree_shardings(tree: Any, mesh: Mesh) -> Any:
-    """Per leaf of `tree` ([tasks, ...] leaves): sharded over the leading axis when it splits
-    evenly over the mesh, replicated otherwise (scalars)."""
-    return jax.tree_util.tree_map(
-        lambda x: sharded(mesh) if np.ndim(x) and np.shape(x)[0] % mesh.size == 0 else replicated(mesh), tree)
-
-
-def state_shardings(state: Any, mesh: Mesh, task_fields: tuple[str, ...]) -> Any:
-    """Shardings for a NamedTuple state: fields in `task_fields` per `tree_shardings`, the others
-    (theta, optimizer state, keys, counters) replicated."""
-    return type(state)(*(tree_shardings(v, mesh) if f in task_fields
-                         else jax.tree_util.tree_map(lambda _: replicated(mesh), v)
-                         for f, v in zip(state._fields, state)))
+def task_shardings(task_axes: Any, mesh: Mesh) -> Any:
+    """Per leaf of a tree of bools (e.g. `MetaTrainer.task_axes(state)`): sharded over the leading
+    axis where True (leaves with a task axis), replicated where False."""
+    return jax.tree_util.tree_map(lambda has_axis: sharded(mesh) if has_axis else replicated(mesh), task_axes)
 
 
 def put(tree: Any, shardings: Any) -> Any:
@@ -154,11 +155,12 @@ def put(tree: Any, shardings: Any) -> Any:
 
 
 def jit_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any, mesh: Mesh,
-             task_fields: tuple[str, ...]) -> tuple[Any, Any, Callable[[Any, Any], tuple[Any, Any]]]:
-    """Place a loop's NamedTuple `state` (`task_fields` sharded over their leading task axis, the
-    rest replicated) and its `data` (replicated), and jit `step(state, data) -> (state, metrics)`
-    with the state donated and kept in that placement, so it compiles once."""
-    shardings = state_shardings(state, mesh, task_fields)
+             task_axes: Any) -> tuple[Any, Any, Callable[[Any, Any], tuple[Any, Any]]]:
+    """Place a loop's `state` (the leaves that `task_axes`, a matching tree of bools, marks sharded
+    over their leading task axis, the rest replicated) and its `data` (replicated), and jit
+    `step(state, data) -> (state, report)` with the state donated and kept in that placement, so it
+    compiles once."""
+    shardings = task_shardings(task_axes, mesh)
     jitted = jax.jit(step, donate_argnums=0, out_shardings=(shardings, replicated(mesh)))
     return put(state, shardings), put(data, replicated(mesh)), jitted
 

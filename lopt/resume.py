@@ -5,8 +5,9 @@ the one stored in the directory's `config.yaml` except for the keys in `MAY_CHAN
 change the numbers a run computes: how long it runs, how often it logs and checkpoints, when it
 gives up on non-finite losses, where it logs and where its data lives.
 """
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from omegaconf import OmegaConf
 

@@ -1,13 +1,12 @@
 """Config sections shared by every command: where the data comes from and where runs are logged."""
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from lopt import data as data_lib
-from lopt.config import check, from_config
-from lopt.results import write_text
+from lopt.config import check
 from lopt.tasks import TaskConfig
 from lopt.tracking import MODES, Tracker
 
@@ -46,19 +45,9 @@ class TrackingSettings:
     def __post_init__(self):
         check(self.mode in MODES, "mode", self.mode, f"one of {list(MODES)}")
 
-    def open(self, run_dir: Path, cfg: DictConfig, job_type: str, console: Console) -> Tracker:
-        """A tracker for one job of `job_type`, with the resolved config attached."""
-        return Tracker(run_dir, OmegaConf.to_container(cfg, resolve=True), mode=self.mode,
-                       project=self.project, entity=self.entity, group=self.group, job_type=job_type,
-                       tags=list(self.tags), console=console)
-
-
-def data_and_tracking(cfg: DictConfig) -> tuple[DataSettings, TrackingSettings]:
-    """The validated `data` and `tracking` nodes every command has."""
-    return from_config(DataSettings, cfg["data"], "data"), from_config(TrackingSettings, cfg["tracking"], "tracking")
-
-
-def write_run_config(run_dir: Path, cfg: DictConfig) -> None:
-    """Create the run directory and write the resolved config into it (atomically)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    def open(self, run_dir: Path, config: dict[str, Any], job_type: str, console: Console,
+             group: str | None = None) -> Tracker:
+        """A tracker for one job of `job_type` with the resolved `config` attached, in W&B group
+        `group` when this node sets none."""
+        return Tracker(run_dir, config, mode=self.mode, project=self.project, entity=self.entity,
+                       group=self.group or group, job_type=job_type, tags=list(self.tags), console=console)

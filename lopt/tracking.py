@@ -9,8 +9,9 @@ import math
 import netrc
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Literal, cast
 
 from rich.console import Console
 from rich.table import Table
@@ -30,15 +31,11 @@ def wandb_key_configured() -> bool:
         return False
 
 
-def resolve_mode(mode: str) -> str:
+def resolve_mode(mode: str) -> Literal["online", "offline", "disabled"]:
+    """The W&B mode of a `tracking.mode` (one of MODES): `auto` is online with an API key, else offline."""
     if mode == "auto":
         return "online" if wandb_key_configured() else "offline"
-    return mode
-
-
-def multirun_group(sweep_dir: str | Path) -> str:
-    """The W&B group of a multirun's jobs: its sweep directory, as configured (unique per multirun)."""
-    return str(sweep_dir)
+    return cast(Literal["online", "offline", "disabled"], mode)
 
 
 def run_name(run_dir: Path) -> str:
@@ -105,7 +102,7 @@ class Tracker:
         def log_table(run):
             import wandb
 
-            run.log({name: wandb.Table(columns=columns, data=rows)})
+            run.log({name: wandb.Table(columns=list[str | int](columns), data=rows)})
 
         self._to_wandb(log_table)
 
@@ -115,6 +112,23 @@ class Tracker:
     def finish(self, exit_code: int = 0) -> None:
         self._metrics.close()
         self._to_wandb(lambda run: run.finish(exit_code=exit_code))
+
+
+class NullTracker:
+    """The tracker of a process other than process 0 in a multi-process run: it logs nothing (one
+    process writes the metrics file and the W&B run)."""
+
+    def log(self, record: dict[str, Any], step: int) -> None:
+        pass
+
+    def table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        pass
+
+    def summary(self, values: dict[str, Any]) -> None:
+        pass
+
+    def finish(self, exit_code: int = 0) -> None:
+        pass
 
 
 def summary_table(title: str, summary: dict[str, Any]) -> Table:

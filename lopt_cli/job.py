@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from lopt.errors import UserError
-from lopt.tracking import multirun_group
 
 RUN_UID_ENV = "LOPT_RUN_UID"  # the `${lopt_uid:}` of the current `lopt` invocation
 
@@ -103,8 +102,6 @@ class Job:
         if share is not None:
             console.print(f"job {hydra_cfg.job.num}: cores {share['cores']}, "
                           f"GPU memory fraction {share['gpu_memory_fraction']}")
-        if multirun and cfg.tracking.group is None:  # one W&B group per multirun
-            cfg.tracking.group = multirun_group(hydra_cfg.sweep.dir)
         try:
             summary = importlib.import_module(self.module).run(cfg, run_dir, console)
         except UserError as err:

@@ -1,13 +1,11 @@
 """`lopt COMMAND [overrides]`: validate the overrides, then hand them to the command's Hydra app."""
-import importlib
 import os
 import secrets
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from lopt.commands import COMMANDS, Command
 from lopt.errors import UserError, unknown_choice
 from lopt_cli import enable_compilation_cache
 from lopt_cli.job import RUN_UID_ENV, Job, JobFailed, print_error, prune_empty
@@ -19,28 +17,9 @@ _MODES = {"--multirun": "--multirun", "-m": "--multirun", "--cfg": "--cfg", "-c"
           "-i": "--info", "--shell-completion": "--shell-completion", "-sc": "--shell-completion"}
 
 
-@dataclass(frozen=True)
-class Command:
-    config_name: str
-    summary: str
-    module: str  # module with build(cfg) (validation) and run(cfg, run_dir, console) -> summary
-
-    def load(self) -> Any:
-        return importlib.import_module(self.module)
-
-
-COMMANDS = {
-    "meta-train": Command("meta_train", "meta-train a learned optimizer (PES + small_fc_lopt by default)",
-                          "lopt.meta_train"),
-    "baseline-sweep": Command("baseline_sweep", "tune a hand-designed optimizer: LR grid or random search x seeds, vectorized",
-                              "lopt.sweep"),
-    "evaluate": Command("evaluate", "training curves of a hand-designed or learned optimizer, many seeds",
-                        "lopt.evaluate"),
-}
-
 def _usage() -> str:
     lines = ["usage: lopt COMMAND [key=value ...] [--multirun] [--help]", "", "commands:"]
-    lines += [f"  {name:<14}{c.summary}" for name, c in COMMANDS.items()]
+    lines += [f"  {name:<16}{c.summary}" for name, c in COMMANDS.items()]
     lines += ["", "`lopt COMMAND --help` shows the command's config groups and every value."]
     return "\n".join(lines)
 

@@ -5,26 +5,20 @@ command's config and passed to the command's own `build`, which validates names,
 ranges without loading data or compiling.
 """
 import math
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
+from lopt.commands import base as commands_base
+from lopt.commands.base import CONFIG_PACKAGE, config_groups
 from lopt.errors import ConfigError, unknown_choice
 from lopt_cli.launchers import check_plugin
 
-CONFIG_MODULE = "lopt_conf"
-
-def group_options() -> dict[str, list[str]]:
-    """Config groups and their options, as shipped in the config package."""
-    root = resources.files(CONFIG_MODULE)
-    return {
-        d.name: sorted(f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml"))
-        for d in root.iterdir() if d.is_dir() and d.name not in ("hydra", "__pycache__")
-    }
 
 def _values(override) -> list[str]:
     if override.is_sweep_override():
@@ -51,7 +45,7 @@ def _override_error(key: str, value: str, err: Exception, base: Any) -> ConfigEr
 
 def launcher_options() -> list[str]:
     """The `hydra/launcher=` presets: Hydra's in-process `basic` and lopt's (conf/hydra/launcher/)."""
-    presets = resources.files(CONFIG_MODULE) / "hydra" / "launcher"
+    presets = resources.files(CONFIG_PACKAGE) / "hydra" / "launcher"
     return sorted(["basic", *(f.name[: -len(".yaml")] for f in presets.iterdir() if f.name.endswith(".yaml"))])
 
 
@@ -73,7 +67,7 @@ def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> 
         if o.get_key_element().lstrip("+~") == "hydra/launcher":
             _check_launcher(_values(o))
     parsed = [o for o in parsed if not o.get_key_element().lstrip("+~").startswith("hydra")]
-    groups = group_options()
+    groups = config_groups()
     choices = []
     for o in parsed:
         key = o.get_key_element().lstrip("+~")
@@ -85,7 +79,7 @@ def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> 
         choices.append([f"{o.get_key_element()}={v}" for v in values])
     firsts = [c[0] for c in choices]
     variants = {tuple(firsts[:i] + [v] + firsts[i + 1:]) for i, c in enumerate(choices) for v in c}
-    with initialize_config_module(config_module=CONFIG_MODULE, version_base="1.3"):
+    with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
         base = compose(config_name)
         for variant in sorted(variants) or [()]:
             try:
@@ -94,7 +88,7 @@ def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> 
                 bad, selected = _first_bad(config_name, variant, groups)
                 key, _, value = bad.partition("=")
                 raise _override_error(key.lstrip("+~"), value, err, _compose_or(config_name, selected, base)) from None
-            build(cfg)
+            commands_base.validate(build, cfg)  # kept for the job that runs it in this process
     return math.prod(len(c) for c in choices)
 
 

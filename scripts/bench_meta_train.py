@@ -31,7 +31,9 @@ import jax
 import jax.numpy as jnp
 from hydra import compose, initialize_config_module
 
-from lopt import learned, meta_train, tasks
+from lopt import learned, tasks
+from lopt.commands import meta_train
+from lopt.meta_trainer import MetaTrainer
 from lopt.optimizers.hand_designed import Adam
 from lopt.unroll import TruncatedUnroll
 
@@ -60,10 +62,12 @@ def _components(task: str, num_tasks: int, trunc: int, *extra: str) -> tuple:
     return c.trainer, meta_train.load_data(c)
 
 
-def adam_steps_per_s(trainer: meta_train.MetaTrainer, data, num_tasks: int, trunc: int, repeats: int) -> float:
-    """Inner steps/s of optax Adam training `num_tasks` vmapped tasks for one truncation."""
-    adam_unroll = TruncatedUnroll(trainer.unroll.task, Adam(1e-3).build(trainer.unroll.schedule.max_length), trainer.unroll.schedule)
-    run = jax.jit(lambda s: adam_unroll.run(None, s, data, trunc, jnp.zeros((), jnp.int32),
+def adam_steps_per_s(trainer: MetaTrainer, data, num_tasks: int, trunc: int, repeats: int) -> float:
+    """Inner steps/s of optax Adam training `num_tasks` vmapped tasks (of the first task variant,
+    on its dataset `data[0]`) for one truncation."""
+    unroll = trainer.unrolls[0]
+    adam_unroll = TruncatedUnroll(unroll.task, Adam(1e-3).build(unroll.schedule.max_length), unroll.schedule)
+    run = jax.jit(lambda s: adam_unroll.run(None, s, data[0], trunc, jnp.zeros((), jnp.int32),
                                             theta_batched=False), donate_argnums=0)
     holder = {"state": adam_unroll.init(None, jax.random.PRNGKey(1), num_tasks)}
 
@@ -81,8 +85,8 @@ def bench_task(task: str, lopt: str, estimator: str, num_tasks: int, trunc: int,
     holder = {"state": trainer.init(jax.random.PRNGKey(0))}
 
     def pes_iteration():
-        holder["state"], metrics = step(holder["state"], data)
-        return metrics
+        holder["state"], report = step(holder["state"], data)
+        return report
 
     t_compile = time.perf_counter()
     jax.block_until_ready(pes_iteration())

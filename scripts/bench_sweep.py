@@ -5,7 +5,7 @@ seed two ways, each compiled once:
   * vectorized: `lopt.sweep.sweep_curves`, all configurations and seeds in one compiled call (what
     `lopt baseline-sweep` runs);
   * one by one: a Python loop over configurations, each a call of one jitted function training
-    the seeds of one configuration (`lopt.evaluate.training_curves`), its hyperparameters traced so
+    the seeds of one configuration (`lopt.curves.training_curves`), its hyperparameters traced so
     it compiles once -- what a sweep looks like with a library that trains one run at a time.
 Both train the same seeds on the same batches, so their curves agree to float32 rounding, except
 where training at a large learning rate amplifies that rounding (vmapping changes XLA's order of
@@ -21,7 +21,8 @@ import json
 import os
 import platform
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +31,8 @@ from hydra import compose, initialize_config_module
 from rich.console import Console
 from rich.table import Table
 
-from lopt import evaluate, sweep
+from lopt import curves, sweep
+from lopt.commands import baseline_sweep
 
 
 def _time(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
@@ -51,19 +53,19 @@ def bench(task: str, optimizer: str, num_samples: int | None, num_seeds: int, nu
             f"task={task}", "data.source=synthetic", "tracking.mode=disabled", f"optimizer={optimizer}",
             f"num_seeds={num_seeds}", f"num_steps={num_steps}",
             *([f"sweep.num_samples={num_samples}"] if num_samples else [])])
-    c = sweep.build(cfg)
+    c = baseline_sweep.build(cfg)
     s = c.settings
-    hparams = {k: jnp.asarray(v, jnp.float32) for k, v in c.sweep.configurations(c.optimizer, s.seed).items()}
+    hparams = {k: jnp.asarray(v, jnp.float32) for k, v in s.sweep.configurations(c.optimizer, s.seed).items()}
     count = len(hparams["lr"])
     per_config = [{k: v[i] for k, v in hparams.items()} for i in range(count)]
-    dataset, key = c.data.load(c.task_config, s.seed), jax.random.PRNGKey(s.seed)
+    dataset, key = c.shared.data.load(c.task_config, s.seed), jax.random.PRNGKey(s.seed)
 
     vectorized = jax.jit(sweep.sweep_curves, static_argnums=(0, 1, 5, 6))
-    one = jax.jit(lambda hp, data, k: evaluate.training_curves(
+    one = jax.jit(lambda hp, data, k: curves.training_curves(
         c.task, c.optimizer.build(s.num_steps, **hp), None, data, k, s))
 
     def run_vectorized() -> dict[str, jax.Array]:
-        return vectorized(c.task, c.optimizer, hparams, dataset, key, s, c.sweep.batch_size)
+        return vectorized(c.task, c.optimizer, hparams, dataset, key, s, s.sweep.batch_size)
 
     def run_one_by_one() -> list[dict[str, jax.Array]]:
         return [one(hp, dataset, key) for hp in per_config]

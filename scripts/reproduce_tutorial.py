@@ -1,9 +1,12 @@
-"""Reproduce the seed tutorial: does a meta-trained small_fc_lopt beat the best tuned Adam?
+"""Reproduce the learned_optimization tutorial (Metz 2022, "Training a learned optimizer with
+learned_optimization", ODSC blog post / Colab): does a meta-trained small_fc_lopt beat the best tuned Adam?
 
 Drives the `lopt` commands a user would type, each writing its own run directory under --out:
   1. lopt baseline-sweep optimizer=adam  (the tutorial's 9 learning rates x 5 seeds, 200 steps)
-  2. lopt meta-train                     (PES, --num-tasks tasks, truncations of 20, --outer-iterations)
-  3. lopt evaluate lopt=small_fc_lopt lopt.checkpoint=<2> compare_to=<1>/best.json  (5 seeds)
+  2. lopt meta-train +experiment=tutorial_conv_cifar  (the tutorial's preset: small_fc_lopt, PES, 32 tasks,
+     truncations of 20, 1000 outer iterations; --quick: +experiment=quick_offline), with only the
+     size flags given here (--task, --num-tasks, --outer-iterations, --trunc-length, --num-steps) on top
+  3. lopt evaluate lopt=small_fc_lopt theta=<2> compare_to=<1>/best.json  (5 seeds)
 then draws the tutorial's figures -- learning-rate curves and learning rate vs last/mean loss
 (the sweep's sweep.png), the meta-training curve, learned vs Adam curves -- writes tutorial.json
 and prints a one-line verdict with the numbers.
@@ -21,8 +24,12 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from hydra import compose, initialize_config_module
+from hydra.errors import HydraException
 
 from lopt.results import pyplot, save_figure, write_json
+
+PRESETS = {False: "tutorial_conv_cifar", True: "quick_offline"}  # meta-train's +experiment= (conf/experiment/)
 
 
 def _lopt(command: str, run_dir: Path, overrides: list[str]) -> float:
@@ -33,6 +40,16 @@ def _lopt(command: str, run_dir: Path, overrides: list[str]) -> float:
     if subprocess.run(args).returncode != 0:
         sys.exit(f"reproduce_tutorial: `lopt {command}` failed (see above); stopping.")
     return time.perf_counter() - start
+
+
+def _meta_train_config(overrides: list[str]):
+    """The config `lopt meta-train *overrides` runs: the preset with the overrides on top."""
+    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
+        try:
+            return compose("meta_train", overrides=overrides)
+        except HydraException as err:
+            sys.exit(f"reproduce_tutorial: `lopt meta-train {' '.join(overrides)}` does not compose: "
+                     f"{str(err).splitlines()[0]}")
 
 
 def _mean_curve(per_seed: list) -> np.ndarray:
@@ -66,32 +83,38 @@ def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="offline digits_mlp task with 8 tasks")
-    p.add_argument("--task", default=None, help="task option (default conv_cifar; digits_mlp with --quick)")
-    p.add_argument("--num-tasks", type=int, default=None, help="inner problems per outer iteration (32; 8 with --quick)")
-    p.add_argument("--outer-iterations", type=int, default=1000, help="meta-training iterations (the tutorial's 1000)")
-    p.add_argument("--trunc-length", type=int, default=20)
-    p.add_argument("--num-steps", type=int, default=200, help="inner training length everywhere")
+    p.add_argument("--quick", action="store_true", help="offline: the quick_offline preset (digits_mlp, 8 tasks)")
+    p.add_argument("--task", default=None,
+                   help="task option (default: the preset's, conv_cifar; digits_mlp with --quick)")
+    p.add_argument("--num-tasks", type=int, default=None,
+                   help="inner problems per outer iteration (default: the preset's, 32; 8 with --quick)")
+    p.add_argument("--outer-iterations", type=int, default=None,
+                   help="meta-training iterations (default: the preset's, the tutorial's 1000)")
+    p.add_argument("--trunc-length", type=int, default=None, help="truncation length (default: the preset's, 20)")
+    p.add_argument("--num-steps", type=int, default=None,
+                   help="inner training length everywhere (default: the preset's inner problem length, 200)")
     p.add_argument("--num-seeds", type=int, default=5)
     p.add_argument("--eval-every", type=int, default=5, help="steps between evaluations of the curves")
     p.add_argument("--out", type=Path, default=None, help="directory for the three runs and the figures")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides passed to every command")
     a = p.parse_args()
-    task = a.task or ("digits_mlp" if a.quick else "conv_cifar")
-    num_tasks = a.num_tasks or (8 if a.quick else 32)
+    sizes = {"task": a.task, "num_tasks": a.num_tasks, "outer_iterations": a.outer_iterations,
+             "estimator.trunc_length": a.trunc_length, "schedule.length": a.num_steps}
+    meta = [f"+experiment={PRESETS[a.quick]}", *(f"{k}={v}" for k, v in sizes.items() if v is not None), *a.overrides]
+    cfg = _meta_train_config(meta)  # what meta-train will run: the task, sizes and inner length of the other runs
+    task, num_tasks, outer_iterations = cfg.task.name, cfg.num_tasks, cfg.outer_iterations
+    trunc_length, num_steps = cfg.estimator.trunc_length, cfg.schedule.length
     out = a.out or Path("outputs/tutorial") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
-    training = [f"num_steps={a.num_steps}", f"num_seeds={a.num_seeds}", f"eval_every={a.eval_every}"]
+    training = [f"num_steps={num_steps}", f"num_seeds={a.num_seeds}", f"eval_every={a.eval_every}"]
 
     wall = {
         "baseline-sweep": _lopt("baseline-sweep", out / "sweep", [f"task={task}", "optimizer=adam", *training,
                                                                   *a.overrides]),
-        "meta-train": _lopt("meta-train", out / "meta", [
-            f"task={task}", f"num_tasks={num_tasks}", f"outer_iterations={a.outer_iterations}",
-            f"estimator.trunc_length={a.trunc_length}", f"schedule.length={a.num_steps}", *a.overrides]),
+        "meta-train": _lopt("meta-train", out / "meta", meta),
     }
     wall["evaluate"] = _lopt("evaluate", out / "evaluate", [
-        f"task={task}", "lopt=small_fc_lopt", f"lopt.checkpoint={out / 'meta'}",
+        f"task={task}", "lopt=small_fc_lopt", f"theta={out / 'meta'}",
         f"compare_to={out / 'sweep' / 'best.json'}", *training, *a.overrides])
 
     sweep = json.loads((out / "sweep" / "sweep.json").read_text())
@@ -101,16 +124,16 @@ def main() -> None:
     cmp = curves["comparison"]
     learned, adam = cmp["evaluated"], cmp["baseline"]
     wins = learned["mean_loss"] < adam["mean_loss"]
-    result = {"task": task, "num_tasks": num_tasks, "outer_iterations": a.outer_iterations,
-              "trunc_length": a.trunc_length, "num_steps": a.num_steps, "num_seeds": a.num_seeds,
+    result = {"task": task, "num_tasks": num_tasks, "outer_iterations": outer_iterations, "preset": PRESETS[a.quick],
+              "trunc_length": trunc_length, "num_steps": num_steps, "num_seeds": a.num_seeds,
               "best_adam": cmp["baseline_label"], "learned": learned, "adam": adam, "learned_wins": wins,
               "wall_s": wall, "figures": ["sweep/sweep.png", "meta_training.png", "learned_vs_adam.png",
                                           "evaluate/curves.png"]}
     write_json(out / "tutorial.json", result)
     verdict = "BEATS" if wins else "does NOT beat"
-    print(f"\nverdict: on {task}, the meta-trained small_fc_lopt ({a.outer_iterations} outer iterations x {num_tasks} "
+    print(f"\nverdict: on {task}, the meta-trained small_fc_lopt ({outer_iterations} outer iterations x {num_tasks} "
           f"tasks) {verdict} the best tuned Adam ({cmp['baseline_label']}): mean training loss over "
-          f"{a.num_steps} steps {learned['mean_loss']:.4f} vs {adam['mean_loss']:.4f}, final "
+          f"{num_steps} steps {learned['mean_loss']:.4f} vs {adam['mean_loss']:.4f}, final "
           f"{learned['final_loss']:.4f} vs {adam['final_loss']:.4f} ({a.num_seeds} seeds). Results in {out}.")
 
 

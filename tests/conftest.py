@@ -20,8 +20,9 @@ os.makedirs(_CACHE, exist_ok=True)
 os.environ["LOPT_COMPILATION_CACHE"] = _CACHE
 lopt_cli.enable_compilation_cache()
 
-import pytest
-from hydra import compose as hydra_compose, initialize_config_module
+import pytest  # noqa: E402  (after the environment above is set)
+from hydra import compose as hydra_compose  # noqa: E402
+from hydra import initialize_config_module  # noqa: E402
 
 TINY = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled",
         "num_tasks=2", "estimator.trunc_length=3", "schedule.length=7", "outer_iterations=3",

@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt import meta_train
 from lopt.checkpoint import Checkpointer
+from lopt.commands import meta_train
 from lopt.errors import UserError
+from lopt.meta_trainer import MetaTrainState
 
 
 def test_meta_train_state_round_trips_through_a_checkpoint(tiny_cfg, tmp_path):
@@ -18,7 +19,7 @@ def test_meta_train_state_round_trips_through_a_checkpoint(tiny_cfg, tmp_path):
     assert ckpt.latest_step() == 5
     restored = ckpt.restore(5, c.trainer.init(jax.random.PRNGKey(1)))
     ckpt.close()
-    assert isinstance(restored, meta_train.MetaTrainState)
+    assert isinstance(restored, MetaTrainState)
     for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(restored)):
         np.testing.assert_array_equal(a, b)
     assert not list(tmp_path.glob("ckpt/*tmp*"))

@@ -38,8 +38,7 @@ def test_from_config_errors_name_path_value_and_valid(node, message):
 
 
 def test_registry_unknown_name_lists_choices():
-    reg = Registry("widget")
-    reg.register("a")(Example)
+    reg = Registry("widget", {"a": Example})
     assert reg.build({"name": "a", "size": 2}, "w") == Example(size=2)
     with pytest.raises(ConfigError, match=r"Unknown widget \(w.name\) 'b'. Valid choices: a."):
         reg.build({"name": "b"}, "w")

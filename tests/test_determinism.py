@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from lopt import evaluate, meta_train, sweep
 from lopt.checkpoint import load_tree
+from lopt.commands import baseline_sweep, evaluate, meta_train
 from tests.conftest import TINY, compose
 
 SMALL = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled", "num_seeds=2",
@@ -17,7 +17,7 @@ SMALL = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=d
 COMMANDS = {  # command -> (config name, module, overrides, results files)
     "meta-train": ("meta_train", meta_train, TINY, ["metrics.jsonl"]),
     "evaluate": ("evaluate", evaluate, SMALL, ["metrics.jsonl", "curves.json"]),
-    "baseline-sweep": ("baseline_sweep", sweep, [*SMALL, "sweep.lrs=[1e-3,1e-2]"],
+    "baseline-sweep": ("baseline_sweep", baseline_sweep, [*SMALL, "sweep.lrs=[1e-3,1e-2]"],
                        ["metrics.jsonl", "sweep.json", "best.json"]),
 }
 

@@ -37,17 +37,18 @@ def _rel_diff(a, b) -> float:
 def _meta_train(mesh, steps: int):
     """Theta after `steps` outer iterations on `mesh` (None: one device, plain jit), the state's
     estimator-state sharding and the step's compile count."""
+    from lopt.commands import meta_train
     from tests.conftest import compose_meta_train
-    from lopt import meta_train
 
     c = meta_train.build(compose_meta_train(*META_TRAIN))
     state = c.trainer.init(jax.random.PRNGKey(0))
+    data = (None,)  # the quadratic task has no dataset
     if mesh is None:
         step = jax.jit(c.trainer.step)
     else:
-        state, _, step = distributed.jit_step(c.trainer.step, state, None, mesh, ("estimator_state",))
+        state, data, step = distributed.jit_step(c.trainer.step, state, data, mesh, c.trainer.task_axes(state))
     for _ in range(steps):
-        state, _ = step(state, None)
+        state, _ = step(state, data)
     return state, step._cache_size()
 
 
@@ -55,14 +56,14 @@ def _curves(mesh):
     """Evaluate (3 seeds: padded to 4) and sweep (5 configurations in chunks of 4: padded to 8)
     curves on the quadratic task; the evaluation's flops per device, and the most configurations
     whose parameters ([configurations, 3 seeds, 16]) one device holds in the compiled sweep."""
-    from lopt import evaluate, sweep
+    from lopt import curves, sweep
     from lopt.optimizers import hand_designed
     from lopt.tasks import build, parse
 
     task = build(parse({"name": "quadratic", "kind": "quadratic"}))
-    s = evaluate.Settings(num_seeds=3, num_steps=6, eval_every=3, eval_batches=2, last_eval_batches=2)
+    s = curves.CurveSettings(num_seeds=3, num_steps=6, eval_every=3, eval_batches=2, last_eval_batches=2)
     key = jax.random.PRNGKey(0)
-    ev = jax.jit(evaluate.training_curves, static_argnums=(0, 1, 5, 6))
+    ev = jax.jit(curves.training_curves, static_argnums=(0, 1, 5, 6))
     ev_args = (task, hand_designed.SGD(0.1).build(s.num_steps), None, None, key, s, mesh)
     sw = jax.jit(sweep.sweep_curves, static_argnums=(0, 1, 5, 6, 7))
     sw_args = (task, hand_designed.SGD(), {"lr": jnp.asarray([0.01, 0.03, 0.1, 0.3, 1.0])}, None, key, s, 4, mesh)
@@ -92,8 +93,8 @@ def _child_multidevice() -> dict:
 
 
 def _child_multihost(port: int, process_id: int) -> dict:
-    mesh = distributed.setup({"coordinator_address": f"localhost:{port}", "num_processes": 2,
-                              "process_id": process_id})
+    mesh = distributed.setup(distributed.parse({"coordinator_address": f"localhost:{port}", "num_processes": 2,
+                                                "process_id": process_id}))
     state, compiles = _meta_train(mesh, 2)
     reference, _ = _meta_train(None, 2)  # this process alone, on its first device
     ev, _, _ = _curves(mesh)
@@ -168,8 +169,8 @@ def test_bad_settings_name_the_value(node, bad):
 
 def test_setup_rejects_more_devices_than_present_and_uneven_task_counts():
     with pytest.raises(ConfigError, match="distributed.devices=2 is more than the 1 local devices"):
-        distributed.setup({"devices": 2})
-    mesh = distributed.setup({"devices": "auto"})
+        distributed.setup(distributed.parse({"devices": 2}))
+    mesh = distributed.setup(distributed.parse({"devices": "auto"}))
     distributed.check_divisible(3, mesh, "num_tasks")  # one device: anything splits
     with pytest.raises(ConfigError, match="num_tasks=3 does not split over the 2 devices"):
         distributed.check_divisible(3, jax.sharding.Mesh(np.array(jax.devices() * 2), ("tasks",)), "num_tasks")

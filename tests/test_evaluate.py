@@ -2,19 +2,20 @@ import jax
 import numpy as np
 import pytest
 
-from lopt import evaluate
+from lopt.commands import evaluate
+from lopt.curves import CurveSettings, training_curves
 from lopt.errors import ConfigError, UserError
 from lopt.optimizers import hand_designed
-from tests.quadratic import CURVATURE, DATA, QUADRATIC
 from tests.conftest import compose
+from tests.quadratic import CURVATURE, DATA, QUADRATIC
 
 
 def test_curves_follow_the_closed_form_of_sgd_on_a_quadratic():
     """SGD on 0.5 * sum(c p^2) from p0: loss_t = 0.5 * sum(c (1 - lr c)^(2t) p0^2)."""
-    s = evaluate.Settings(num_seeds=3, num_steps=12, eval_every=4, eval_batches=2, last_eval_batches=5)
+    s = CurveSettings(num_seeds=3, num_steps=12, eval_every=4, eval_batches=2, last_eval_batches=5)
     lr = 0.3
-    curves = evaluate.training_curves(QUADRATIC, hand_designed.SGD(lr).build(s.num_steps), None, DATA,
-                                      jax.random.PRNGKey(0), s)
+    curves = training_curves(QUADRATIC, hand_designed.SGD(lr).build(s.num_steps), None, DATA,
+                             jax.random.PRNGKey(0), s)
     p0, c = np.array([1.0, -2.0]), np.asarray(CURVATURE)
     exact = np.array([0.5 * np.sum(c * (1 - lr * c) ** (2 * t) * p0**2) for t in range(13)])
     assert curves["train/loss"].shape == (3, 12)
@@ -28,9 +29,8 @@ def test_classification_curves_improve_and_stay_in_range():
     cfg = compose("evaluate", "data.source=synthetic", "num_seeds=2", "num_steps=20", "eval_every=10",
                   "optimizer.lr=0.01")
     c = evaluate.build(cfg)
-    data = c.data.load(c.task_config, 0)
-    curves = jax.device_get(evaluate.training_curves(c.task, c.optimizer, None, data, jax.random.PRNGKey(0),
-                                                     c.settings))
+    data = c.shared.data.load(c.task_config, 0)
+    curves = jax.device_get(training_curves(c.task, c.optimizer, None, data, jax.random.PRNGKey(0), c.settings))
     assert set(curves) == {"train/loss", "eval/train/loss", "eval/train/accuracy", "eval/test/loss",
                            "eval/test/accuracy"}
     assert (curves["eval/train/loss"][:, -1] < curves["eval/train/loss"][:, 0]).all()
@@ -48,5 +48,5 @@ def test_bad_evaluate_config(override, error, message):
 
 
 def test_missing_checkpoint_names_the_path(tmp_path):
-    with pytest.raises(UserError, match=f"lopt.checkpoint='{tmp_path / 'nope'}' does not exist"):
-        evaluate.build(compose("evaluate", "lopt=small_fc_lopt", f"lopt.checkpoint={tmp_path / 'nope'}"))
+    with pytest.raises(UserError, match=f"theta='{tmp_path / 'nope'}' does not exist"):
+        evaluate.build(compose("evaluate", "lopt=small_fc_lopt", f"theta={tmp_path / 'nope'}"))

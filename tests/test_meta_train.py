@@ -4,14 +4,16 @@ import numpy as np
 import optax
 import pytest
 
-from lopt import meta_train
+from lopt.commands import meta_train
 from lopt.errors import ConfigError
 from lopt.estimators import ES
+from lopt.meta_trainer import MetaTrainer, metric_record
 from lopt.schedules import ConstantSchedule
 from lopt.unroll import TruncatedUnroll
 from tests.conftest import CHEAP, TINY, compose_meta_train
 from tests.estimators.reference import HALF_NAN
-from tests.quadratic import DATA as QDATA, LogLrSGD, quadratic_unroll
+from tests.quadratic import DATA as QDATA
+from tests.quadratic import LogLrSGD, quadratic_unroll
 
 
 def _run_steps(cfg, n):
@@ -21,8 +23,8 @@ def _run_steps(cfg, n):
     state = c.trainer.init(jax.random.PRNGKey(c.settings.seed))
     history = []
     for _ in range(n):
-        state, metrics = step(state, data)
-        history.append(jax.device_get(metrics))
+        state, report = step(state, data)
+        history.append(metric_record(report))
     return step, state, history
 
 
@@ -73,8 +75,8 @@ def test_trunc_longer_than_schedule_is_rejected():
 
 
 def _quadratic_trainer(unroll, num_tasks=8):
-    return meta_train.MetaTrainer(unroll, LogLrSGD(), ES(std=0.01, trunc_length=10), optax.adam(0.1), num_tasks,
-                                  random_initial_offset=False)
+    return MetaTrainer((unroll,), ("quadratic",), LogLrSGD(), ES(std=0.01, trunc_length=10), optax.adam(0.1),
+                       unroll.schedule, num_tasks, random_initial_offset=False)
 
 
 def test_diverging_problems_leave_theta_unchanged_and_count_the_streak():
@@ -84,7 +86,8 @@ def test_diverging_problems_leave_theta_unchanged_and_count_the_streak():
     theta0, opt0 = jax.device_get((state.theta, state.outer_opt_state))
     step = jax.jit(trainer.step)
     for i in range(1, 4):
-        state, metrics = step(state, QDATA)
+        state, report = step(state, (QDATA,))
+        metrics = metric_record(report)
         assert int(metrics["outer/nonfinite_tasks"]) == 8 and int(metrics["inner/nonfinite_resets"]) >= 8
         assert int(metrics["outer/nonfinite_streak"]) == int(state.nonfinite_streak) == i
     np.testing.assert_array_equal(state.theta, theta0)
@@ -96,7 +99,8 @@ def test_diverging_problems_leave_theta_unchanged_and_count_the_streak():
 def test_a_step_with_some_finite_tasks_updates_theta_and_resets_the_streak():
     trainer = _quadratic_trainer(TruncatedUnroll(HALF_NAN, LogLrSGD(), ConstantSchedule(100)))
     state = trainer.init(jax.random.PRNGKey(0))._replace(nonfinite_streak=jnp.asarray(5, jnp.int32))
-    new, metrics = jax.jit(trainer.step)(state, QDATA)
+    new, report = jax.jit(trainer.step)(state, (QDATA,))
+    metrics = metric_record(report)
     assert 0 < int(metrics["outer/nonfinite_tasks"]) < 8 and int(new.nonfinite_streak) == 0
     assert np.isfinite(new.theta).all() and not np.array_equal(new.theta, state.theta)
 
@@ -147,7 +151,7 @@ def test_task_families_train_every_variant_in_one_compiled_step():
     cfg = compose_meta_train(*CHEAP, "family=[mlp_family,quadratic_family]",
                              "family.mlp_family.num_variants=2", "family.quadratic_family.num_variants=2")
     c = meta_train.build(cfg)
-    assert c.trainer.num_variants == 4
+    assert len(c.trainer.unrolls) == 4  # variants
     assert c.trainer.inner_steps_per_iteration == 4 * 2 * 2 * 3  # variants x branches x tasks x steps
     shapes = {tuple(jax.tree_util.tree_leaves(jax.eval_shape(u.task.init, jax.random.PRNGKey(0)))[0].shape)
               for u in c.trainer.unrolls}

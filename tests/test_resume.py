@@ -14,8 +14,9 @@ import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lopt import meta_train, resume
+from lopt import resume
 from lopt.checkpoint import Checkpointer, load_tree
+from lopt.commands import meta_train
 from lopt.errors import UserError
 from lopt.results import trim_records
 from tests.conftest import CHEAP, TINY, compose_meta_train

@@ -3,25 +3,26 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt import evaluate, sweep
+from lopt import sweep
+from lopt.commands import baseline_sweep
+from lopt.curves import CurveSettings, training_curves
 from lopt.errors import ConfigError
 from lopt.optimizers import hand_designed
 from tests.conftest import compose
 from tests.quadratic import DATA, QUADRATIC
 
-SETTINGS = evaluate.Settings(num_seeds=2, num_steps=8, eval_every=4, eval_batches=2, last_eval_batches=3)
+SETTINGS = CurveSettings(num_seeds=2, num_steps=8, eval_every=4, eval_batches=2, last_eval_batches=3)
 
 
 def test_vectorized_sweep_equals_evaluating_each_learning_rate():
     cfg = compose("baseline_sweep", "data.source=synthetic", "data.synthetic_examples=64")
-    c = sweep.build(cfg)
-    data = c.data.load(c.task_config, 0)
+    c = baseline_sweep.build(cfg)
+    data = c.shared.data.load(c.task_config, 0)
     lrs = (1e-3, 1e-2)
     key = jax.random.PRNGKey(3)
     swept = sweep.sweep_curves(c.task, c.optimizer, {"lr": jnp.asarray(lrs)}, data, key, SETTINGS)
     for i, lr in enumerate(lrs):
-        single = evaluate.training_curves(c.task, hand_designed.Adam(lr).build(SETTINGS.num_steps), None, data, key,
-                                          SETTINGS)
+        single = training_curves(c.task, hand_designed.Adam(lr).build(SETTINGS.num_steps), None, data, key, SETTINGS)
         for name in single:
             np.testing.assert_allclose(swept[name][i], single[name], rtol=2e-5, atol=1e-6)
 
@@ -29,15 +30,15 @@ def test_vectorized_sweep_equals_evaluating_each_learning_rate():
 def test_random_search_in_chunks_equals_evaluating_each_configuration():
     """nadamw's random search, 5 configurations trained 2 at a time (lax.map), vs one by one."""
     cfg = compose("baseline_sweep", "optimizer=nadamw", "sweep.num_samples=5", "sweep.batch_size=2")
-    c = sweep.build(cfg)
-    space = c.sweep.configurations(c.optimizer, seed=1)
+    c = baseline_sweep.build(cfg)
+    space = c.settings.sweep.configurations(c.optimizer, seed=1)
     assert set(space) == set(c.optimizer.hyperparameters()) and len(space["lr"]) == 5
     key = jax.random.PRNGKey(0)
     swept = jax.jit(sweep.sweep_curves, static_argnums=(0, 1, 5, 6))(
         QUADRATIC, c.optimizer, {k: jnp.asarray(v, jnp.float32) for k, v in space.items()}, DATA, key, SETTINGS, 2)
     for i in range(5):
         opt = hand_designed.NAdamW(**{k: float(v[i]) if k != "nesterov" else bool(v[i]) for k, v in space.items()})
-        single = evaluate.training_curves(QUADRATIC, opt.build(SETTINGS.num_steps), None, DATA, key, SETTINGS)
+        single = training_curves(QUADRATIC, opt.build(SETTINGS.num_steps), None, DATA, key, SETTINGS)
         for name in single:
             np.testing.assert_allclose(swept[name][i], single[name], rtol=1e-4, atol=1e-6)
 
@@ -57,13 +58,13 @@ def test_diverged_configurations_are_flagged_and_ranked_last():
 
 def test_half_decade_grid():
     np.testing.assert_allclose(sweep.half_decade_grid(1e-4, 1.0), [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0])
-    assert sweep.build(compose("baseline_sweep", "sweep.lr_range=[1e-3,1e-2]")).sweep.grid == pytest.approx((1e-3, 3e-3, 1e-2))
+    assert baseline_sweep.build(compose("baseline_sweep", "sweep.lr_range=[1e-3,1e-2]")).settings.sweep.grid == pytest.approx((1e-3, 3e-3, 1e-2))
 
 
 def test_bad_sweep_settings():
     with pytest.raises(ConfigError, match="sweep.criterion='best' is invalid"):
-        sweep.build(compose("baseline_sweep", "sweep.criterion=best"))
+        baseline_sweep.build(compose("baseline_sweep", "sweep.criterion=best"))
     with pytest.raises(ConfigError, match="sweep.lrs=.* is invalid"):
-        sweep.build(compose("baseline_sweep", "sweep.lrs=[]"))
+        baseline_sweep.build(compose("baseline_sweep", "sweep.lrs=[]"))
     with pytest.raises(ConfigError, match="sweep.num_samples=0 is invalid"):
-        sweep.build(compose("baseline_sweep", "sweep.num_samples=0"))
+        baseline_sweep.build(compose("baseline_sweep", "sweep.num_samples=0"))

@@ -1,8 +1,12 @@
 import json
+from contextlib import nullcontext
 
+import pytest
+from omegaconf import OmegaConf
 from rich.console import Console
 
 from lopt import tracking
+from lopt.commands import base
 from lopt.tracking import Tracker
 
 
@@ -74,17 +78,26 @@ def test_multirun_jobs_are_separate_wandb_runs_in_one_group_finished_with_their_
 
     monkeypatch.setattr(wandb, "init", lambda **kwargs: FakeRun(**kwargs))
     sweep = tmp_path / "multirun" / "meta-train" / "2026-01-01" / "12-00-00_abc123"
-    group = tracking.multirun_group("multirun/meta-train/2026-01-01/12-00-00_abc123")
-    for job, exit_code in (("0", 0), ("1", 2)):
-        (sweep / job).mkdir(parents=True)
-        t = Tracker(sweep / job, {"seed": int(job)}, mode="offline", project="p", entity=None, group=group,
-                    job_type="meta-train", tags=[], console=Console(file=open(tmp_path / "console.txt", "w")))
-        t.finish(exit_code)
+    # in a Hydra multirun job the group is the sweep directory, as configured (the real one is
+    # checked by tests/lopt_cli/test_launchers.py)
+    monkeypatch.setattr(base, "multirun_group", lambda: "multirun/meta-train/2026-01-01/12-00-00_abc123")
+    for job, fails in (("0", False), ("1", True)):
+        cfg = OmegaConf.create({"seed": int(job), "data": {"source": "synthetic"},
+                                "tracking": {"mode": "offline", "project": "p", "group": None}})
+        j = base.Job(cfg, sweep / job, Console(file=open(tmp_path / "console.txt", "w")), base.Shared.parse(cfg),
+                     int(job))
+        j.write_config()
+        with pytest.raises(RuntimeError) if fails else nullcontext():
+            with j.tracker("meta-train"):
+                if fails:
+                    raise RuntimeError("the job failed")
+    group = runs[0].init["group"]
     assert [r.init["group"] for r in runs] == [group, group] and group.endswith("12-00-00_abc123")
+    assert [OmegaConf.load(sweep / job / "config.yaml").tracking.group for job in "01"] == [group, group]
     assert [r.init["name"] for r in runs] == ["12-00-00_abc123/0", "12-00-00_abc123/1"]
     assert [r.init["job_type"] for r in runs] == ["meta-train", "meta-train"]
     assert runs[0].init["id"] != runs[1].init["id"]
-    assert [r.exit_code for r in runs] == [0, 2]
+    assert [r.exit_code for r in runs] == [0, 1]  # a job that raised is finished as failed
 
 
 def test_a_single_run_is_named_after_its_directory(tmp_path):

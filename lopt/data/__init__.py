@@ -3,8 +3,8 @@
 Every source ends as a `Dataset` of device arrays: images at the task's resolution, scaled to
 [0, 1] (`DATASETS`), or byte windows of the task's sequence length (`TEXT_DATASETS`, lopt.data.text).
 """
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -15,8 +15,8 @@ from lopt.data.dataset import Batch, Dataset, noise_key, sample_batch, sample_sp
 from lopt.data.text import TEXT_DATASETS
 from lopt.errors import unknown_choice
 
-__all__ = ["Batch", "Dataset", "DatasetSpec", "SOURCES", "DATASETS", "TEXT_DATASETS", "load", "noise_key", "sample_batch",
-           "sample_split", "sample_train"]
+__all__ = ["Batch", "Dataset", "DatasetSpec", "SOURCES", "DATASETS", "TEXT_DATASETS", "load", "noise_key",
+           "sample_batch", "sample_split", "sample_train"]
 
 SOURCES = ("real", "synthetic")
 

@@ -5,8 +5,8 @@ As learned_optimization's LM1B byte tasks do, each sentence gives one window: it
 is split into inputs (bytes 0..seq_len-1) and next-byte targets (bytes 1..seq_len), held as uint8
 device arrays, so batches are drawn in-graph by `sample_split` like image rows.
 """
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import jax
 import jax.numpy as jnp
@@ -88,8 +88,8 @@ def load(spec: TextSpec, source: str, seq_len: int, data_dir: str | None, downlo
     synthetic Markov text ('synthetic': `synthetic_examples` train windows, a quarter as many test)."""
     if source == "synthetic":
         k_table, k_train, k_test = jax.random.split(jax.random.PRNGKey(seed), 3)
-        train = synthetic_windows(k_table, k_train, synthetic_examples, seq_len + 1)
-        test = synthetic_windows(k_table, k_test, max(synthetic_examples // 4, 1), seq_len + 1)
+        train: jax.Array | np.ndarray = synthetic_windows(k_table, k_train, synthetic_examples, seq_len + 1)
+        test: jax.Array | np.ndarray = synthetic_windows(k_table, k_test, max(synthetic_examples // 4, 1), seq_len + 1)
     else:
         train_texts, test_texts = spec.load_texts(data_dir, download, spec.max_train, spec.max_test)
         train, test = windows(train_texts, seq_len + 1), windows(test_texts, seq_len + 1)

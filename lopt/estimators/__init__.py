@@ -1,5 +1,6 @@
 """Meta-gradient estimators over truncated or full unrolls; the `estimator/` config group names one."""
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from lopt.config import Registry
 from lopt.estimators.es import ES
@@ -8,12 +9,7 @@ from lopt.estimators.merged import Merged
 from lopt.estimators.pes import PES
 from lopt.estimators.tbptt import TBPTT
 
-REGISTRY = Registry("gradient estimator")
-REGISTRY.register("pes")(PES)
-REGISTRY.register("es")(ES)
-REGISTRY.register("full_es")(FullES)
-REGISTRY.register("tbptt")(TBPTT)
-REGISTRY.register("merged")(Merged)
+REGISTRY = Registry("gradient estimator", {"pes": PES, "es": ES, "full_es": FullES, "tbptt": TBPTT, "merged": Merged})
 
 __all__ = ["ES", "FullES", "Merged", "PES", "REGISTRY", "TBPTT", "build"]
 

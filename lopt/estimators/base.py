@@ -1,17 +1,18 @@
 """What the gradient estimators share: their settings, schedule checks, antithetic perturbations
 and unrolls, the task mean over finite tasks (optionally normalized), backprop through an unroll,
-and metrics."""
+and the `Estimate` they return."""
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
+from lopt.base import Estimate, EstimatorState, Metrics, PRNGKey, Theta, TruncationSchedule, Unroll
 from lopt.config import check
 from lopt.data import Dataset
 from lopt.errors import ConfigError
-from lopt.unroll import InnerState, Objective, StepOutput, TruncatedUnroll
-from lopt.unroll.truncated import all_finite
+from lopt.tree import all_finite, along_rows
+from lopt.unroll import InnerState, Objective, StepOutput
 
 tree_map = jax.tree_util.tree_map
 
@@ -20,7 +21,7 @@ tree_map = jax.tree_util.tree_map
 class Estimator:
     """Settings every estimator has. With `normalize_task_grads` each task's meta-gradient is
     scaled to unit length before the average over tasks, so every task contributes equally
-    (seed 004, App. D.3)."""
+    (Metz et al. 2022, VeLO: Training versatile learned optimizers by scaling up, App. D.3)."""
 
     normalize_task_grads: bool = False
     branches: ClassVar[int] = 2  # unrolls per task and outer iteration (antithetic pairs)
@@ -28,24 +29,37 @@ class Estimator:
     def __post_init__(self):  # cooperative: every base's checks run
         pass
 
-    def unroll_length(self, schedule: Any) -> int:
+    def unroll_length(self, schedule: TruncationSchedule) -> int:
         """Inner steps each problem is unrolled per outer iteration."""
         raise NotImplementedError
 
-    def check_schedule(self, schedule: Any) -> None:
+    def check_schedule(self, schedule: TruncationSchedule) -> None:
         """Raise a ConfigError if this estimator cannot unroll the schedule's inner problems."""
 
-    def inner_steps(self, num_tasks: int, schedule: Any) -> int:
+    def inner_steps(self, num_tasks: int, schedule: TruncationSchedule) -> int:
         """Inner steps one outer iteration takes, every branch of every task counted."""
         return self.branches * num_tasks * self.unroll_length(schedule)
 
-    def task_mean(self, grads: Any, finite: jax.Array) -> Any:
+    def task_axes(self, state: EstimatorState) -> Any:
+        """Every leaf of the states of lopt's estimators (inner problems, accumulators, task keys)
+        has a leading task or problem axis."""
+        return tree_map(lambda _: True, state)
+
+    def task_mean(self, grads: Theta, finite: jax.Array) -> Theta:
         """The meta-gradient: the mean over the leading task axis of the per-task gradients of the
         `finite` tasks ([tasks] bool); the others are dropped (zero if no task is finite)."""
         if self.normalize_task_grads:
             grads = per_task(1.0 / jnp.maximum(task_norms(grads), 1e-30), grads)
         count = jnp.maximum(finite.sum(), 1)
-        return tree_map(lambda g: jnp.where(along_tasks(finite, g), g, 0.0).sum(0) / count, grads)
+        return tree_map(lambda g: jnp.where(along_rows(finite, g), g, 0.0).sum(0) / count, grads)
+
+    def finish(self, grads: Theta, state: EstimatorState, objective: Objective, out: StepOutput,
+               finite: jax.Array, counted: jax.Array | None = None, **extra: jax.Array) -> Estimate:
+        """The `Estimate` of an unroll from its per-task gradients, advanced state, objective,
+        [steps, problems] outputs and finite tasks (`counted`: the steps that belong to the
+        measured problems, default all; `extra`: more metrics to log)."""
+        return Estimate(self.task_mean(grads, finite), state, finite.sum(), objective.mean(),
+                        {**unroll_metrics(out, finite.shape[0], counted), **extra})
 
 
 @dataclass(frozen=True)
@@ -58,18 +72,18 @@ class TruncatedEstimator(Estimator):
         super().__post_init__()
         check(self.trunc_length > 0, "trunc_length", self.trunc_length, "a positive integer")
 
-    def unroll_length(self, schedule: Any) -> int:
+    def unroll_length(self, schedule: TruncationSchedule) -> int:
         return self.trunc_length
 
-    def check_schedule(self, schedule: Any) -> None:
+    def check_schedule(self, schedule: TruncationSchedule) -> None:
         if self.trunc_length > schedule.min_length:  # a problem resets at most once per truncation
             raise ConfigError(
                 f"estimator.trunc_length={self.trunc_length} is longer than the shortest inner problems "
                 f"(schedule min length {schedule.min_length}): it must be at most {schedule.min_length}.")
 
-    def objective(self, unroll: TruncatedUnroll, out: StepOutput) -> Objective:
+    def objective(self, unroll: Unroll, out: StepOutput) -> Objective:
         """The meta-loss objective of a truncation."""
-        return unroll.meta_loss.truncation(out.meta_loss, out.ended, self.trunc_length)
+        return unroll.truncation_objective(out, self.trunc_length)
 
 
 @dataclass(frozen=True)
@@ -83,12 +97,12 @@ class Antithetic(Estimator):
         super().__post_init__()
         check(self.std > 0, "std", self.std, "a positive float")
 
-    def perturb(self, key: jax.Array, theta: Any, num_tasks: int) -> tuple[Any, Any]:
+    def perturb(self, key: PRNGKey, theta: Theta, num_tasks: int) -> tuple[Theta, Theta]:
         """Per-task perturbations eps and the [2 * num_tasks] thetas (theta + eps, theta - eps)."""
         eps = normal_like(key, theta, num_tasks, self.std)
         return eps, tree_map(lambda t, e: jnp.concatenate([t + e, t - e]), theta, eps)
 
-    def es_grads(self, delta: jax.Array, norm: Any, eps: Any) -> Any:
+    def es_grads(self, delta: jax.Array, norm: Any, eps: Theta) -> Theta:
         """Per-task antithetic ES gradients sum_t (L+_t - L-_t) eps / (2 std^2 norm) of the
         objective sum_t L_t / norm; `delta` is [steps, tasks], `norm` a scalar or [tasks]."""
         return per_task(delta.sum(0) / (2.0 * self.std**2 * norm), eps)
@@ -98,15 +112,14 @@ class Antithetic(Estimator):
 class AntitheticEstimator(TruncatedEstimator, Antithetic):
     """A truncated antithetic estimator: persistent antithetic pairs of inner problems."""
 
-    def init(self, unroll: TruncatedUnroll, theta: Any, key: jax.Array, num_tasks: int,
-             random_offset: bool = True) -> InnerState:
+    def init(self, unroll: Unroll, theta: Theta, key: PRNGKey, num_tasks: int,
+             random_offset: bool = True) -> EstimatorState:
         """`num_tasks` inner problems, each twice: positive branches, then negative ones."""
         inner = unroll.init(theta, key, num_tasks, random_offset)
         return tree_map(lambda x: jnp.concatenate([x, x]), inner)
 
-    def antithetic_run(self, unroll: TruncatedUnroll, theta: Any, inner: InnerState, data: Dataset,
-                       key: jax.Array, outer_iteration: jax.Array
-                       ) -> tuple[Any, InnerState, StepOutput]:
+    def antithetic_run(self, unroll: Unroll, theta: Theta, inner: InnerState, data: Dataset | None,
+                       key: PRNGKey, outer_iteration: jax.Array) -> tuple[Theta, InnerState, StepOutput]:
         """Perturb theta per task and unroll both branches over one truncation: the perturbations,
         the advanced inner states and the [steps, 2 * tasks] outputs."""
         eps, thetas = self.perturb(key, theta, inner.step.shape[0] // 2)
@@ -114,13 +127,9 @@ class AntitheticEstimator(TruncatedEstimator, Antithetic):
         return eps, inner, out
 
 
-def along_tasks(weights: jax.Array, x: jax.Array) -> jax.Array:
-    """`weights` ([tasks]) shaped to broadcast against `x` ([tasks, ...])."""
-    return weights.reshape((-1,) + (1,) * (x.ndim - 1))
-
-
-def normal_like(key: jax.Array, tree: Any, num: int, std: float) -> Any:
+def normal_like(key: PRNGKey, tree: Any, num: int, std: float) -> Any:
     """`num` independent N(0, std^2) draws shaped like `tree`, stacked on a leading axis."""
+    treedef: Any  # a PyTreeDef (jaxlib's type is opaque to the type checker)
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     keys = jax.random.split(key, len(leaves))
     return treedef.unflatten([std * jax.random.normal(k, (num,) + x.shape, x.dtype)
@@ -129,7 +138,7 @@ def normal_like(key: jax.Array, tree: Any, num: int, std: float) -> Any:
 
 def per_task(weights: jax.Array, tree: Any) -> Any:
     """Multiply each task's slice of `tree` ([tasks, ...] leaves) by its weight."""
-    return tree_map(lambda x: x * along_tasks(weights, x), tree)
+    return tree_map(lambda x: x * along_rows(weights, x), tree)
 
 
 def task_norms(tree: Any) -> jax.Array:
@@ -156,9 +165,9 @@ def branch_mean(tree: Any) -> Any:
     return tree_map(lambda x: 0.5 * (x[: x.shape[0] // 2] + x[x.shape[0] // 2:]), tree)
 
 
-def backprop_unroll(unroll: TruncatedUnroll, estimator: TruncatedEstimator, thetas: Any,
-                    inner: InnerState, data: Dataset, outer_iteration: jax.Array
-                    ) -> tuple[Any, tuple[InnerState, StepOutput]]:
+def backprop_unroll(unroll: Unroll, estimator: TruncatedEstimator, thetas: Theta, inner: InnerState,
+                    data: Dataset | None, outer_iteration: jax.Array
+                    ) -> tuple[Theta, tuple[InnerState, StepOutput]]:
     """Per-problem gradients d/d(thetas[i]) of problem i's meta-loss objective over one
     truncation, by backprop through the scan (`thetas` has a leading problem axis). A problem reset
     inside the unroll contributes through its successor's init only: the reset cuts the graph to
@@ -171,17 +180,14 @@ def backprop_unroll(unroll: TruncatedUnroll, estimator: TruncatedEstimator, thet
     return jax.grad(total, has_aux=True)(thetas)
 
 
-def metrics(objective: Objective, out: StepOutput, finite: jax.Array, counted: jax.Array | None = None
-            ) -> dict:
-    """The metrics of an unroll (`out` is [steps, problems]; resets counted per task; `counted`:
-    the [steps, problems] steps that belong to the measured problems, default all)."""
-    n = finite.shape[0]
+def unroll_metrics(out: StepOutput, num_tasks: int, counted: jax.Array | None = None) -> Metrics:
+    """The logged metrics of an unroll (`out` is [steps, problems], the first `num_tasks` problems
+    counted for resets; `counted`: the [steps, problems] steps that belong to the measured
+    problems, default all)."""
     counted = jnp.ones(out.reset.shape, bool) if counted is None else counted
     loss = jnp.where(counted & jnp.isfinite(out.loss), out.loss, jnp.nan)
     return {
-        "outer/loss": objective.mean(),
-        "outer/nonfinite_tasks": n - finite.sum(),
         "inner/loss": jnp.nanmean(loss),
-        "inner/resets": jnp.sum((out.ended & counted)[:, :n]),
-        "inner/nonfinite_resets": jnp.sum((out.nonfinite & counted)[:, :n]),
+        "inner/resets": jnp.sum((out.ended & counted)[:, :num_tasks]),
+        "inner/nonfinite_resets": jnp.sum((out.nonfinite & counted)[:, :num_tasks]),
     }

@@ -1,4 +1,5 @@
-"""Reparameterization and ES gradients merged by inverse variance (seed 001, §3, eq. 1).
+"""Reparameterization and ES gradients merged by inverse variance (Metz et al. 2018, Learned optimizers
+that outperform SGD on wall-clock and test loss, arXiv:1810.10180, §3, eq. 1).
 
 Both are unbiased for the gradient of the Gaussian-smoothed truncation loss
 E_{eps ~ N(0, std^2 I)} L(theta + eps) and are computed from the same antithetic pairs: per task,
@@ -8,15 +9,15 @@ g = (g_rp / var_rp + g_es / var_es) / (1 / var_rp + 1 / var_es), whose variance 
 smaller of the two: backprop where it is well-behaved, ES where backprop explodes.
 """
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+from lopt.base import Estimate, PRNGKey, Theta, Unroll
 from lopt.data import Dataset
-from lopt.estimators.base import (AntitheticEstimator, along_tasks, backprop_unroll, branch_difference,
-                                  branch_mean, finite_tasks, metrics)
-from lopt.unroll import InnerState, StepOutput, TruncatedUnroll
+from lopt.estimators.base import AntitheticEstimator, backprop_unroll, branch_difference, branch_mean, finite_tasks
+from lopt.tree import along_rows
+from lopt.unroll import InnerState, StepOutput
 
 tree_map = jax.tree_util.tree_map
 
@@ -25,7 +26,7 @@ def rp_weight(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> 
     """Per-element weight var_es / (var_rp + var_es) of the backprop samples ([tasks, ...]) in
     eq. 1, the variances over the `finite` tasks ([tasks] bool, default all); 1/2 where both
     variances vanish, 0 where backprop is not finite."""
-    where = None if finite is None else jnp.broadcast_to(along_tasks(finite, rp), rp.shape)
+    where = None if finite is None else jnp.broadcast_to(along_rows(finite, rp), rp.shape)
     var_rp, var_es = jnp.var(rp, axis=0, where=where), jnp.var(es, axis=0, where=where)
     total = var_rp + var_es
     w = jnp.where(total > 0, var_es / jnp.where(total > 0, total, 1.0), 0.5)
@@ -42,9 +43,10 @@ def merge(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> jax.
 class Merged(AntitheticEstimator):
     """Inverse-variance merge of antithetic reparameterization and ES gradients."""
 
-    def samples(self, unroll: TruncatedUnroll, theta: Any, state: InnerState, data: Dataset,
-                key: jax.Array, outer_iteration: jax.Array
-                ) -> tuple[Any, Any, InnerState, StepOutput]:
+    std: float = 0.1  # sigma^2 = 0.01 as in Metz et al. 2018 (arXiv:1810.10180), section 3; others: 0.01
+
+    def samples(self, unroll: Unroll, theta: Theta, state: InnerState, data: Dataset | None,
+                key: PRNGKey, outer_iteration: jax.Array) -> tuple[Theta, Theta, InnerState, StepOutput]:
         """Per-task g_rp and g_es of one truncation, the advanced state and the unroll outputs."""
         eps, thetas = self.perturb(key, theta, state.step.shape[0] // 2)
         grads, (inner, out) = backprop_unroll(unroll, self, thetas, state, data, outer_iteration)
@@ -52,15 +54,14 @@ class Merged(AntitheticEstimator):
         es = self.es_grads(branch_difference(objective.terms), objective.norm, eps)
         return branch_mean(grads), es, inner, out
 
-    def estimate(self, unroll: TruncatedUnroll, theta: Any, state: InnerState, data: Dataset,
-                 key: jax.Array, outer_iteration: jax.Array) -> tuple[Any, InnerState, dict]:
-        """Meta-gradient averaged over finite tasks, the advanced state and metrics of the truncation.
+    def estimate(self, unroll: Unroll, theta: Theta, state: InnerState, data: Dataset | None,
+                 key: PRNGKey, outer_iteration: jax.Array) -> Estimate:
+        """Meta-gradient averaged over finite tasks, the advanced state and the truncation's loss.
         A task is finite when its ES gradient is (its backprop one may explode: eq. 1 then gives
         it weight 0); the merge weights are estimated from the finite tasks only."""
         rp, es, inner, out = self.samples(unroll, theta, state, data, key, outer_iteration)
         finite = finite_tasks(es, out.nonfinite)
         weights = jax.tree_util.tree_leaves(tree_map(lambda r, e: rp_weight(r, e, finite), rp, es))
         merged = tree_map(lambda r, e: merge(r, e, finite), rp, es)
-        return self.task_mean(merged, finite), inner, {
-            **metrics(self.objective(unroll, out), out, finite),
-            "estimator/rp_weight": jnp.mean(jnp.concatenate([w.ravel() for w in weights]))}
+        return self.finish(merged, inner, self.objective(unroll, out), out, finite,
+                           **{"estimator/rp_weight": jnp.mean(jnp.concatenate([w.ravel() for w in weights]))})

@@ -1,15 +1,18 @@
 """Gradient statistics kept per parameter at several decays at once (decay axis last).
 
-Momentum, second moment and AdaFactor-style factored second moments, as used by the
-learned optimizers of seeds 001/002. Decays are traced values so they can be meta-learned.
+Momentum, second moment and AdaFactor-style factored second moments, as used by the learned
+optimizers of Metz et al. 2018, Learned optimizers that outperform SGD on wall-clock and test loss
+(arXiv:1810.10180), and Metz et al. 2022, Practical tradeoffs between memory, compute, and
+performance in learned optimizers (arXiv:2203.11860). Decays are traced values so they can be
+meta-learned.
 """
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-Params = Any
+from lopt.base import Params
 
 
 def _ema(decay: jax.Array, old: jax.Array, new: jax.Array) -> jax.Array:
@@ -64,7 +67,9 @@ def factored_init(p: jax.Array, num_decays: int) -> Factored:
 
 def row_col_factors(acc: Factored, shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     """Preconditioner factors of a factored tensor, broadcastable to [*shape, decays]."""
-    d1, d0 = factored_dims(shape)
+    dims = factored_dims(shape)
+    assert dims is not None and acc.v_row is not None and acc.v_col is not None, "a factored tensor"
+    d1, d0 = dims
     reduced_d1 = d1 - 1 if d1 > d0 else d1
     row_col_mean = jnp.mean(acc.v_row, axis=reduced_d1, keepdims=True)
     row_factor = safe_rsqrt(acc.v_row / (row_col_mean + 1e-9))
@@ -78,9 +83,11 @@ def factored_update(decays: jax.Array, acc: Factored, g: jax.Array) -> tuple[Fac
     grad_sqr = jnp.square(g)[..., None] + 1e-30
     dims = factored_dims(g.shape)
     if dims is None:
+        assert acc.v_diag is not None, "an unfactored tensor keeps its full second moment"
         v = _ema(d, acc.v_diag, grad_sqr)
         return acc._replace(v_diag=v), g[..., None] * safe_rsqrt(v + 1e-9)
     d1, d0 = dims
+    assert acc.v_row is not None and acc.v_col is not None, "a factored tensor keeps row and column moments"
     acc = acc._replace(
         v_row=_ema(d, acc.v_row, jnp.mean(grad_sqr, axis=d0)),
         v_col=_ema(d, acc.v_col, jnp.mean(grad_sqr, axis=d1)),

@@ -1,11 +1,13 @@
 """Adam hyperparameters in the space where learned optimizers learn them.
 
-lr and eps as 0.1 * log(value), beta1 and beta2 as 0.1 * log(1 - beta) (seed 002 App. C, the
-nn_adam parameterization): equal steps in this space are equal relative changes of the learning
+lr and eps as 0.1 * log(value), beta1 and beta2 as 0.1 * log(1 - beta) (Metz et al. 2022, Practical
+tradeoffs between memory, compute, and performance in learned optimizers, App. C, the nn_adam
+parameterization): equal steps in this space are equal relative changes of the learning
 rate, epsilon and the averaging horizons. Back in natural units, values are clipped to ranges
 where Adam stays finite. The Adam math itself is optax's.
 """
-from typing import Mapping
+import math
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -17,7 +19,7 @@ from lopt.learned.features import decay_to_param, param_to_decay
 NAMES = ("lr", "b1", "b2", "eps")
 LR_RANGE = (1e-8, 1e3)
 EPS_RANGE = (1e-11, 1e4)
-MAX_BETA = float(param_to_decay(-1.0))  # 1 - e^-10
+MAX_BETA = 1.0 - math.exp(-10.0)  # param_to_decay(-1), in plain Python: no device use at import
 # Inside Adam's square root: without it, backprop through an update (tbptt, merged) of a parameter
 # whose gradient is exactly 0 (a dead ReLU unit) multiplies sqrt's infinite slope at 0 by 0: NaN.
 EPS_ROOT = 1e-16
@@ -32,8 +34,9 @@ def check_values(lr: float, b1: float, b2: float, eps: float) -> None:
 
 def to_learned(lr: float, b1: float, b2: float, eps: float) -> dict[str, jax.Array]:
     """{lr, b1, b2, eps} in learned space, float32 scalars."""
-    lr, b1, b2, eps = (jnp.asarray(x, jnp.float32) for x in (lr, b1, b2, eps))
-    return {"lr": 0.1 * jnp.log(lr), "b1": decay_to_param(b1), "b2": decay_to_param(b2), "eps": 0.1 * jnp.log(eps)}
+    values = {k: jnp.asarray(x, jnp.float32) for k, x in zip(NAMES, (lr, b1, b2, eps))}
+    return {"lr": 0.1 * jnp.log(values["lr"]), "b1": decay_to_param(values["b1"]), "b2": decay_to_param(values["b2"]),
+            "eps": 0.1 * jnp.log(values["eps"])}
 
 
 def to_natural(learned: Mapping[str, jax.Array]) -> dict[str, jax.Array]:

@@ -1,4 +1,5 @@
-"""fc_lopt: the per-parameter MLP learned optimizer of seed 001, Appendix C.1.
+"""fc_lopt: the per-parameter MLP learned optimizer of Metz et al. 2018, Learned optimizers that
+outperform SGD on wall-clock and test loss (arXiv:1810.10180), Appendix C.1.
 
 Each parameter gets 31 features: its gradient and value, and for momentum and second-moment
 accumulators at decays 0.5, 0.9, 0.99, 0.999, 0.9999 the Adam-like terms m, rms, m/sqrt(rms) and
@@ -8,19 +9,24 @@ features are normalized to unit second moment over each tensor. A ReLU MLP with 
 and the step is step_mult * d * exp(exp_mult * m) with both temperatures 1e-3.
 """
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lopt.base import Params, PRNGKey, Theta
 from lopt.learned import accumulators as acc
-from lopt.learned.features import (check_decays, direction_magnitude_step, momentum_rms_features,
-                                   second_moment_scale, tanh_time_features)
+from lopt.learned.features import (
+    check_decays,
+    direction_magnitude_step,
+    momentum_rms_features,
+    second_moment_scale,
+    tanh_time_features,
+)
 from lopt.learned.mlp import check_hidden, init_mlp
 
-Params = Any
-TIMESCALES = tuple(float(x) for x in np.geomspace(3.0, 300_000.0, 9))  # seed 001 App. C.1
+TIMESCALES = tuple(float(x) for x in np.geomspace(3.0, 300_000.0, 9))  # Metz et al. 2018, App. C.1
 
 
 class FCState(NamedTuple):
@@ -36,7 +42,7 @@ def tensor_features(p: jax.Array, g: jax.Array, m: jax.Array, rms: jax.Array) ->
 
 @dataclass(frozen=True)
 class FCLOpt:
-    """Per-parameter MLP learned optimizer with momentum/rms features at 5 decays (seed 001)."""
+    """Per-parameter MLP learned optimizer with momentum/rms features at 5 decays (Metz et al. 2018)."""
 
     hidden_size: int = 32
     hidden_layers: int = 1
@@ -52,10 +58,10 @@ class FCLOpt:
     def num_features(self) -> int:
         return 2 + 4 * len(self.decays) + len(TIMESCALES)
 
-    def init_theta(self, key: jax.Array) -> Params:
+    def init_theta(self, key: PRNGKey) -> Theta:
         return {"nn": init_mlp(key, [self.num_features] + [self.hidden_size] * self.hidden_layers + [2])}
 
-    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> FCState:
+    def init(self, theta: Theta, params: Params, num_steps: jax.Array | int | None = None) -> FCState:
         zeros = acc.zeros_like_with_decays(params, len(self.decays))
         return FCState(mom=zeros, rms=zeros, iteration=jnp.zeros((), jnp.int32))
 
@@ -82,7 +88,7 @@ class FCLOpt:
             h = jax.nn.relu(h) @ nn[f"w{layer}"] + nn[f"b{layer}"]
         return p - direction_magnitude_step(h[..., 0], h[..., 1], self.step_mult, self.exp_mult)
 
-    def update(self, theta: Params, state: FCState, params: Params, grads: Params,
+    def update(self, theta: Theta, state: FCState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, FCState]:
         mom, rms = self.accumulate(state, grads)
         nn = theta["nn"]

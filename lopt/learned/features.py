@@ -13,14 +13,17 @@ def tanh_time_features(step: jax.Array, timescales: tuple[float, ...] = TIMESCAL
 
 
 def momentum_rms_features(m: jax.Array, rms: jax.Array) -> list[jax.Array]:
-    """Adam-like features of momentum `m` and second moment `rms` (seed 001 App. C.1):
+    """Adam-like features of momentum `m` and second moment `rms` (Metz et al. 2018, Learned optimizers
+    that outperform SGD on wall-clock and test loss, arXiv:1810.10180, App. C.1):
     m, rms, m / sqrt(rms) and 1 / sqrt(rms), at every decay of the accumulators."""
     rsqrt_rms = jax.lax.rsqrt(rms + 1e-6)
     return [m, rms, m * rsqrt_rms, rsqrt_rms]
 
 
 def clip_log_abs(x: jax.Array) -> jax.Array:
-    """Magnitude of a per-tensor statistic, squashed: 0.5 * clip(log|x|, -5, 5) (seed 002 App. C.1)."""
+    """Magnitude of a per-tensor statistic, squashed: 0.5 * clip(log|x|, -5, 5) (Metz et al. 2022,
+    Practical tradeoffs between memory, compute, and performance in learned optimizers,
+    arXiv:2203.11860, App. C.1)."""
     return 0.5 * jnp.clip(jnp.log(1e-8 + jnp.abs(x)), -5.0, 5.0)
 
 
@@ -31,7 +34,7 @@ def tensor_statistics(p: jax.Array, g: jax.Array, m: jax.Array, v: jax.Array) ->
     """15 scalar statistics of one tensor with parameters `p`, gradient `g`, momentum `m` and second
     moment `v` (any trailing decay axis is averaged over too): for each of m, v, p, g the squashed
     mean, its sign and the squashed variance, the squashed mean |g|, and +-1 flags for scalars and
-    vectors (seed 002 App. C.1, the per-tensor features of the hierarchical optimizers)."""
+    vectors (Practical tradeoffs, App. C.1, the per-tensor features of the hierarchical optimizers)."""
     feats = []
     for x in (m, v, p, g):
         mean = jnp.mean(x)
@@ -44,7 +47,8 @@ def tensor_statistics(p: jax.Array, g: jax.Array, m: jax.Array, v: jax.Array) ->
 def direction_magnitude_step(direction: jax.Array, magnitude: jax.Array, step_mult: float,
                              exp_mult: float) -> jax.Array:
     """The step of a per-parameter MLP with outputs direction d and magnitude m:
-    d * exp(m * exp_mult) * step_mult, small temperatures keeping initial steps small (seed 001 C.1)."""
+    d * exp(m * exp_mult) * step_mult, small temperatures keeping initial steps small (Metz et al. 2018,
+    App. C.1)."""
     return direction * jnp.exp(magnitude * exp_mult) * step_mult
 
 

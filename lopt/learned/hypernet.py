@@ -1,5 +1,5 @@
-"""hypernet: VeLO's hierarchical hypernetwork (seed 004 App. B; learned_optimization's HyperV2),
-small.
+"""hypernet: VeLO's hierarchical hypernetwork (Metz et al. 2022, VeLO: Training versatile learned
+optimizers by scaling up, arXiv:2211.09760, App. B; learned_optimization's HyperV2), small.
 
 A per-tensor LSTM GENERATES the weights of each tensor's per-parameter MLP. The per-parameter MLP
 is small_fc_lopt's (momenta, second moment and AdaFactor accumulators at learnable decays; 28
@@ -24,13 +24,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lopt.base import Params, PRNGKey, Theta
 from lopt.config import check
 from lopt.learned import loss_features, tensor_lstm, training_fraction
 from lopt.learned.features import TIMESCALES
 from lopt.learned.mlp import init_mlp
 from lopt.learned.small_fc_lopt import SmallFCLOpt, SmallFCState
-
-Params = Any
 
 
 class HypernetState(NamedTuple):
@@ -62,7 +61,7 @@ class Hypernet:
     def __post_init__(self):
         check(self.lstm_size > 0, "lstm_size", self.lstm_size, "a positive integer")
         check(self.bank_size > 0, "bank_size", self.bank_size, "a positive integer")
-        self.mlp  # builds small_fc_lopt, which checks the MLP's sizes and decays
+        _ = self.mlp  # building small_fc_lopt checks the MLP's sizes and decays
 
     @property
     def mlp(self) -> SmallFCLOpt:
@@ -80,7 +79,7 @@ class Hypernet:
         """Inputs of the generated per-parameter MLP: small_fc_lopt's without the time features."""
         return self.mlp.num_features - len(TIMESCALES)
 
-    def init_theta(self, key: jax.Array) -> Params:
+    def init_theta(self, key: PRNGKey) -> Theta:
         k_bank, k_in, k_max, k_lstm = jax.random.split(key, 4)
         sizes = [self.num_features] + [self.hidden_size] * self.hidden_layers + [2]
         theta = {k: v for k, v in self.mlp.init_theta(key).items() if k != "nn"}  # the learnable decays
@@ -94,15 +93,16 @@ class Hypernet:
         })
         return theta
 
-    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> HypernetState:
+    def init(self, theta: Theta, params: Params, num_steps: jax.Array | int | None = None) -> HypernetState:
         num_tensors = len(jax.tree_util.tree_leaves(params))
         return HypernetState(self.mlp.init(theta, params), tensor_lstm.zero_carry(num_tensors, self.lstm_size),
                              loss_features.init(), training_fraction.horizon(num_steps))
 
-    def update(self, theta: Params, state: HypernetState, params: Params, grads: Params,
+    def update(self, theta: Theta, state: HypernetState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, HypernetState]:
         mlp = self.mlp
         mom, rms, fac, fac_g = mlp.accumulate(theta, state.fc, grads)
+        treedef: Any  # a PyTreeDef (jaxlib's type is opaque to the type checker)
         leaves, treedef = jax.tree_util.tree_flatten(params)
         g, m, v, fg = (treedef.flatten_up_to(t) for t in (grads, mom, rms, fac_g))
         f = treedef.flatten_up_to(fac)  # Factored leaves
@@ -116,7 +116,7 @@ class Hypernet:
         controls = 1.0 / self.bank_size + out @ theta["controls"]["w"] + theta["controls"]["b"]  # [tensors, bank]
         new_leaves = []
         for i, tensor in enumerate(zip(leaves, g, m, v, fg, f)):
-            nn = jax.tree_util.tree_map(lambda w: jnp.tensordot(controls[i], w, 1), theta["bank"])
+            nn = jax.tree_util.tree_map(lambda w, c=controls[i]: jnp.tensordot(c, w, 1), theta["bank"])
             new_leaves.append(mlp.tensor_step(nn, nn["b0"], *tensor))
         fc = SmallFCState(mom, rms, fac, state.fc.iteration + 1)
         return treedef.unflatten(new_leaves), HypernetState(fc, lstm, loss_features.update(state.loss, loss),

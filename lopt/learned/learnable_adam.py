@@ -6,14 +6,12 @@ The simplest learned optimizer and the baseline every richer one must beat: thet
 4 meta-parameters.
 """
 from dataclasses import dataclass
-from typing import Any
 
 import jax
 import optax
 
+from lopt.base import Params, PRNGKey, Theta
 from lopt.learned import adam_hparams
-
-Params = Any
 
 
 @dataclass(frozen=True)
@@ -28,13 +26,13 @@ class LearnableAdam:
     def __post_init__(self):
         adam_hparams.check_values(self.lr, self.b1, self.b2, self.eps)
 
-    def init_theta(self, key: jax.Array) -> Params:
+    def init_theta(self, key: PRNGKey) -> Theta:
         return adam_hparams.to_learned(self.lr, self.b1, self.b2, self.eps)
 
-    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> optax.OptState:
+    def init(self, theta: Theta, params: Params, num_steps: jax.Array | int | None = None) -> optax.OptState:
         return adam_hparams.adam(theta).init(params)
 
-    def update(self, theta: Params, state: optax.OptState, params: Params, grads: Params,
+    def update(self, theta: Theta, state: optax.OptState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, optax.OptState]:
         updates, state = adam_hparams.adam(theta).update(grads, state, params)
         return optax.apply_updates(params, updates), state

@@ -1,10 +1,17 @@
-"""Training-loss features of the hierarchical learned optimizers (seed 004 B.3: they tell whether
-optimization is converging or diverging).
+"""Training-loss features of the hierarchical learned optimizers, which tell whether optimization
+is converging or diverging (the role of VeLO's loss features: Metz et al. 2022, VeLO: Training
+versatile learned optimizers by scaling up, App. B.3). The definition below is this module's own.
 
-The optimizer state keeps exponential moving averages of the loss and of its squared deviation at
-a few decays; the features are the current loss as a z-score against each average,
-clip((loss - mean) / sqrt(var), -5, 5), as in learned_optimization's RNNMLPLOpt. They are invariant
-to the loss's scale and offset, and zero until two losses have been seen (no variance before that).
+The state keeps, at each of the decays d in DECAYS = (0.9, 0.99), an exponential moving average
+of the losses seen so far and one of their squared deviations: each loss's squared deviation from
+the bias-corrected mean of the losses before it (the first loss contributes a zero deviation).
+Both are bias-corrected by dividing by 1 - d^n after n losses. One feature per decay is the z-score
+of the current loss against the statistics of the previous losses (the current one not included),
+
+    clip((loss - mean) / sqrt(var + 1e-8), -5, 5),
+
+which is 0 for the first two losses (until two previous losses give a variance). The features do
+not change when the loss is scaled by a positive factor or offset (up to the 1e-8).
 """
 from typing import NamedTuple
 
@@ -17,7 +24,7 @@ DECAYS = (0.9, 0.99)
 class LossStats(NamedTuple):
     mean: jax.Array  # [decays] EMA of the loss (not bias-corrected)
     var: jax.Array  # [decays] EMA of the squared deviation from the previous corrected mean
-    count: jax.Array  # losses seen
+    count: jax.Array  # type: ignore[assignment]  # losses seen (the name shadows tuple.count)
 
 
 def init() -> LossStats:

@@ -1,6 +1,6 @@
 """Weights of the small MLPs inside learned optimizers, as plain dicts of arrays (theta is a
 pytree that PES perturbs)."""
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,6 @@
-"""nn_adam: the per-tensor LSTM hyperparameter controller of seed 002 (section 2.2, Appendix C).
+"""nn_adam: the per-tensor LSTM hyperparameter controller of Metz et al. 2022, Practical tradeoffs
+between memory, compute, and performance in learned optimizers (arXiv:2203.11860), section 2.2 and
+Appendix C.
 
 Every tensor is trained by optax's Adam with its own learning rate, beta1, beta2 and epsilon. They
 start at learned base values (theta["hparams"], shared by all tensors, in the learned space of
@@ -20,11 +22,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from lopt.base import Params, PRNGKey, Theta
 from lopt.config import check
 from lopt.learned import adam_hparams, tensor_lstm
 from lopt.learned.features import NUM_TENSOR_STATISTICS, tensor_statistics
 
-Params = Any
 NUM_FEATURES = NUM_TENSOR_STATISTICS + len(adam_hparams.NAMES)  # 19
 
 
@@ -37,7 +39,7 @@ class NNAdamState(NamedTuple):
 def tensor_features(p: jax.Array, g: jax.Array, m: jax.Array, v: jax.Array,
                     hparams: dict[str, jax.Array]) -> jax.Array:
     """The 19 controller inputs of one tensor with momentum `m`, second moment `v` and learned-space
-    hyperparameters `hparams` (seed 002 App. C.1)."""
+    hyperparameters `hparams` (Practical tradeoffs, App. C.1)."""
     feats = tensor_statistics(p, g, m, v) + [0.2 * jnp.clip(hparams[k], -5.0, 5.0) for k in adam_hparams.NAMES]
     return jnp.stack(feats)
 
@@ -58,7 +60,7 @@ class NNAdam:
         check(self.output_scale > 0, "output_scale", self.output_scale, "a positive float")
         adam_hparams.check_values(self.lr, self.b1, self.b2, self.eps)
 
-    def init_theta(self, key: jax.Array) -> Params:
+    def init_theta(self, key: PRNGKey) -> Theta:
         return {
             "lstm": tensor_lstm.init(key, self.lstm_size, NUM_FEATURES),
             # zero read-out (as in the reference): training starts as Adam at the base values
@@ -67,14 +69,15 @@ class NNAdam:
             "hparams": adam_hparams.to_learned(self.lr, self.b1, self.b2, self.eps),
         }
 
-    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> NNAdamState:
+    def init(self, theta: Theta, params: Params, num_steps: jax.Array | int | None = None) -> NNAdamState:
         leaves = jax.tree_util.tree_leaves(params)
         hparams = {k: jnp.full((len(leaves),), v) for k, v in theta["hparams"].items()}
         adam = tuple(adam_hparams.adam(theta["hparams"]).init(p) for p in leaves)
         return NNAdamState(adam, hparams, tensor_lstm.zero_carry(len(leaves), self.lstm_size))
 
-    def update(self, theta: Params, state: NNAdamState, params: Params, grads: Params,
+    def update(self, theta: Theta, state: NNAdamState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, NNAdamState]:
+        treedef: Any  # a PyTreeDef (jaxlib's type is opaque to the type checker)
         leaves, treedef = jax.tree_util.tree_flatten(params)
         new_leaves, adam, feats = [], [], []
         for i, (p, g, s) in enumerate(zip(leaves, treedef.flatten_up_to(grads), state.adam)):

@@ -1,5 +1,8 @@
-"""rnn_mlp_lopt: the hierarchical learned optimizer of seed 002 ("rnn_fc_lopt", Metz et al. 2020a;
-learned_optimization's RNNMLPLOpt).
+"""rnn_mlp_lopt: the hierarchical learned optimizer "rnn_fc_lopt" of Metz et al. 2022, Practical
+tradeoffs between memory, compute, and performance in learned optimizers (arXiv:2203.11860), from
+Metz et al. 2020, Tasks, stability, architecture, and compute: Training more effective learned
+optimizers, and using them to train themselves (arXiv:2009.11243); learned_optimization's
+RNNMLPLOpt.
 
 Two levels. A per-tensor LSTM (weights shared by all tensors, one carry per tensor in the optimizer
 state) reads, every step, 28 inputs per tensor: 15 statistics of the tensor's parameters, gradient
@@ -21,12 +24,11 @@ from typing import Any, NamedTuple
 
 import jax
 
+from lopt.base import Params, PRNGKey, Theta
 from lopt.config import check
 from lopt.learned import loss_features, tensor_lstm
 from lopt.learned.fc_lopt import FCLOpt, FCState
 from lopt.learned.mlp import init_mlp
-
-Params = Any
 
 
 class RNNMLPState(NamedTuple):
@@ -48,28 +50,29 @@ class RNNMLPLOpt:
 
     def __post_init__(self):
         check(self.lstm_size > 0, "lstm_size", self.lstm_size, "a positive integer")
-        self.mlp  # validates the per-parameter MLP's settings
+        _ = self.mlp  # building the per-parameter MLP validates its settings
 
     @property
     def mlp(self) -> FCLOpt:
         """The per-parameter part: fc_lopt, whose MLP has lstm_size more inputs here."""
         return FCLOpt(self.hidden_size, self.hidden_layers, self.step_mult, self.exp_mult, self.decays)
 
-    def init_theta(self, key: jax.Array) -> Params:
+    def init_theta(self, key: PRNGKey) -> Theta:
         k_lstm, k_mlp = jax.random.split(key)
         sizes = [self.mlp.num_features + self.lstm_size] + [self.hidden_size] * self.hidden_layers + [2]
         return {"lstm": tensor_lstm.init(k_lstm, self.lstm_size, tensor_lstm.NUM_INPUTS),
                 "nn": init_mlp(k_mlp, sizes)}
 
-    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> RNNMLPState:
+    def init(self, theta: Theta, params: Params, num_steps: jax.Array | int | None = None) -> RNNMLPState:
         num_tensors = len(jax.tree_util.tree_leaves(params))
         return RNNMLPState(self.mlp.init(theta, params), tensor_lstm.zero_carry(num_tensors, self.lstm_size),
                            loss_features.init())
 
-    def update(self, theta: Params, state: RNNMLPState, params: Params, grads: Params,
+    def update(self, theta: Theta, state: RNNMLPState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, RNNMLPState]:
         mlp, nn = self.mlp, theta["nn"]
         mom, rms = mlp.accumulate(state.fc, grads)
+        treedef: Any  # a PyTreeDef (jaxlib's type is opaque to the type checker)
         leaves, treedef = jax.tree_util.tree_flatten(params)
         per_tensor = list(zip(leaves, *(treedef.flatten_up_to(t) for t in (grads, mom, rms))))
         inputs = tensor_lstm.inputs(per_tensor, state.fc.iteration, loss_features.features(state.loss, loss))

@@ -1,4 +1,5 @@
-"""small_fc_lopt: the AdafacMLP learned optimizer of seed 002, Appendix A.
+"""small_fc_lopt: the AdafacMLP learned optimizer of Metz et al. 2022, Practical tradeoffs between
+memory, compute, and performance in learned optimizers (arXiv:2203.11860), Appendix A.
 
 A tiny per-parameter MLP (39 features -> 4 -> 4 -> 2, ReLU) fed with momenta at 3 learnable decays,
 a second moment, AdaFactor accumulators at 3 learnable decays and 11 tanh time features. All but
@@ -12,14 +13,20 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from lopt.base import Params, PRNGKey, Theta
 from lopt.config import check
 from lopt.learned import accumulators as acc
-from lopt.learned.features import (check_decays, TIMESCALES, decay_to_param, direction_magnitude_step,
-                                   momentum_rms_features, param_to_decay, second_moment_scale,
-                                   tanh_time_features)
+from lopt.learned.features import (
+    TIMESCALES,
+    check_decays,
+    decay_to_param,
+    direction_magnitude_step,
+    momentum_rms_features,
+    param_to_decay,
+    second_moment_scale,
+    tanh_time_features,
+)
 from lopt.learned.mlp import check_hidden, init_mlp
-
-Params = Any
 
 
 class SmallFCState(NamedTuple):
@@ -35,9 +42,11 @@ def _tensor_features(p, g, m, rms, fac_g, fac: acc.Factored) -> list[jax.Array]:
     dims = acc.factored_dims(p.shape)
     if dims is None:
         v = fac.v_diag
+        assert v is not None, "an unfactored tensor keeps its full second moment"
         feats += [v, v, jax.lax.rsqrt(v + 1e-8), jax.lax.rsqrt(v + 1e-8), m * (v + 1e-6) ** -0.5]
     else:
         d1, d0 = dims
+        assert fac.v_row is not None and fac.v_col is not None, "a factored tensor keeps row and column moments"
         full = p.shape + fac.v_row.shape[-1:]
         row = jnp.broadcast_to(jnp.expand_dims(fac.v_row, d0), full)
         col = jnp.broadcast_to(jnp.expand_dims(fac.v_col, d1), full)
@@ -65,13 +74,19 @@ class SmallFCLOpt:
             check_decays(name, getattr(self, name))
         check(len(self.adafactor_decays) == len(self.momentum_decays), "adafactor_decays",
               self.adafactor_decays, "as long as momentum_decays (their product is a feature)")
+        # The m / sqrt(rms) feature broadcasts the momentum decay axis against the rms one.
+        check(len(self.rms_decays) in (1, len(self.momentum_decays)), "rms_decays", self.rms_decays,
+              f"1 decay or as many as momentum_decays ({len(self.momentum_decays)}): the "
+              f"m / sqrt(rms) feature pairs each momentum with one rms accumulator")
 
     @property
     def num_features(self) -> int:
+        """g, p, momentum, rms, m / sqrt(rms) (one per momentum decay: rms has 1 or as many
+        decays), 1 / sqrt(rms), the AdaFactor features and the time features."""
         m, r, a = len(self.momentum_decays), len(self.rms_decays), len(self.adafactor_decays)
         return 2 + 2 * m + 2 * r + 6 * a + len(TIMESCALES)
 
-    def init_theta(self, key: jax.Array) -> Params:
+    def init_theta(self, key: PRNGKey) -> Theta:
         nn = init_mlp(key, [self.num_features] + [self.hidden_size] * self.hidden_layers + [2])
         return {
             "momentum_decays": jnp.zeros(len(self.momentum_decays)),
@@ -80,11 +95,11 @@ class SmallFCLOpt:
             "nn": nn,
         }
 
-    def _decays(self, theta: Params, name: str) -> jax.Array:
+    def _decays(self, theta: Theta, name: str) -> jax.Array:
         initial = jnp.asarray(getattr(self, name), jnp.float32)
         return param_to_decay(decay_to_param(initial) + theta[name])
 
-    def init(self, theta: Params, params: Params, num_steps: jax.Array | int | None = None) -> SmallFCState:
+    def init(self, theta: Theta, params: Params, num_steps: jax.Array | int | None = None) -> SmallFCState:
         return SmallFCState(
             mom=acc.zeros_like_with_decays(params, len(self.momentum_decays)),
             rms=acc.zeros_like_with_decays(params, len(self.rms_decays)),
@@ -112,10 +127,11 @@ class SmallFCLOpt:
             w, b = nn[f"w{layer}"], nn[f"b{layer}"]
             hidden = [jax.nn.relu(h) for h in net]
             net = [sum(h * w[i, j] for i, h in enumerate(hidden)) + b[j] for j in range(w.shape[1])]
-        step = direction_magnitude_step(*net, self.step_mult, self.exp_mult)
+        direction, magnitude = net
+        step = direction_magnitude_step(direction, magnitude, self.step_mult, self.exp_mult)
         return (p - step).reshape(shape)
 
-    def accumulate(self, theta: Params, state: SmallFCState, grads: Params) -> tuple[Params, Params, Params, Params]:
+    def accumulate(self, theta: Theta, state: SmallFCState, grads: Params) -> tuple[Params, Params, Params, Params]:
         """Momentum, second moment and AdaFactor accumulators with `grads` included, at the decays
         that theta sets, and the AdaFactor-preconditioned gradient (leaves [*shape, decays])."""
         mom = acc.momentum(self._decays(theta, "momentum_decays"), state.mom, grads)
@@ -124,12 +140,13 @@ class SmallFCLOpt:
         fac_and_g = jax.tree_util.tree_map(
             lambda f, g: acc.factored_update(fac_decays, f, g), state.fac, grads,
             is_leaf=lambda x: isinstance(x, acc.Factored))
+        treedef: Any  # a PyTreeDef (jaxlib's type is opaque to the type checker)
         treedef = jax.tree_util.tree_structure(grads)
         fac, fac_g = (jax.tree_util.tree_unflatten(treedef, part) for part in
                       zip(*treedef.flatten_up_to(fac_and_g)))
         return mom, rms, fac, fac_g
 
-    def update(self, theta: Params, state: SmallFCState, params: Params, grads: Params,
+    def update(self, theta: Theta, state: SmallFCState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, SmallFCState]:
         mom, rms, fac, fac_g = self.accumulate(theta, state, grads)
         nn = theta["nn"]

@@ -4,7 +4,8 @@ One flax LSTM cell whose weights (in theta) are shared by all tensors of the tra
 carry (c, h) has one row per tensor and lives in the optimizer state, and each step runs it once on
 a [num tensors, inputs] batch of per-tensor features. The initial carry is zeros.
 """
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
@@ -29,7 +30,7 @@ def init(key: jax.Array, size: int, num_inputs: int) -> Any:
 
 def step(params: Any, carry: Carry, inputs: jax.Array) -> tuple[Carry, jax.Array]:
     """One LSTM step of every tensor: the new carry and the outputs [num tensors, size]."""
-    return nn.LSTMCell(carry[0].shape[-1]).apply({"params": params}, carry, inputs)
+    return cast(tuple[Carry, jax.Array], nn.LSTMCell(carry[0].shape[-1]).apply({"params": params}, carry, inputs))
 
 
 NUM_INPUTS = NUM_TENSOR_STATISTICS + len(TIMESCALES) + len(loss_features.DECAYS)

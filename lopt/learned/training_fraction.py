@@ -1,5 +1,6 @@
-"""Fraction-of-training features (VeLO, seed 004 B.3): how far a training run is through its
-length, so a learned optimizer can learn warm-up and decay schedules tied to the horizon.
+"""Fraction-of-training features (Metz et al. 2022, VeLO: Training versatile learned optimizers by
+scaling up, arXiv:2211.09760, App. B.3): how far a training run is through its length, so a learned
+optimizer can learn warm-up and decay schedules tied to the horizon.
 
 The optimizer is told the length when its state is initialized (`Optimizer.init(..., num_steps)`).
 The fraction f = step / num_steps enters as tanh(10 (f - c)) at a few points c, each a soft switch

@@ -4,24 +4,25 @@ The `optimizer/` config group names one of the registered classes. Its fields ar
 hyperparameters; `build(num_steps, **overrides)` gives the `Optimizer` for a training run of
 `num_steps` steps at those values or at overridden (possibly traced) ones, which is how a sweep
 trains many configurations in one compiled call. `search_space` samples the random search of
-seed 002 (section 2.1 and App. F).
+Metz et al. 2022, Practical tradeoffs between memory, compute, and performance in learned
+optimizers (arXiv:2203.11860), section 2.1 and App. F.
 """
 import abc
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lopt.base import OptState, Params, Theta
 from lopt.config import Registry, check
-from lopt.optimizers.base import MetaParams, OptState, Params
 from lopt.optimizers.lr_schedules import warmup_constant_cosine
 
-REGISTRY = Registry("optimizer")
-LR_SEARCH_RANGE = (1e-7, 1.0)  # seed 002 searches learning rates of SGD/SGDM/Adam over this range
+LR_SEARCH_RANGE = (1e-7, 1.0)  # Practical tradeoffs (sec. 2.1) searches SGD/SGDM/Adam learning rates here
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,10 @@ class OptaxOptimizer:
 
     tx: optax.GradientTransformation
 
-    def init(self, theta: MetaParams, params: Params, num_steps: jax.Array | int | None = None) -> OptState:
+    def init(self, theta: Theta, params: Params, num_steps: jax.Array | int | None = None) -> OptState:
         return self.tx.init(params)
 
-    def update(self, theta: MetaParams, state: OptState, params: Params, grads: Params,
+    def update(self, theta: Theta, state: OptState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, OptState]:
         updates, state = optax.with_extra_args_support(self.tx).update(grads, state, params, loss=loss)
         return optax.apply_updates(params, updates), state
@@ -60,7 +61,8 @@ class HandDesigned(abc.ABC):
 
     def hyperparameters(self) -> dict[str, float]:
         """The configured hyperparameters as floats (booleans become 0.0/1.0)."""
-        return {f.name: float(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        fields = dataclasses.fields(self)  # type: ignore[arg-type]  # every subclass is a dataclass
+        return {f.name: float(getattr(self, f.name)) for f in fields}
 
     def build(self, num_steps: int, **overrides: Any) -> OptaxOptimizer:
         """The optimizer for `num_steps` steps, at the configured hyperparameters or `overrides`."""
@@ -74,7 +76,6 @@ class HandDesigned(abc.ABC):
         return {"lr": log_uniform(rng, *LR_SEARCH_RANGE, n)}
 
 
-@REGISTRY.register("sgd")
 @dataclass(frozen=True)
 class SGD(HandDesigned):
     lr: float = 0.1
@@ -83,7 +84,6 @@ class SGD(HandDesigned):
         return optax.sgd(hp["lr"])
 
 
-@REGISTRY.register("sgdm")
 @dataclass(frozen=True)
 class SGDM(HandDesigned):
     lr: float = 0.01
@@ -102,7 +102,6 @@ def check_adam_moments(b1: float, b2: float, eps: float) -> None:
     check(eps > 0, "eps", eps, "a positive float")
 
 
-@REGISTRY.register("adam")
 @dataclass(frozen=True)
 class Adam(HandDesigned):
     lr: float = 1e-3
@@ -134,12 +133,11 @@ def scale_by_adam_or_nadam(b1: Any, b2: Any, eps: Any, nesterov: Any) -> optax.G
     return optax.GradientTransformation(adam.init, update)
 
 
-@REGISTRY.register("nadamw")
 @dataclass(frozen=True)
 class NAdamW(HandDesigned):
-    """NAdamW of seed 002 App. F: Adam or NAdam with L2 regularization (added to the gradient) and
-    AdamW weight decay (scaled by the learning rate), under a warmup-constant-cosine schedule. Its
-    10 hyperparameters are the fields; `search_space` samples App. F.2."""
+    """NAdamW of Practical tradeoffs, App. F: Adam or NAdam with L2 regularization (added to the
+    gradient) and AdamW weight decay (scaled by the learning rate), under a warmup-constant-cosine
+    schedule. Its 10 hyperparameters are the fields; `search_space` samples App. F.2."""
 
     lr: float = 1e-3
     b1: float = 0.9
@@ -189,6 +187,9 @@ class NAdamW(HandDesigned):
             "warmup_fraction": np.where(rng.random(n) < 0.5, log_uniform(rng, 1e-5, 0.1, n), 0.0),
             "constant_fraction": rng.uniform(0.0, 1.0, n),
         }
+
+
+REGISTRY = Registry("optimizer", {"sgd": SGD, "sgdm": SGDM, "adam": Adam, "nadamw": NAdamW})
 
 
 def from_config(cfg: Mapping[str, Any]) -> HandDesigned:

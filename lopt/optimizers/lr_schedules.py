@@ -7,11 +7,13 @@ import optax
 
 def warmup_constant_cosine(base_lr: Any, num_steps: int, warmup_fraction: Any, constant_fraction: Any,
                            min_lr_mult: Any) -> optax.Schedule:
-    """The NAdamW schedule of seed 002 App. F (Metz et al. 2020): a linear warmup from 0 over the
-    first `warmup_fraction` of the `num_steps` steps, then `base_lr` held until `constant_fraction`
-    of training (the warmup counts towards it), then a half-cosine decay to `min_lr_mult * base_lr`
-    at the last step. Every argument except `num_steps` may be traced, so one compiled sweep covers
-    many schedules."""
+    """The NAdamW schedule of Metz et al. 2022, Practical tradeoffs between memory, compute, and
+    performance in learned optimizers (arXiv:2203.11860), App. F, taken from Metz et al. 2020, Using a
+    thousand optimization tasks to learn hyperparameter search strategies (arXiv:2002.11887): a
+    linear warmup from 0 over the first `warmup_fraction` of the `num_steps` steps, then `base_lr`
+    held until `constant_fraction` of training (the warmup counts towards it), then a half-cosine
+    decay to `min_lr_mult * base_lr` at the last step. Every argument except `num_steps` may be
+    traced, so one compiled sweep covers many schedules."""
     total = float(num_steps)
     warmup_steps = warmup_fraction * total
     constant_steps = jnp.maximum(constant_fraction, warmup_fraction) * total

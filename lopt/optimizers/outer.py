@@ -1,6 +1,7 @@
 """Outer optimizers: the optax transformations that apply meta-gradients to theta."""
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import jax
 import optax
@@ -10,10 +11,7 @@ from lopt.config import Registry, check
 from lopt.learned.export import as_optax
 from lopt.optimizers.hand_designed import check_adam_moments
 
-REGISTRY = Registry("outer optimizer")
 
-
-@REGISTRY.register("sgd")
 @dataclass(frozen=True)
 class SGD:
     """Plain (optionally heavy-ball momentum) SGD on the meta-gradient."""
@@ -46,10 +44,11 @@ class _AdamBase:
         return optax.adam(self.lr, self.b1, self.b2, self.eps)
 
 
-@REGISTRY.register("adam_clip")
 @dataclass(frozen=True)
 class AdamClip(_AdamBase):
-    """Adam after clipping every meta-gradient value to [-clip, clip] (seed 002 D.1)."""
+    """Adam after clipping every meta-gradient value to [-clip, clip] (Metz et al. 2022, Practical
+    tradeoffs between memory, compute, and performance in learned optimizers, arXiv:2203.11860,
+    App. D.1)."""
 
     clip: float = 3.0
 
@@ -61,7 +60,6 @@ class AdamClip(_AdamBase):
         return optax.chain(optax.clip(self.clip), self.adam())
 
 
-@REGISTRY.register("adam")
 @dataclass(frozen=True)
 class Adam(_AdamBase):
     """Adam after scaling the meta-gradient to global norm at most `max_norm` (null: no clipping)."""
@@ -79,28 +77,33 @@ class Adam(_AdamBase):
         return optax.chain(optax.clip_by_global_norm(self.max_norm), self.adam())
 
 
-@REGISTRY.register("lopt")
 @dataclass(frozen=True)
 class LearnedOuter:
-    """A learned optimizer trains theta: the building block of self-training (seed 003), where
-    learned optimizers train each other. `lopt` is a `lopt`-group node (architecture, options,
-    `checkpoint`); without a checkpoint its meta-parameters are a fresh init from `seed`."""
+    """A learned optimizer trains theta: the building block of self-training (Metz et al. 2021,
+    Training learned optimizers with randomly initialized learned optimizers), where learned
+    optimizers train each other. `lopt` is a `lopt`-group node (architecture and options); `theta`
+    names a meta-train run whose trained meta-parameters it uses (loaded by `transform`), else they
+    are a fresh init from `seed`."""
 
     lopt: dict = field(default_factory=lambda: {"name": "small_fc_lopt"})
     seed: int = 0
+    theta: str | None = None
 
     NODE = "outer_opt.lopt"  # the config path of `lopt`, for error messages
 
     def __post_init__(self):
         learned.build(self.lopt, self.NODE)
-        learned.checkpoint_path(self.lopt, self.NODE)
+        learned.theta_path(self.theta, "outer_opt.theta")
 
     def transform(self) -> optax.GradientTransformationExtraArgs:
         lopt = learned.build(self.lopt, self.NODE)
-        path = learned.checkpoint_path(self.lopt, self.NODE)
+        path = learned.theta_path(self.theta, "outer_opt.theta")
         theta = (lopt.init_theta(jax.random.PRNGKey(self.seed)) if path is None
-                 else learned.load_theta(lopt, path, self.NODE))
+                 else learned.load_theta(lopt, path, "outer_opt.theta"))
         return as_optax(lopt, theta)
+
+
+REGISTRY = Registry("outer optimizer", {"sgd": SGD, "adam_clip": AdamClip, "adam": Adam, "lopt": LearnedOuter})
 
 
 def build(cfg: Mapping[str, Any]) -> Any:

@@ -4,19 +4,20 @@ Every schedule has `sample(key, outer_iteration)` (traceable: it runs inside the
 step whenever a problem is (re)started) and static `min_length`/`max_length` bounds on what it
 samples.
 """
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from lopt.config import Registry
 from lopt.schedules.curricula import LinearSchedule, LogUniformSchedule
-from lopt.schedules.fixed import (ENDING, NEVER, ChoiceSchedule, ConstantSchedule, NeverEndingSchedule,
-                                  require_ending)
+from lopt.schedules.fixed import ENDING, NEVER, ChoiceSchedule, ConstantSchedule, NeverEndingSchedule, require_ending
 
-REGISTRY = Registry("truncation schedule")
-REGISTRY.register("constant")(ConstantSchedule)
-REGISTRY.register("linear")(LinearSchedule)
-REGISTRY.register("log_uniform")(LogUniformSchedule)
-REGISTRY.register("choice")(ChoiceSchedule)
-REGISTRY.register("never_ending")(NeverEndingSchedule)
+REGISTRY = Registry("truncation schedule", {
+    "constant": ConstantSchedule,
+    "linear": LinearSchedule,
+    "log_uniform": LogUniformSchedule,
+    "choice": ChoiceSchedule,
+    "never_ending": NeverEndingSchedule,
+})
 
 __all__ = ["ENDING", "NEVER", "REGISTRY", "ChoiceSchedule", "ConstantSchedule", "LinearSchedule",
            "LogUniformSchedule", "NeverEndingSchedule", "build", "require_ending"]

@@ -1,5 +1,6 @@
-"""Schedules whose lengths change over meta-training: a linear curriculum with jitter (seed 001,
-Sec. 4.3 and App. C) and log-uniform lengths between (optionally ramped) bounds."""
+"""Schedules whose lengths change over meta-training: a linear curriculum with jitter (Metz et al.
+2018, Learned optimizers that outperform SGD on wall-clock and test loss, arXiv:1810.10180, Sec. 4.3
+and App. C.3) and log-uniform lengths between (optionally ramped) bounds."""
 from dataclasses import dataclass
 
 import jax
@@ -17,8 +18,8 @@ def ramp(start: float, end: float, iterations: int, outer_iteration: jax.Array) 
 @dataclass(frozen=True)
 class LinearSchedule:
     """A curriculum: the length grows linearly from `start` to `end` over `iterations` outer
-    iterations and each sampled length is scaled by 1 + u, u ~ U(-jitter, jitter) (seed 001:
-    50 -> 10k steps over 5k outer iterations, jittered by up to 20%)."""
+    iterations and each sampled length is scaled by 1 + u, u ~ U(-jitter, jitter) (Metz et al.
+    2018: 50 -> 10k steps over 5k outer iterations, jittered by up to 20%)."""
 
     start: int = 50
     end: int = 10000

@@ -45,7 +45,8 @@ class ConstantSchedule:
 
 @dataclass(frozen=True)
 class ChoiceSchedule:
-    """Each inner problem trains for one of `lengths`, drawn uniformly (seed 003 resamples the
+    """Each inner problem trains for one of `lengths`, drawn uniformly (Metz et al. 2021, Training
+    learned optimizers with randomly initialized learned optimizers, arXiv:2101.07367, resamples the
     truncation length among 200, 300, 400 and 800 steps)."""
 
     lengths: tuple[int, ...] = (200, 300, 400, 800)

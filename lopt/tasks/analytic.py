@@ -1,4 +1,5 @@
-"""Dataset-free tasks with a closed-form loss: a random quadratic and seed 001's two-minima toy.
+"""Dataset-free tasks with a closed-form loss: a random quadratic and the two-minima toy of Metz et al.
+2018, Learned optimizers that outperform SGD on wall-clock and test loss (arXiv:1810.10180).
 
 They have no data (`dataset` is None, so the data loaders give None) and their batch is a fresh
 key (`lopt.data.noise_key`) from which the loss draws gradient noise. Their meta-loss is clipped at
@@ -6,8 +7,9 @@ key (`lopt.data.noise_key`) from which the loss draws gradient noise. Their meta
 multiple of the loss of the uniform prediction.
 """
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -76,7 +78,7 @@ class QuadraticConfig:
 
 @dataclass(frozen=True)
 class TwoMinimaConfig:
-    """`kind: two_minima`: seed 001 Sec. 2.3 / Fig. 3a, loss(w) = (w - 4)(w - 3) w^2 from w0 = -1.2.
+    """`kind: two_minima`: Metz et al. 2018, Sec. 2.3 / Fig. 3a, loss(w) = (w - 4)(w - 3) w^2 from w0 = -1.2.
 
     Deterministic (the batch key is unused). Local minimum 0 at w = 0, global minimum at
     w = (21 + sqrt(57)) / 8 ~ 3.569 (loss ~ -3.12). Fig. 3's caption puts the global minimum at
@@ -90,11 +92,12 @@ class TwoMinimaConfig:
     dataset = None  # no data to load
 
     def __post_init__(self):
-        check(self.loss(self.init) > 0, "init", self.init, "a point of positive loss (not 0, not in [3, 4])")
+        check(bool(self.loss(self.init) > 0), "init", self.init, "a point of positive loss (not 0, not in [3, 4])")
         check(self.loss_clip_factor > 0, "loss_clip_factor", self.loss_clip_factor, "positive")
 
     @staticmethod
-    def loss(w: jax.Array, key: jax.Array | None = None) -> jax.Array:
+    def loss(w: Any, key: jax.Array | None = None) -> Any:
+        """(w - 4)(w - 3) w^2 of an array or a Python float."""
         return (w - 4.0) * (w - 3.0) * w**2
 
     def build(self) -> Task:

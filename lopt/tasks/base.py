@@ -1,13 +1,13 @@
 """The inner problem: a model, its data and its loss."""
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from lopt.data import Batch, Dataset, sample_split
-
-Params = Any
+from lopt.base import Batch, Params
+from lopt.data import Dataset, sample_split
 
 
 @dataclass(frozen=True)

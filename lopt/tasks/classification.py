@@ -1,7 +1,9 @@
 """Image classification tasks: an MLP or a convnet on a dataset, softmax cross-entropy."""
 import math
 from dataclasses import dataclass
+from typing import cast
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
@@ -20,7 +22,8 @@ class ClassificationConfig:
     """An image-classification task (`kind: classification`): dataset, resolution, model, batch size.
 
     The meta-loss is clipped at `loss_clip_factor * ln(num_classes)`, a multiple of the loss of the
-    uniform prediction (seed 002: mean training loss clipped at ln(10)).
+    uniform prediction (Metz et al. 2022, Practical tradeoffs between memory, compute, and performance
+    in learned optimizers, App. D.1: mean training loss clipped at ln(10)).
     """
 
     name: str
@@ -60,6 +63,7 @@ class ClassificationConfig:
     def build(self) -> Task:
         spec = DATASETS[self.dataset]
         init_fn, act = KERNEL_INITS[self.kernel_init], ACTIVATIONS[self.activation]
+        model: nn.Module
         if self.model == "mlp":
             model = MLP(self.hidden, spec.num_classes, init_fn, act)
         else:
@@ -72,7 +76,7 @@ class ClassificationConfig:
 
         def eval_metrics(params, batch):
             x, y = batch
-            logits = model.apply({"params": params}, x)
+            logits = cast(jax.Array, model.apply({"params": params}, x))
             return {"loss": optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(),
                     "accuracy": jnp.mean(jnp.argmax(logits, axis=-1) == y)}
 

@@ -5,7 +5,7 @@ backward convolutions get slow layouts there). On CPU we therefore compute the s
 im2col patches + one matmul, which XLA:CPU handles well in loops and under `vmap`; on GPU/TPU the
 native convolution is used. Both give the same numbers (tests/tasks/test_conv.py).
 """
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

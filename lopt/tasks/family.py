@@ -7,15 +7,16 @@ once); inner problems within a variant still draw their own initializations and 
 with a `kind` that picks its class; no entry means no family (meta-training uses `task=`).
 """
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
 
-from lopt.config import check, from_config, join, to_plain
+from lopt.config import Registry, check, join, to_plain
 from lopt.data import DATASETS
-from lopt.errors import ConfigError, unknown_choice
+from lopt.errors import ConfigError
 from lopt.tasks.analytic import QuadraticConfig
 from lopt.tasks.classification import ClassificationConfig
 from lopt.tasks.models import ACTIVATIONS
@@ -136,17 +137,13 @@ class QuadraticFamily:
             loss_clip_factor=self.loss_clip_factor)
 
 
-KINDS: dict[str, type] = {"mlp": MLPFamily, "quadratic": QuadraticFamily}
+KINDS = Registry("family kind", {"mlp": MLPFamily, "quadratic": QuadraticFamily}, key="kind")
 Family = MLPFamily | QuadraticFamily
 
 
 def parse(node: Mapping[str, Any], path: str) -> Family:
     """The validated family of one `family.<option>` node (its `kind` picks the class)."""
-    values = dict(to_plain(node) or {})
-    kind = values.pop("kind", None)
-    if kind not in KINDS:
-        raise unknown_choice(f"family kind ({join(path, 'kind')})", kind, sorted(KINDS))
-    return from_config(KINDS[kind], values, path)
+    return KINDS.build(node, path)
 
 
 def sample(family: Family, option: str) -> list:

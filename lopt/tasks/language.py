@@ -1,6 +1,7 @@
 """Byte-level language modeling: an LSTM predicts each next byte of a text window."""
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -15,7 +16,8 @@ from lopt.tasks.models import LSTMLanguageModel
 
 @dataclass(frozen=True)
 class LanguageModelConfig:
-    """`kind: language_model` (seed 002 App. "LSTM language modeling"; learned_optimization's
+    """`kind: language_model` (Metz et al. 2022, Practical tradeoffs between memory, compute, and
+    performance in learned optimizers, App. E.1 "LSTM language modeling"; learned_optimization's
     RNNLM_LM1BByte_Patch32_LSTM128_Embed64): `seq_len`-byte windows of a text dataset, a
     `embed_dim` embedding, an LSTM of `hidden` units and linear next-byte logits.
 
@@ -52,7 +54,7 @@ class LanguageModelConfig:
 
         def eval_metrics(params, batch):
             inputs, targets = batch
-            logits = model.apply({"params": params}, inputs)
+            logits = cast(jax.Array, model.apply({"params": params}, inputs))
             scored = (inputs != PAD).astype(jnp.float32)
             count = jnp.maximum(scored.sum(), 1.0)
             ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets.astype(jnp.int32))

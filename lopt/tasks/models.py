@@ -1,5 +1,5 @@
 """Flax models of the tasks."""
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -8,7 +8,8 @@ from flax import linen as nn
 from lopt.tasks.conv import Conv2D
 
 # Weight initializers a task config can name: flax's default, and Glorot & Bengio (2010)'s uniform
-# one that seed 001 C.2 uses for its convnet.
+# one that Metz et al. 2018, Learned optimizers that outperform SGD on wall-clock and test loss
+# (arXiv:1810.10180), App. C.2 uses for its convnet.
 KERNEL_INITS: dict[str, Callable] = {
     "lecun_normal": nn.initializers.lecun_normal(),
     "glorot_uniform": nn.initializers.glorot_uniform(),
@@ -39,7 +40,8 @@ class MLP(nn.Module):
 
 class ConvNet(nn.Module):
     """3x3 'SAME' convolutions (ReLU unless `activation` says otherwise), global mean pool, linear
-    logits (seed 002 B.2, seed 001 C.2)."""
+    logits (Metz et al. 2022, Practical tradeoffs between memory, compute, and performance in learned
+    optimizers, App. B.2; Metz et al. 2018, App. C.2)."""
 
     channels: Sequence[int]
     strides: Sequence[int]

@@ -1,10 +1,13 @@
 """Meta-losses: which clipped inner loss the outer problem minimizes; the `meta_loss/` group names one.
 
 - `mean` (default): the mean clipped training loss over the unrolled steps, each step's loss of the
-  params before that step's update, on that step's training batch (seed 002; seed 004's "avg").
+  params before that step's update, on that step's training batch (Metz et al. 2022, Practical
+  tradeoffs between memory, compute, and performance in learned optimizers, App. D.1; the "avg" of
+  Metz et al. 2022, VeLO: Training versatile learned optimizers by scaling up).
 - `final`: the clipped training loss of each inner problem at its end, i.e. of the params *after*
-  its last update, on a fresh training batch (the one its next step would draw; seed 004's "last").
-- `valid`: seed 001's L_valid: like `mean`, but each step's loss is measured on a batch of the
+  its last update, on a fresh training batch (the one its next step would draw; VeLO's "last").
+- `valid`: the L_valid of Metz et al. 2018, Learned optimizers that outperform SGD on wall-clock and
+  test loss (arXiv:1810.10180): like `mean`, but each step's loss is measured on a batch of the
   held-out ("test") split (dataset-free tasks: another noise key). One extra forward pass per step.
 
 Every value is clipped at the task normalizer (`Task.meta_loss`). `truncation` and `full` turn the
@@ -15,16 +18,17 @@ in the unroll for `final` (zero for a truncation where no problem ends). PES's a
 its `final` estimate unbiased for the gradient of the final loss; es, tbptt and merged only see
 the last truncation of each problem (the truncated approximation).
 """
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from lopt.base import Batch, Params, PRNGKey, Task, TruncationSchedule
 from lopt.config import Registry
-from lopt.data import Batch, Dataset
+from lopt.data import Dataset
 from lopt.schedules import ENDING, require_ending
-from lopt.tasks.base import Params, Task
 
 
 class Objective(NamedTuple):
@@ -54,12 +58,13 @@ class MeanLoss:
 
     at_end: ClassVar[bool] = False  # evaluated once per problem, after its last update
 
-    def evaluate(self, task: Task, data: Dataset, params: Params, key: jax.Array, loss: jax.Array
-                 ) -> jax.Array:
+    def evaluate(self, task: Task, data: Dataset | None, params: Params, key: PRNGKey,
+                 loss: jax.Array | None = None) -> jax.Array:
         """This step's clipped value; `loss` is the training loss of `params` on the batch of `key`."""
+        assert loss is not None, "a per-step meta-loss reads the step's training loss"
         return task.meta_loss(loss)
 
-    def check_schedule(self, schedule: Any) -> None:
+    def check_schedule(self, schedule: TruncationSchedule) -> None:
         """Raise a ConfigError if this meta-loss is undefined for the schedule's inner problems."""
 
     def truncation(self, meta_loss: jax.Array, ended: jax.Array, num_steps: int) -> Objective:
@@ -76,10 +81,11 @@ class MeanLoss:
 
 @dataclass(frozen=True)
 class ValidLoss(MeanLoss):
-    """Seed 001's L_valid: the mean clipped loss over the unrolled steps on held-out batches."""
+    """The L_valid of Metz et al. 2018 (arXiv:1810.10180): the mean clipped loss over the unrolled steps
+    on held-out batches."""
 
-    def evaluate(self, task: Task, data: Dataset, params: Params, key: jax.Array, loss: jax.Array
-                 ) -> jax.Array:
+    def evaluate(self, task: Task, data: Dataset | None, params: Params, key: PRNGKey,
+                 loss: jax.Array | None = None) -> jax.Array:
         # fold_in: a key of its own, so a dataset-free task's noise differs from the training batch's
         batch: Batch = task.sample_batch(data, jax.random.fold_in(key, 1), "test")
         return task.meta_loss(task.loss(params, batch))
@@ -91,11 +97,11 @@ class FinalLoss(MeanLoss):
 
     at_end: ClassVar[bool] = True
 
-    def evaluate(self, task: Task, data: Dataset, params: Params, key: jax.Array, loss: Any = None
-                 ) -> jax.Array:
+    def evaluate(self, task: Task, data: Dataset | None, params: Params, key: PRNGKey,
+                 loss: jax.Array | None = None) -> jax.Array:
         return task.meta_loss(task.loss(params, task.sample_batch(data, key)))
 
-    def check_schedule(self, schedule: Any) -> None:
+    def check_schedule(self, schedule: TruncationSchedule) -> None:
         require_ending(schedule, "meta_loss=final is the loss at the end of each inner problem",
                        f"Use meta_loss=mean or meta_loss=valid with schedule=never_ending, or {ENDING}.")
 
@@ -107,10 +113,7 @@ class FinalLoss(MeanLoss):
         return Objective(jnp.where(first_end, meta_loss, 0.0), jnp.ones(length.shape), first_end.any(0))
 
 
-REGISTRY = Registry("meta-loss")
-REGISTRY.register("mean")(MeanLoss)
-REGISTRY.register("final")(FinalLoss)
-REGISTRY.register("valid")(ValidLoss)
+REGISTRY = Registry("meta-loss", {"mean": MeanLoss, "final": FinalLoss, "valid": ValidLoss})
 
 
 def build(cfg: Mapping[str, Any]) -> MeanLoss:

@@ -8,21 +8,21 @@ compiled code. A problem whose loss, gradient or new params are not finite is re
 (with its antithetic partners) and flagged, so a diverging problem never propagates NaN/inf.
 """
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from lopt.base import MetaLoss, Optimizer, OptState, Params, PRNGKey, Task, Theta, TruncationSchedule
 from lopt.data import Dataset
-from lopt.optimizers.base import Optimizer
 from lopt.schedules import NEVER
-from lopt.tasks.base import Task
-from lopt.unroll.meta_loss import MeanLoss
+from lopt.tree import all_finite, where_rows
+from lopt.unroll.meta_loss import MeanLoss, Objective
 
 
 class InnerState(NamedTuple):
-    params: Any
-    opt_state: Any
+    params: Params
+    opt_state: OptState
     step: jax.Array  # steps taken on the current problem
     length: jax.Array  # steps the current problem trains for before it is reset
     key: jax.Array  # the current problem's key: init, batches and the next problem derive from it
@@ -40,17 +40,6 @@ class StepOutput(NamedTuple):
         return self.reset & ~self.nonfinite
 
 
-def _where(cond: jax.Array, a: Any, b: Any) -> Any:
-    """Per problem: `a` where `cond` ([problems]) else `b` (leaves with a leading problem axis)."""
-    return jax.tree_util.tree_map(
-        lambda x, y: jnp.where(cond.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
-
-
-def all_finite(tree: Any) -> jax.Array:
-    """Whether every value of every leaf of `tree` is finite."""
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
-
-
 def tie_branches(flags: jax.Array, branches: int) -> jax.Array:
     """[..., branches * tasks] flags -> whether any branch of the same task is flagged."""
     split = flags.reshape(flags.shape[:-1] + (branches, -1))
@@ -64,17 +53,30 @@ class TruncatedUnroll:
 
     task: Task
     optimizer: Optimizer
-    schedule: Any
-    meta_loss: MeanLoss = field(default_factory=MeanLoss)
+    schedule: TruncationSchedule
+    meta_loss: MetaLoss = field(default_factory=MeanLoss)
 
-    def fresh(self, theta: Any, key: jax.Array, outer_iteration: jax.Array) -> InnerState:
+    @property
+    def max_length(self) -> int:
+        """The longest inner problem the schedule starts."""
+        return self.schedule.max_length
+
+    def truncation_objective(self, out: StepOutput, num_steps: int) -> Objective:
+        """The meta-loss objective of a truncation of `num_steps` steps ([steps, problems] `out`)."""
+        return self.meta_loss.truncation(out.meta_loss, out.ended, num_steps)
+
+    def full_objective(self, out: StepOutput, length: jax.Array) -> Objective:
+        """The meta-loss objective of whole problems of `length`s ([problems]) unrolled from step 0."""
+        return self.meta_loss.full(out.meta_loss, out.ended, length)
+
+    def fresh(self, theta: Theta, key: PRNGKey, outer_iteration: jax.Array) -> InnerState:
         """A newly initialized inner problem (unbatched)."""
         k_init, k_len, k_next = jax.random.split(key, 3)
         params, length = self.task.init(k_init), self.schedule.sample(k_len, outer_iteration)
         return InnerState(params, self.optimizer.init(theta, params, length), jnp.zeros((), jnp.int32),
                           length, k_next)
 
-    def init(self, theta: Any, key: jax.Array, num_tasks: int, random_offset: bool = True) -> InnerState:
+    def init(self, theta: Theta, key: PRNGKey, num_tasks: int, random_offset: bool = True) -> InnerState:
         """`num_tasks` fresh problems; with `random_offset` each starts at a random step of its
         length, so their resets are spread over the truncations rather than all at once."""
         k_tasks, k_off = jax.random.split(key)
@@ -89,7 +91,7 @@ class TruncatedUnroll:
             states = states._replace(step=offset, opt_state=opt_state)
         return states
 
-    def step(self, theta: Any, state: InnerState, data: Dataset) -> tuple[InnerState, StepOutput]:
+    def step(self, theta: Theta, state: InnerState, data: Dataset | None) -> tuple[InnerState, StepOutput]:
         """One training step of one inner problem, before any reset: the advanced state and its
         output (`reset`: it reached its length; `nonfinite`: its loss, grads or params are not)."""
         key = jax.random.fold_in(state.key, state.step)
@@ -101,7 +103,7 @@ class TruncatedUnroll:
         finite = jnp.isfinite(loss) & all_finite(grads) & all_finite(params)
         return advanced, StepOutput(loss, value, advanced.step >= state.length, ~finite)
 
-    def end_losses(self, advanced: InnerState, ended: jax.Array, data: Dataset) -> jax.Array:
+    def end_losses(self, advanced: InnerState, ended: jax.Array, data: Dataset | None) -> jax.Array:
         """The at-end meta-loss of the problems that just ended (0 elsewhere), each on the batch its
         next step would draw; computed only at steps where some problem ends."""
         def evaluate(_):
@@ -111,7 +113,7 @@ class TruncatedUnroll:
         values = jax.lax.cond(ended.any(), evaluate, lambda _: jnp.zeros(ended.shape), None)
         return jnp.where(ended, values, 0.0)
 
-    def run(self, theta: Any, states: InnerState, data: Dataset, num_steps: int,
+    def run(self, theta: Theta, states: InnerState, data: Dataset | None, num_steps: int,
             outer_iteration: jax.Array, theta_batched: bool = True, branches: int = 1
             ) -> tuple[InnerState, StepOutput]:
         """Advance every problem `num_steps` steps. `theta` has a leading task axis when
@@ -134,6 +136,6 @@ class TruncatedUnroll:
             if self.meta_loss.at_end:
                 out = out._replace(meta_loss=self.end_losses(advanced, out.reset & ~nonfinite, data))
             reset = out.reset | nonfinite
-            return _where(reset, successor, advanced), out._replace(reset=reset, nonfinite=nonfinite)
+            return where_rows(reset, successor, advanced), out._replace(reset=reset, nonfinite=nonfinite)
 
         return jax.lax.scan(body, states, None, length=num_steps)

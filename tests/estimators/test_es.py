@@ -18,7 +18,8 @@ def test_es_is_unbiased_for_each_truncation_gradient(length):
     state = es.init(unroll, theta, jax.random.PRNGKey(0), num_tasks, random_offset=False)
     estimate = jax.jit(lambda s, k: es.estimate(unroll, theta, s, DATA, k, jnp.zeros((), jnp.int32)))
     for i, key in enumerate(jax.random.split(jax.random.PRNGKey(1), 2)):
-        grad, state, _ = estimate(state, key)
+        est = estimate(state, key)
+        grad, state = est.grad, est.state
         exact = truncation_gradient(theta, i * trunc, length, trunc)
         assert jnp.linalg.norm(grad - exact) < 0.05 * jnp.linalg.norm(exact)
 
@@ -30,5 +31,6 @@ def test_normalized_es_gives_unit_task_gradients():
     state = es.init(unroll, theta, jax.random.PRNGKey(0), 1, random_offset=False)
     estimate = jax.jit(lambda s, k: es.estimate(unroll, theta, s, DATA, k, jnp.zeros((), jnp.int32)))
     for key in jax.random.split(jax.random.PRNGKey(1), 3):
-        grad, state, _ = estimate(state, key)
+        est = estimate(state, key)
+        grad, state = est.grad, est.state
         np.testing.assert_allclose(jnp.linalg.norm(grad), 1.0, rtol=1e-5)

@@ -29,25 +29,25 @@ def estimate(meta_loss, lengths, num_tasks, normalize=False, key=1):
     unroll = TruncatedUnroll(QUADRATIC, LogLrSGD(), ChoiceSchedule(lengths), meta_loss)
     full = FullES(std=0.01, normalize_task_grads=normalize)
     keys = full.init(unroll, THETA, jax.random.PRNGKey(0), num_tasks)
-    grad, new_keys, metrics = jax.jit(lambda k: full.estimate(unroll, THETA, keys, DATA, k, ZERO))(
-        jax.random.PRNGKey(key))
-    np.testing.assert_array_equal(new_keys, keys)  # nothing persists but the task keys
-    return grad, metrics
+    est = jax.jit(lambda k: full.estimate(unroll, THETA, keys, DATA, k, ZERO))(jax.random.PRNGKey(key))
+    np.testing.assert_array_equal(est.state, keys)  # nothing persists but the task keys
+    return est
 
 
 @pytest.mark.parametrize("meta_loss", [MeanLoss(), FinalLoss()], ids=["mean", "final"])
 def test_full_es_is_unbiased_for_the_whole_problem_gradient(meta_loss):
-    grad, metrics = estimate(meta_loss, (6,), 4096)
+    est = estimate(meta_loss, (6,), 4096)
     exact = whole_problem_gradient(meta_loss, 6)
-    np.testing.assert_allclose(grad, exact, rtol=0.1)
-    assert int(metrics["inner/resets"]) == 4096 and int(metrics["outer/nonfinite_tasks"]) == 0
+    np.testing.assert_allclose(est.grad, exact, rtol=0.1)
+    assert int(est.metrics["inner/resets"]) == 4096 and 4096 - int(est.finite_tasks) == 0  # no non-finite task
 
 
 @pytest.mark.parametrize("meta_loss", [MeanLoss(), FinalLoss()], ids=["mean", "final"])
 def test_steps_past_a_sampled_length_are_masked(meta_loss):
     """Lengths 2 or 8 in an 8-step scan: the estimate is the average of the two problems' gradients,
     not that of 8 steps (the 2-step problems' successors train on but are not counted)."""
-    grad, metrics = estimate(meta_loss, (2, 8), 4096)
+    est = estimate(meta_loss, (2, 8), 4096)
+    grad, metrics = est.grad, est.metrics
     g2, g8 = whole_problem_gradient(meta_loss, 2), whole_problem_gradient(meta_loss, 8)
     expected = 0.5 * (g2 + g8)
     np.testing.assert_allclose(grad, expected, rtol=0.1)
@@ -56,13 +56,13 @@ def test_steps_past_a_sampled_length_are_masked(meta_loss):
 
 
 def test_outer_loss_is_the_whole_problem_mean_loss():
-    _, metrics = estimate(MeanLoss(), (4,), 8)
+    est = estimate(MeanLoss(), (4,), 8)
     losses = [0.5 * jnp.sum(CURVATURE * params_after(THETA, t, 5)[0] ** 2) for t in range(4)]
-    np.testing.assert_allclose(metrics["outer/loss"], np.mean(losses), rtol=1e-3)  # std-perturbed
+    np.testing.assert_allclose(est.meta_loss, np.mean(losses), rtol=1e-3)  # std-perturbed
 
 
 def test_normalized_full_es_gives_unit_task_gradients():
-    grad, _ = estimate(MeanLoss(), (4,), 1, normalize=True)
+    grad = estimate(MeanLoss(), (4,), 1, normalize=True).grad
     np.testing.assert_allclose(jnp.linalg.norm(grad), 1.0, rtol=1e-5)
 
 
@@ -79,6 +79,7 @@ def test_a_diverging_task_is_dropped():
     unroll = TruncatedUnroll(HALF_NAN, LogLrSGD(), ChoiceSchedule((5,)))
     full = FullES(std=0.01)
     keys = full.init(unroll, THETA, jax.random.PRNGKey(0), 512)
-    grad, _, metrics = jax.jit(lambda k: full.estimate(unroll, THETA, keys, DATA, k, ZERO))(jax.random.PRNGKey(1))
-    assert 150 < int(metrics["outer/nonfinite_tasks"]) < 360 and np.isfinite(grad).all()
+    est = jax.jit(lambda k: full.estimate(unroll, THETA, keys, DATA, k, ZERO))(jax.random.PRNGKey(1))
+    grad = est.grad
+    assert 150 < 512 - int(est.finite_tasks) < 360 and np.isfinite(grad).all()  # non-finite tasks
     np.testing.assert_allclose(grad, whole_problem_gradient(MeanLoss(), 5), rtol=0.2)

@@ -6,8 +6,8 @@ import pytest
 
 from lopt.estimators import ES, PES, TBPTT, Merged
 from lopt.estimators.base import TruncatedEstimator
-from lopt.unroll import FinalLoss, TruncatedUnroll
 from lopt.schedules import ConstantSchedule
+from lopt.unroll import FinalLoss, TruncatedUnroll
 from tests.estimators.reference import HALF_NAN, params_after, truncation_gradient
 from tests.quadratic import CURVATURE, DATA, QUADRATIC, LogLrSGD
 
@@ -37,11 +37,12 @@ def test_tbptt_drops_the_diverging_tasks_and_keeps_the_exact_gradient_of_the_oth
     unroll, state, estimate = _half_nan(tbptt)
     bad = int((np.asarray(state.params)[:, 0] < 0).sum())
     assert 3 <= bad <= 13
-    grad, state, metrics = estimate(state, jax.random.PRNGKey(1))
+    est = estimate(state, jax.random.PRNGKey(1))
+    grad, state, metrics = est.grad, est.state, est.metrics
     np.testing.assert_allclose(grad, truncation_gradient(THETA, 0, 100, 5), rtol=1e-5)
-    assert int(metrics["outer/nonfinite_tasks"]) == bad
+    assert 16 - int(est.finite_tasks) == bad  # the non-finite tasks
     assert int(metrics["inner/nonfinite_resets"]) >= bad  # a successor starting negative resets again
-    assert np.isfinite(metrics["inner/loss"]) and np.isfinite(metrics["outer/loss"])
+    assert np.isfinite(metrics["inner/loss"]) and np.isfinite(est.meta_loss)
     assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state))
 
 
@@ -49,8 +50,9 @@ def test_tbptt_drops_the_diverging_tasks_and_keeps_the_exact_gradient_of_the_oth
 def test_antithetic_estimators_drop_diverging_tasks_and_stay_finite(cls):
     unroll, state, estimate = _half_nan(cls(std=0.01, trunc_length=5), num_tasks=256)
     for key in jax.random.split(jax.random.PRNGKey(1), 2):
-        grad, state, metrics = estimate(state, key)
-        assert np.isfinite(grad).all() and 0 < int(metrics["outer/nonfinite_tasks"]) < 256
+        est = estimate(state, key)
+        grad, state = est.grad, est.state
+        assert np.isfinite(grad).all() and 0 < 256 - int(est.finite_tasks) < 256  # some tasks non-finite
         assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state))
     inner = state.inner if cls is PES else state  # antithetic branches stayed in step
     n = inner.step.shape[0] // 2
@@ -68,7 +70,8 @@ def test_pes_final_is_unbiased_for_the_final_loss_gradient():
     estimate = jax.jit(lambda s, k: pes.estimate(unroll, THETA, s, DATA, k, ZERO))
     total = jnp.zeros_like(THETA)
     for k in jax.random.split(jax.random.PRNGKey(1), 4):
-        grad, state, _ = estimate(state, k)
+        est = estimate(state, k)
+        grad, state = est.grad, est.state
         total = total + grad
 
     def final_losses(theta):  # two identical problems, each ending after its 7th update

@@ -18,7 +18,8 @@ def test_tbptt_is_the_exact_gradient_of_each_truncation(length):
     estimate = jax.jit(lambda s: tbptt.estimate(unroll, theta, s, DATA, jax.random.PRNGKey(1),
                                                 jnp.zeros((), jnp.int32)))
     for i in range(3):
-        grad, state, metrics = estimate(state)
+        est = estimate(state)
+        grad, state, metrics = est.grad, est.state, est.metrics
         np.testing.assert_allclose(grad, truncation_gradient(theta, i * trunc, length, trunc),
                                    rtol=1e-5, atol=1e-7)
         assert np.all(np.asarray(state.step) == (i + 1) * trunc % length)
@@ -34,7 +35,7 @@ def test_normalized_tbptt_is_the_unit_direction():
         tbptt = TBPTT(trunc_length=5, normalize_task_grads=normalize)
         state = tbptt.init(unroll, theta, jax.random.PRNGKey(0), 4, random_offset=False)
         grads.append(jax.jit(tbptt.estimate, static_argnums=0)(
-            unroll, theta, state, DATA, jax.random.PRNGKey(1), jnp.zeros((), jnp.int32))[0])
+            unroll, theta, state, DATA, jax.random.PRNGKey(1), jnp.zeros((), jnp.int32)).grad)
     plain, unit = grads  # identical tasks: the mean of equal unit vectors is that unit vector
     np.testing.assert_allclose(jnp.linalg.norm(unit), 1.0, rtol=1e-6)
     np.testing.assert_allclose(unit, plain / jnp.linalg.norm(plain), rtol=1e-6)

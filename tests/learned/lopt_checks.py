@@ -9,8 +9,9 @@ import numpy as np
 import optax
 from rich.console import Console
 
-from lopt import evaluate, meta_train
+from lopt.commands import evaluate, meta_train
 from lopt.learned.export import as_optax
+from lopt.meta_trainer import metric_record
 from tests.conftest import TINY, compose, compose_meta_train
 
 PARAMS = {"w": np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), "b": np.ones(4, np.float32),
@@ -33,7 +34,8 @@ def assert_meta_training_moves_theta(name: str) -> None:
     theta0 = jax.device_get(state.theta)
     step = jax.jit(c.trainer.step)
     for _ in range(3):
-        state, metrics = step(state, data)
+        state, report = step(state, data)
+        metrics = metric_record(report)
         assert np.isfinite(metrics["outer/loss"]) and np.isfinite(metrics["outer/grad_norm"])
     theta = jax.device_get(state.theta)
     assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(theta))
@@ -77,7 +79,7 @@ def assert_vmapped_tasks_match_single(lopt, theta) -> None:
     for i, p in enumerate(tasks):
         state = lopt.init(theta, p)
         for _ in range(2):
-            p_new, state = lopt.update(theta, state, p, jax.tree_util.tree_map(lambda x: x[i], g), losses[i])
+            p_new, state = lopt.update(theta, state, p, jax.tree_util.tree_map(lambda x, i=i: x[i], g), losses[i])
             p = p_new
         for a, b in zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(stacked)):
             np.testing.assert_allclose(a, b[i], rtol=1e-5, atol=1e-6)

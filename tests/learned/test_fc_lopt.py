@@ -4,8 +4,7 @@ import numpy as np
 
 from lopt.learned import FCLOpt
 from lopt.learned.fc_lopt import TIMESCALES
-from tests.learned.lopt_checks import (PARAMS, assert_meta_training_moves_theta, evaluate_curves, grads,
-                                       num_meta_params)
+from tests.learned.lopt_checks import PARAMS, assert_meta_training_moves_theta, evaluate_curves, grads, num_meta_params
 
 DECAYS = np.array([0.5, 0.9, 0.99, 0.999, 0.9999])
 
@@ -25,8 +24,9 @@ def test_nine_timescales_log_spaced_from_3_to_300k():
 
 
 def _by_hand(theta, p, gs, step_mult, exp_mult):
-    """seed 001 App. C.1 in float64 numpy: the step after len(gs) gradients, features stacked and
-    normalized explicitly, the MLP applied as matrix products."""
+    """Metz et al. 2018, Learned optimizers that outperform SGD on wall-clock and test loss
+    (arXiv:1810.10180), App. C.1, in float64 numpy: the step after len(gs) gradients, features stacked
+    and normalized explicitly, the MLP applied as matrix products."""
     m = v = 0.0
     for g in gs:
         m = DECAYS * m + (1 - DECAYS) * g[..., None]

@@ -4,9 +4,16 @@ import numpy as np
 
 from lopt.learned import Hypernet, SmallFCLOpt, tensor_lstm
 from lopt.schedules import NEVER
-from tests.learned.lopt_checks import (PARAMS, assert_export_matches_update, assert_meta_training_moves_theta,
-                                       assert_vmapped_tasks_match_single, evaluate_curves, grads,
-                                       num_meta_params, run_steps)
+from tests.learned.lopt_checks import (
+    PARAMS,
+    assert_export_matches_update,
+    assert_meta_training_moves_theta,
+    assert_vmapped_tasks_match_single,
+    evaluate_curves,
+    grads,
+    num_meta_params,
+    run_steps,
+)
 
 LOPT = Hypernet(step_mult=1.0, exp_mult=0.5)  # large temperatures: steps of order 1
 SMALL = SmallFCLOpt(step_mult=1.0, exp_mult=0.5)
@@ -68,7 +75,7 @@ def test_controls_are_linear_in_the_lstm_output_per_tensor():
     controls = 1 / 8 + h @ np.asarray(theta["controls"]["w"])
     assert np.abs(controls[0] - controls[2]).max() > 0.05
     for i, k in enumerate(sorted(PARAMS)):
-        nn = jax.tree_util.tree_map(lambda w: jnp.tensordot(controls[i], w, 1), theta["bank"])
+        nn = jax.tree_util.tree_map(lambda w, c=controls[i]: jnp.tensordot(c, w, 1), theta["bank"])
         np.testing.assert_allclose(steps[0][k], run_steps(SMALL, _small_theta(theta, nn), 1)[0][0][k],
                                    rtol=1e-4, atol=1e-6)
 

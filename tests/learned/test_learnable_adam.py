@@ -7,8 +7,7 @@ import pytest
 from lopt import learned
 from lopt.errors import ConfigError
 from lopt.learned import LearnableAdam
-from tests.learned.lopt_checks import (PARAMS, assert_meta_training_moves_theta, evaluate_curves, grads,
-                                       num_meta_params)
+from tests.learned.lopt_checks import PARAMS, assert_meta_training_moves_theta, evaluate_curves, grads, num_meta_params
 
 
 def _steps(lopt, theta, n):

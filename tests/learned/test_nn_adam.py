@@ -5,8 +5,7 @@ import optax
 
 from lopt.learned import NNAdam
 from lopt.learned.nn_adam import tensor_features
-from tests.learned.lopt_checks import (PARAMS, assert_meta_training_moves_theta, evaluate_curves, grads,
-                                       num_meta_params)
+from tests.learned.lopt_checks import PARAMS, assert_meta_training_moves_theta, evaluate_curves, grads, num_meta_params
 
 LOPT = NNAdam(lr=0.1, b1=0.9, b2=0.999, eps=1e-8)
 

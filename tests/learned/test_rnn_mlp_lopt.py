@@ -1,11 +1,17 @@
 import jax
 import numpy as np
 
-from lopt.learned import FCLOpt, RNNMLPLOpt
-from lopt.learned import tensor_lstm
-from tests.learned.lopt_checks import (PARAMS, assert_export_matches_update, assert_meta_training_moves_theta,
-                                       assert_vmapped_tasks_match_single, evaluate_curves, grads, num_meta_params,
-                                       run_steps)
+from lopt.learned import FCLOpt, RNNMLPLOpt, tensor_lstm
+from tests.learned.lopt_checks import (
+    PARAMS,
+    assert_export_matches_update,
+    assert_meta_training_moves_theta,
+    assert_vmapped_tasks_match_single,
+    evaluate_curves,
+    grads,
+    num_meta_params,
+    run_steps,
+)
 
 LOPT = RNNMLPLOpt(step_mult=1.0, exp_mult=0.5)  # large temperatures: steps of order 1
 FC = FCLOpt(step_mult=1.0, exp_mult=0.5)

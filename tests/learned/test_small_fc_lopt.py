@@ -1,10 +1,13 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from lopt.config import from_config
+from lopt.errors import ConfigError
 from lopt.learned import accumulators as acc
-from lopt.learned.small_fc_lopt import SmallFCLOpt, _tensor_features
 from lopt.learned.features import tanh_time_features
+from lopt.learned.small_fc_lopt import SmallFCLOpt, _tensor_features
 
 PARAMS = {"w": jnp.linspace(-1, 1, 12).reshape(3, 4), "b": jnp.ones(4), "s": jnp.asarray(0.5)}
 
@@ -43,7 +46,9 @@ def test_features_are_normalized_inside_the_first_layer():
     fac, fac_g = acc.factored_update(jnp.array([0.9, 0.99, 0.999]), state.fac["w"], g)
     feats = jnp.stack(_tensor_features(p, g, m, rms, fac_g, fac), axis=-1)
     assert feats.shape == (3, 4, 28)
-    normed = feats / jnp.sqrt(1e-5 + jnp.mean(feats**2, axis=(0, 1)))  # seed 002: unit second moment
+    # Unit second moment over the tensor: Metz et al. 2022, Practical tradeoffs between memory, compute,
+    # and performance in learned optimizers (arXiv:2203.11860), App. A.
+    normed = feats / jnp.sqrt(1e-5 + jnp.mean(feats**2, axis=(0, 1)))
     t = jnp.broadcast_to(tanh_time_features(jnp.asarray(0)), (3, 4, 11))
     net = jnp.concatenate([normed, t], -1)
     nn = theta["nn"]
@@ -74,3 +79,24 @@ def test_accumulators_use_the_learned_decays():
 def test_time_features_are_tanh_t_over_timescale_minus_one():
     np.testing.assert_allclose(tanh_time_features(jnp.asarray(30))[:4],
                                np.tanh(30 / np.array([1, 3, 10, 30]) - 1), rtol=1e-6)
+
+
+def test_rms_decays_must_be_one_or_as_many_as_momentum_decays():
+    node = {"momentum_decays": [0.9, 0.99, 0.999], "rms_decays": [0.9, 0.99]}
+    with pytest.raises(ConfigError, match=r"^lopt\.rms_decays=\(0\.9, 0\.99\) is invalid: it must be 1 "
+                                          r"decay or as many as momentum_decays \(3\)"):
+        from_config(SmallFCLOpt, node, "lopt")
+    with pytest.raises(ConfigError, match=r"lopt\.rms_decays=.* as many as momentum_decays \(1\)"):
+        from_config(SmallFCLOpt, {"momentum_decays": [0.9], "adafactor_decays": [0.9],
+                                  "rms_decays": [0.9, 0.99]}, "lopt")
+
+
+@pytest.mark.parametrize("rms_decays", [[0.999], [0.9, 0.99, 0.999]])
+def test_valid_rms_decays_lengths_update(rms_decays):
+    lopt = from_config(SmallFCLOpt, {"momentum_decays": [0.9, 0.99, 0.999], "rms_decays": rms_decays}, "lopt")
+    theta = lopt.init_theta(jax.random.PRNGKey(0))
+    assert theta["nn"]["w0"].shape[0] == lopt.num_features
+    new, state = lopt.update(theta, lopt.init(theta, PARAMS), PARAMS, _grads(jax.random.PRNGKey(1)), 1.0)
+    assert state.rms["w"].shape == (3, 4, len(rms_decays))
+    for k in PARAMS:
+        assert new[k].shape == PARAMS[k].shape and bool(jnp.isfinite(new[k]).all())

@@ -59,14 +59,14 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
      "at most 200."),
     (["meta-train"], ["schedule=linear", "estimator.trunc_length=60"], "(schedule min length 40): it must be at most 40."),
     # missing checkpoint or results paths
-    (LEARNED, ["lopt.checkpoint=/nonexistent/run"],
-     "lopt.checkpoint='/nonexistent/run' does not exist: give a meta-train run directory or its final_theta/ directory."),
-    (["meta-train"], ["outer_opt=lopt", "outer_opt.lopt.checkpoint=/nonexistent"],
-     "outer_opt.lopt.checkpoint='/nonexistent' does not exist"),
+    (LEARNED, ["theta=/nonexistent/run"],
+     "theta='/nonexistent/run' does not exist: give a meta-train run directory or its final_theta/ directory."),
+    (["meta-train"], ["outer_opt=lopt", "outer_opt.theta=/nonexistent"],
+     "outer_opt.theta='/nonexistent' does not exist"),
     (["evaluate"], ["compare_to=/nonexistent/best.json"], "compare_to='/nonexistent/best.json' does not exist."),
     # a checkpoint of another architecture (fc_lopt's theta where small_fc_lopt's is expected)
-    (LEARNED, ["lopt.checkpoint=OTHER_ARCH"], "lopt.checkpoint does not fit the configured learned optimizer "
-                                              "(SmallFCLOpt): The checkpoint OTHER_ARCH/final_theta does not match"),
+    (LEARNED, ["theta=OTHER_ARCH"], "theta does not fit the configured learned optimizer "
+                                    "(SmallFCLOpt): The checkpoint OTHER_ARCH/final_theta does not match"),
     # missing TFDS data on a machine that cannot download it
     (ALL, ["task=conv_cifar", "data.dir=EMPTY_DIR"], "TFDS dataset 'cifar10' is not prepared in EMPTY_DIR and could "
                                                      "not be downloaded here"),

@@ -54,6 +54,7 @@ def test_meta_train_writes_a_complete_run_directory(meta_run):
 
     # the checkpoint restores to the live state's structure
     import jax
+
     from lopt.checkpoint import load_tree
     from lopt.learned import SmallFCLOpt
     theta = load_tree(run / "final_theta", SmallFCLOpt().init_theta(jax.random.PRNGKey(0)))
@@ -113,7 +114,7 @@ def test_multirun_sweeps_overrides_into_separate_run_dirs(tmp_path):
 
 def test_evaluate_a_meta_trained_optimizer_from_its_run_directory(meta_run, tmp_path):
     run, _ = meta_run
-    out = lopt("evaluate", "lopt=small_fc_lopt", f"lopt.checkpoint={run}", "data.source=synthetic",
+    out = lopt("evaluate", "lopt=small_fc_lopt", f"theta={run}", "data.source=synthetic",
                "data.synthetic_examples=64", "task.hidden=[8]", "num_seeds=2", "num_steps=10",
                "eval_every=5", "tracking.mode=disabled", "hydra.run.dir=ev", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -126,9 +127,9 @@ def test_evaluate_a_meta_trained_optimizer_from_its_run_directory(meta_run, tmp_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["lopt=small_fc_lopt", "lopt.checkpoint=/nonexistent/run"], "lopt.checkpoint='/nonexistent/run' does not exist"),
+    (["lopt=small_fc_lopt", "theta=/nonexistent/run"], "theta='/nonexistent/run' does not exist"),
     (["optimizer=rmsprop"], "Unknown optimizer option (optimizer=) 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
-    (["lopt=small_fc_lopt", "lopt.hidden_size=5", "lopt.checkpoint=CKPT"], "does not fit the configured learned optimizer"),
+    (["lopt=small_fc_lopt", "lopt.hidden_size=5", "theta=CKPT"], "theta does not fit the configured learned optimizer"),
 ])
 def test_evaluate_bad_input(meta_run, tmp_path, args, message):
     args = [a.replace("CKPT", str(meta_run[0])) for a in args]

@@ -23,7 +23,9 @@ def test_optax_adapter_matches_optax_and_ignores_theta():
 
 
 def _nadamw_reference(hp, num_steps, p, grads):
-    """NAdamW written out in numpy from seed 002 App. F (NAdam's bias correction as in optax)."""
+    """NAdamW written out in numpy from Metz et al. 2022, Practical tradeoffs between memory, compute,
+    and performance in learned optimizers (arXiv:2203.11860), App. F (NAdam's bias correction as in
+    optax)."""
     m = v = np.zeros_like(p)
     total = num_steps
     warm, const = hp["warmup_fraction"] * total, max(hp["constant_fraction"], hp["warmup_fraction"]) * total
@@ -72,7 +74,7 @@ def test_nadamw_follows_the_update_equations(nesterov, traced):
     np.testing.assert_allclose(got, _nadamw_reference(hp, num_steps, p0, grads), rtol=1e-4, atol=1e-6)
 
 
-def test_nadamw_search_space_is_seed_002_appendix_f():
+def test_nadamw_search_space_is_practical_tradeoffs_appendix_f():
     n = 40_000
     s = NAdamW().search_space(np.random.default_rng(0), n)
     assert set(s) == set(NAdamW().hyperparameters())  # all 10 hyperparameters are searched
@@ -90,7 +92,7 @@ def test_nadamw_search_space_is_seed_002_appendix_f():
     assert s["constant_fraction"].mean() == pytest.approx(0.5, abs=0.01)
 
 
-def test_lr_only_optimizers_search_learning_rates_of_seed_002():
+def test_lr_only_optimizers_search_learning_rates_of_practical_tradeoffs():
     s = hand_designed.SGDM().search_space(np.random.default_rng(0), 1000)
     assert list(s) == ["lr"] and s["lr"].min() >= 1e-7 and s["lr"].max() <= 1.0
 

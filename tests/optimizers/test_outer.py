@@ -6,9 +6,11 @@ import numpy as np
 import optax
 import pytest
 
-from lopt import checkpoint, learned, meta_train
+from lopt import checkpoint, learned
+from lopt.commands import meta_train
 from lopt.errors import ConfigError, UserError
 from lopt.learned.export import as_optax
+from lopt.meta_trainer import metric_record
 from lopt.optimizers import outer
 from tests.conftest import CHEAP, compose_meta_train
 
@@ -50,8 +52,8 @@ def test_sgd_with_momentum_matches_closed_form():
 def test_adam_clips_the_global_norm_before_adam():
     lr, max_norm = 0.01, 2.0
     _, u2 = two_updates(build("outer_opt=adam", f"outer_opt.lr={lr}", f"outer_opt.max_norm={max_norm}").transform())
-    clipped = [jax.tree_util.tree_map(lambda x: x * min(1.0, max_norm / float(optax.tree.norm(g))), g)
-               for g in (G1, G2)]
+    scales = [min(1.0, max_norm / float(optax.tree.norm(g))) for g in (G1, G2)]
+    clipped = [jax.tree_util.tree_map(lambda x, s=s: x * s, g) for g, s in zip((G1, G2), scales)]
     assert float(optax.tree.norm(G2)) > max_norm  # both gradients are rescaled, by different factors
     assert_trees_close(u2, adam_second_update(*clipped, lr))
     _, u2 = two_updates(build("outer_opt=adam", f"outer_opt.lr={lr}", "outer_opt.max_norm=null").transform())
@@ -89,15 +91,15 @@ def test_learned_outer_optimizer_from_checkpoint_reproduces_the_export(tmp_path)
     lopt = learned.build(compose_meta_train().lopt)
     theta = jax.tree_util.tree_map(lambda t: t + 0.3, lopt.init_theta(jax.random.PRNGKey(5)))
     checkpoint.save_tree(tmp_path / "final_theta", theta)
-    tx = build("outer_opt=lopt", f"outer_opt.lopt.checkpoint={tmp_path}").transform()
+    tx = build("outer_opt=lopt", f"outer_opt.theta={tmp_path}").transform()
     got, want = two_updates(tx), two_updates(as_optax(lopt, theta))
     assert_trees_close(got, want)
     assert float(optax.tree.norm(got[1])) > 0
 
 
 def test_learned_outer_optimizer_missing_checkpoint_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="outer_opt.lopt.checkpoint=.* does not exist"):
-        build("outer_opt=lopt", f"outer_opt.lopt.checkpoint={tmp_path / 'nope'}")
+    with pytest.raises(UserError, match="outer_opt.theta=.* does not exist"):
+        build("outer_opt=lopt", f"outer_opt.theta={tmp_path / 'nope'}")
 
 
 def run_meta_training(*overrides: str, iterations: int = 3):
@@ -107,9 +109,9 @@ def run_meta_training(*overrides: str, iterations: int = 3):
     state = c.trainer.init(jax.random.PRNGKey(0))
     thetas, history = [state.theta], []
     for _ in range(iterations):
-        state, metrics = step(state, data)
+        state, report = step(state, data)
         thetas.append(state.theta)
-        history.append(jax.device_get(metrics))
+        history.append(metric_record(report))
     assert step._cache_size() == 1
     for theta in thetas:
         assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(theta))

@@ -2,7 +2,8 @@
 import jax
 import numpy as np
 
-from lopt import meta_train
+from lopt.commands import meta_train
+from lopt.meta_trainer import metric_record
 from tests.conftest import CHEAP, compose_meta_train
 
 BASE = [o for o in CHEAP if not o.startswith("schedule.")]  # trunc_length 3, 2 tasks
@@ -14,14 +15,15 @@ def run_checking_resets(*overrides: str, iterations: int = 8) -> list[int]:
     step s of length L resets iff s + T >= L; its successor has step s + T - L and the length the
     schedule samples from the problem's key at that outer iteration. Returns the sampled lengths."""
     c = meta_train.build(compose_meta_train(*BASE, *overrides))
-    schedule, data = c.trainer.unroll.schedule, meta_train.load_data(c)
+    schedule, data = c.trainer.unrolls[0].schedule, meta_train.load_data(c)
     step = jax.jit(c.trainer.step)
     state = c.trainer.init(jax.random.PRNGKey(0))
     lengths = []
     for it in range(iterations):
-        before = jax.device_get(state.estimator_state.inner)
-        state, metrics = step(state, data)
-        after = jax.device_get(state.estimator_state.inner)
+        before = jax.device_get(state.estimator_state[0].inner)  # the one task's PES state
+        state, report = step(state, data)
+        metrics = metric_record(report)
+        after = jax.device_get(state.estimator_state[0].inner)
         n = before.step.shape[0] // 2
         np.testing.assert_array_equal(after.length[:n], after.length[n:])  # branches share resets
         np.testing.assert_array_equal(after.step[:n], after.step[n:])

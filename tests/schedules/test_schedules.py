@@ -4,7 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt import meta_train, schedules
+from lopt import schedules
+from lopt.commands import meta_train
 from lopt.errors import ConfigError
 from lopt.unroll import TruncatedUnroll
 from tests.conftest import compose_meta_train
@@ -26,7 +27,9 @@ def samples(schedule, outer_iteration: int, n: int = N) -> np.ndarray:
     return np.asarray(out)
 
 
-def test_linear_defaults_follow_seed_001_curriculum_with_20_percent_jitter():
+def test_linear_defaults_follow_metz_2018_curriculum_with_20_percent_jitter():
+    """Metz et al. 2018, Learned optimizers that outperform SGD on wall-clock and test loss
+    (arXiv:1810.10180), Sec. 4.3: 50 -> 10k steps over 5k outer iterations, jittered by up to 20%."""
     s = build("schedule=linear")
     assert (s.min_length, s.max_length) == (40, 12000)
     for it, base in [(0, 50), (1000, 50 + 9950 * 0.2), (2500, 5025), (5000, 10000), (9000, 10000)]:

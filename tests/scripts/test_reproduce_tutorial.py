@@ -18,6 +18,10 @@ def test_tutorial_pipeline_runs_offline_and_its_verdict_matches_its_numbers(tmp_
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path / "t" / "tutorial.json").read_text())
     assert result["task"] == "digits_mlp" and result["outer_iterations"] == 3
+    sizes = (result["preset"], result["num_tasks"], result["trunc_length"], result["num_steps"])
+    assert sizes == ("quick_offline", 2, 5, 10)
+    meta_overrides = (tmp_path / "t" / "meta" / ".hydra" / "overrides.yaml").read_text()
+    assert "+experiment=quick_offline" in meta_overrides and "- task=" not in meta_overrides  # the preset names the task
     best = json.loads((tmp_path / "t" / "sweep" / "best.json").read_text())["configuration"]
     assert result["adam"]["mean_loss"] == pytest.approx(best["metrics"]["mean/eval/train/loss"]["mean"], rel=1e-6)
     assert result["learned_wins"] == (result["learned"]["mean_loss"] < result["adam"]["mean_loss"])

@@ -16,9 +16,11 @@ def _config(**overrides):
     return tasks.parse({**compose_meta_train("task=lm1b_lstm").task, **overrides})
 
 
-def test_lm1b_lstm_is_seed_002_architecture():
-    """Embedding 256x64; LSTM 128: 4 gates x (64x128 input + 128x128 recurrent + 128 bias); learned
-    initial state 2x128; linear 128x256+256: 16,384 + 98,816 + 256 + 33,024 = 148,480."""
+def test_lm1b_lstm_is_practical_tradeoffs_architecture():
+    """Metz et al. 2022, Practical tradeoffs between memory, compute, and performance in learned
+    optimizers (arXiv:2203.11860), App. E.1. Embedding 256x64; LSTM 128: 4 gates x (64x128 input +
+    128x128 recurrent + 128 bias); learned initial state 2x128; linear 128x256+256: 16,384 + 98,816 +
+    256 + 33,024 = 148,480."""
     cfg = _config()
     assert (cfg.seq_len, cfg.batch_size, cfg.embed_dim, cfg.hidden, cfg.dataset) == (32, 128, 64, 128, "lm1b")
     params = cfg.build().init(jax.random.PRNGKey(0))

@@ -10,7 +10,8 @@ from lopt.errors import ConfigError
 from lopt.schedules import ConstantSchedule, NeverEndingSchedule
 from lopt.tasks import Task
 from lopt.unroll import FinalLoss, MeanLoss, TruncatedUnroll, ValidLoss
-from tests.quadratic import CURVATURE, DATA as QDATA, QUADRATIC, LogLrSGD, quadratic_unroll
+from tests.quadratic import CURVATURE, QUADRATIC, LogLrSGD, quadratic_unroll
+from tests.quadratic import DATA as QDATA
 
 ZERO = jnp.zeros((), jnp.int32)
 LR = jnp.array([0.1, 0.2])

@@ -2,8 +2,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lopt.unroll import TruncatedUnroll
 from lopt.schedules import ConstantSchedule
+from lopt.unroll import TruncatedUnroll
 from tests.quadratic import DATA, QUADRATIC, LogLrSGD, quadratic_unroll
 
 ZERO = jnp.zeros((), jnp.int32)
@@ -62,11 +62,11 @@ def test_batched_theta_trains_each_problem_with_its_own_theta():
 
 def test_batches_are_shared_by_problems_with_the_same_key():
     """Antithetic branches copy one state; they must then see identical batches."""
-    from lopt.tasks import build
-    from tests.conftest import compose_meta_train
+    from lopt import data as data_lib
     from lopt.optimizers.hand_designed import Adam
     from lopt.schedules import ConstantSchedule
-    from lopt import data as data_lib
+    from lopt.tasks import build
+    from tests.conftest import compose_meta_train
 
     task = build(compose_meta_train().task)
     unroll = TruncatedUnroll(task, Adam(1e-2).build(10), ConstantSchedule(10))

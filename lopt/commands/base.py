@@ -1,0 +1,167 @@
+"""The skeleton every command runs on.
+
+A command module has `build(cfg) -> Components` (validate the whole config and build every
+component; loads no data, compiles nothing: the CLI calls it for every override before Hydra runs)
+and `run(cfg, run_dir, console) -> summary`. `run` starts with `prepare(build, cfg, run_dir, console)`,
+which builds the components (once per job: what validation built is reused), joins a multi-process
+launch and makes the device mesh, and returns a `Job`: the run directory, data loading, result
+files and the tracker, every write made by process 0 only (orbax checkpoints stay collective).
+"""
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, cast
+
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from lopt import data as data_lib
+from lopt import distributed
+from lopt.config import from_config
+from lopt.results import pyplot, save_figure, write_json, write_text
+from lopt.settings import DataSettings, TrackingSettings
+from lopt.tasks import TaskConfig
+from lopt.tracking import NullTracker, Tracker
+
+CONFIG_PACKAGE = "lopt_conf"  # conf/, installed as a package
+T = TypeVar("T")
+
+
+def config_groups() -> dict[str, list[str]]:
+    """Config groups (conf/ subdirectories) and their options, as shipped in the config package."""
+    root = resources.files(CONFIG_PACKAGE)
+    return {
+        d.name: sorted(f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml"))
+        for d in root.iterdir() if d.is_dir() and d.name not in ("hydra", "__pycache__")
+    }
+
+
+def settings(cls: type[T], cfg: Mapping[str, Any]) -> T:
+    """A command's top-level settings: the config's keys that are not config groups, validated as
+    the fields of dataclass `cls` (an unknown key is an error naming the valid ones)."""
+    groups = config_groups()
+    return from_config(cls, {k: v for k, v in cfg.items() if k not in groups}, "")
+
+
+@dataclass(frozen=True)
+class Shared:
+    """The config sections every command has."""
+
+    data: DataSettings
+    tracking: TrackingSettings
+    distributed: distributed.Settings
+
+    @classmethod
+    def parse(cls, cfg: Mapping[str, Any]) -> "Shared":
+        return cls(from_config(DataSettings, cfg["data"], "data"),
+                   from_config(TrackingSettings, cfg["tracking"], "tracking"),
+                   distributed.parse(cfg.get("distributed")))
+
+
+class Components(Protocol):
+    """What every command's `build` returns (a NamedTuple or dataclass with at least these)."""
+
+    @property
+    def settings(self) -> Any: ...  # the command's top-level settings, with a `seed`
+
+    @property
+    def shared(self) -> Shared: ...
+
+
+C = TypeVar("C", bound=Components)
+_built: dict[tuple[str, str], Any] = {}
+
+
+def _key(build: Callable[..., Any], cfg: DictConfig) -> tuple[str, str]:
+    return build.__module__, OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def _join(cfg: DictConfig) -> None:
+    """Join a multi-process launch before anything can touch a device (building a task may create
+    arrays, and `jax.distributed.initialize` must come first)."""
+    distributed.initialize(distributed.parse(cfg.get("distributed")))
+
+
+def validate(build: Callable[[DictConfig], C], cfg: DictConfig) -> C:
+    """`build(cfg)`, kept for the job that runs this config in this process."""
+    _join(cfg)
+    _built[_key(build, cfg)] = components = build(cfg)
+    return components
+
+
+def built(build: Callable[[DictConfig], C], cfg: DictConfig) -> C:
+    """The components `validate` built for `cfg` in this process, else `build(cfg)`."""
+    _join(cfg)
+    return _built.pop(_key(build, cfg), None) or build(cfg)
+
+
+def multirun_group() -> str | None:
+    """The W&B group of a Hydra multirun job: its sweep directory, unique per multirun (None
+    outside a multirun)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return str(HydraConfig.get().sweep.dir)
+
+
+class Job:
+    """One run of a command in `run_dir`: the device mesh (multi-process launches joined first),
+    data, result files and tracking. Only process 0 writes files and logs; every process computes."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, console: Console, shared: Shared, seed: int):
+        self.mesh = distributed.setup(shared.distributed)  # before anything touches a device
+        self.main = distributed.is_main_process()
+        self.cfg, self.dir, self.console, self.shared, self.seed = cfg, Path(run_dir), console, shared, seed
+        group = shared.tracking.group or multirun_group()
+        if group is not None and self.cfg.tracking.group is None:  # recorded in config.yaml too
+            self.cfg.tracking.group = group
+
+    def load(self, task: TaskConfig) -> data_lib.Dataset | None:
+        """The task's dataset on the device (None for a dataset-free task)."""
+        return self.shared.data.load(task, self.seed)
+
+    def write_config(self) -> None:
+        """Create the run directory and write the resolved config into it."""
+        if self.main:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            write_text(self.dir / "config.yaml", OmegaConf.to_yaml(self.cfg, resolve=True))
+
+    def write_json(self, name: str, obj: Any) -> None:
+        """A result file in the run directory, written whole or not at all."""
+        if self.main:
+            write_json(self.dir / name, obj)
+
+    def save_figure(self, fig: Any, name: str) -> None:
+        """A matplotlib figure saved as `name` in the run directory (atomically), then closed."""
+        if self.main:
+            save_figure(fig, self.dir / name)
+        else:
+            pyplot().close(fig)
+
+    @contextmanager
+    def tracker(self, job_type: str) -> Iterator[Tracker | NullTracker]:
+        """The job's tracker (metrics.jsonl and W&B), finished with the job's exit status: 0, or
+        1 (130 on Ctrl-C) when the block raises. Processes other than 0 get a `NullTracker`."""
+        if not self.main:
+            yield NullTracker()
+            return
+        config = cast(dict[str, Any], OmegaConf.to_container(self.cfg, resolve=True))
+        tracker = self.shared.tracking.open(self.dir, config, job_type, self.console, self.cfg.tracking.group)
+        try:
+            yield tracker
+        except BaseException as err:
+            tracker.finish(130 if isinstance(err, KeyboardInterrupt) else 1)
+            raise
+        tracker.finish(0)
+
+
+def prepare(build: Callable[[DictConfig], C], cfg: DictConfig, run_dir: Path, console: Console) -> tuple[Job, C]:
+    """The components of `cfg` (built once per job) and its `Job`. The components must have the
+    fields `shared` (a `Shared`) and `settings` (with a `seed`)."""
+    c = built(build, cfg)
+    return Job(cfg, run_dir, console, c.shared, c.settings.seed), c
+

@@ -1,0 +1,227 @@
+"""`lopt meta-train`: meta-train a learned optimizer, logging, checkpointing and resuming.
+
+The outer step is `lopt.meta_trainer.MetaTrainer.step`, jitted once with its state donated and the
+task axis sharded over the devices; this module is the loop around it that the CLI drives.
+"""
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jax
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from lopt import checkpoint, distributed, estimators, learned, resume, schedules, tasks
+from lopt import data as data_lib
+from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
+from lopt.commands.base import Job, Shared, prepare, settings
+from lopt.config import check
+from lopt.errors import UserError
+from lopt.meta_trainer import MetaTrainer, MetaTrainState, metric_record
+from lopt.optimizers import outer as outer_lib
+from lopt.results import trim_records
+from lopt.tasks import family
+from lopt.tracking import NullTracker, Tracker
+from lopt.unroll import TruncatedUnroll
+from lopt.unroll import meta_loss as meta_losses
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Top-level meta-training settings (the config's keys that are not config groups)."""
+
+    seed: int = 0
+    num_tasks: int = 8
+    outer_iterations: int = 1000
+    random_initial_offset: bool = True
+    log_every: int = 10
+    checkpoint_every: int = 100
+    max_nonfinite_iterations: int = 10  # stop after this many consecutive iterations with no finite task
+    resume: str | None = None  # a run directory to continue (lopt.resume)
+    theta: str | None = None  # a meta-train run (or its final_theta/) to start from instead of a fresh init
+
+    def __post_init__(self):
+        check(self.num_tasks > 0, "num_tasks", self.num_tasks, "a positive integer")
+        check(self.outer_iterations > 0, "outer_iterations", self.outer_iterations, "a positive integer")
+        check(self.log_every > 0, "log_every", self.log_every, "a positive integer")
+        check(self.checkpoint_every >= 0, "checkpoint_every", self.checkpoint_every,
+              "a non-negative integer (0 = only at the end)")
+        check(self.max_nonfinite_iterations > 0, "max_nonfinite_iterations", self.max_nonfinite_iterations,
+              "a positive integer")
+
+
+@dataclass(frozen=True)
+class Components:
+    """Everything a meta-training run is made of, validated. The trainer (with its outer optimizer,
+    which may load a checkpoint) is built on first use, not during validation."""
+
+    settings: Settings
+    shared: Shared
+    task_configs: tuple[tasks.TaskConfig, ...]  # the task, or every task-family variant
+    unrolls: tuple[TruncatedUnroll, ...]
+    lopt: LearnedOptimizer
+    estimator: GradientEstimator
+    schedule: TruncationSchedule
+    outer: Any  # an outer-optimizer config (lopt.optimizers.outer)
+    theta_path: Path | None
+
+    @cached_property
+    def trainer(self) -> MetaTrainer:
+        return MetaTrainer(self.unrolls, tuple(t.name for t in self.task_configs), self.lopt, self.estimator,
+                           self.outer.transform(), self.schedule, self.settings.num_tasks,
+                           self.settings.random_initial_offset)
+
+
+def build(cfg: Mapping[str, Any]) -> Components:
+    """Validate the whole config and build every component; loads no data, compiles nothing."""
+    s = settings(Settings, cfg)
+    shared = Shared.parse(cfg)
+    task_configs = tuple(family.variants(cfg.get("family"))) or (tasks.parse(cfg["task"]),)
+    schedule = schedules.build(cfg["schedule"])
+    estimator = estimators.build(cfg["estimator"])
+    meta_loss = meta_losses.build(cfg["meta_loss"])
+    estimator.check_schedule(schedule)
+    meta_loss.check_schedule(schedule)
+    lopt = learned.build(cfg["lopt"])
+    unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, schedule, meta_loss) for t in task_configs)
+    return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer_lib.build(cfg["outer_opt"]),
+                      learned.theta_path(s.theta))
+
+
+def load_data(c: Components, job: Job | None = None) -> tuple[data_lib.Dataset | None, ...]:
+    """Every variant's dataset (each distinct dataset loaded once)."""
+    load = (lambda t: c.shared.data.load(t, c.settings.seed)) if job is None else job.load
+    return family.load_data(c.task_configs, load)
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- it/s" if speed is None else f"{speed:.2f} it/s", style="progress.data.speed")
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(TextColumn("[bold]meta-train"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    TextColumn("outer loss {task.fields[loss]}"), console=console)
+
+
+def _restore(run_dir: Path, cfg: DictConfig, c: Components) -> MetaTrainState | None:
+    """The latest checkpointed state of the run in `run_dir` (None if it has none), after checking
+    that `cfg` is the run's config; reads and writes nothing else."""
+    if not (run_dir / "checkpoints").is_dir():
+        return None
+    ckpt = checkpoint.Checkpointer(run_dir / "checkpoints")
+    try:
+        last = ckpt.latest_step()
+        if last is None:
+            return None
+        resume.check_config(run_dir, cfg)
+        if last > c.settings.outer_iterations:
+            raise UserError(f"outer_iterations={c.settings.outer_iterations} is below the iteration of the run's "
+                            f"latest checkpoint, {ckpt.directory / str(last)}: resume with outer_iterations >= {last}.")
+        return ckpt.restore(last, jax.eval_shape(c.trainer.init, jax.random.PRNGKey(c.settings.seed)))
+    finally:
+        ckpt.close()
+
+
+def _stop_nonfinite(it: int, streak: int, state: MetaTrainState, ckpt: checkpoint.Checkpointer,
+                    tracker: Tracker | NullTracker, s: Settings) -> None:
+    """Checkpoint the state of a run whose tasks all stay non-finite, summarize and stop it."""
+    if ckpt.latest_step() != it:
+        ckpt.save(it, state)
+    tracker.summary({"stopped": "non-finite losses", "stopped_at_iteration": it, "nonfinite_streak": streak})
+    raise UserError(
+        f"Meta-training stopped at outer iteration {it}: the loss of every task has been non-finite for "
+        f"{streak} consecutive iterations (max_nonfinite_iterations={s.max_nonfinite_iterations}), so theta "
+        f"has not changed since iteration {it - streak}. That state is checkpointed in "
+        f"{ckpt.directory / str(it)}. Lower outer_opt.lr or estimator.std, or check the task, in a new run; "
+        f"resuming this run with a larger max_nonfinite_iterations continues from the checkpoint.")
+
+
+def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
+    """Meta-train as `cfg` says, writing config, metrics, checkpoints and final theta to `run_dir`
+    (the run named by `resume`, when given). A directory that already holds checkpoints (a killed
+    run, or one extended by a larger outer_iterations) continues from the latest one, with the
+    numbers of an uninterrupted run: every random draw flows from the checkpointed key."""
+    job, c = prepare(build, cfg, run_dir, console)
+    s, trainer = c.settings, c.trainer
+    distributed.check_divisible(s.num_tasks, job.mesh, "num_tasks")
+    job.dir = resume.run_directory(s.resume, job.dir)
+    restored = _restore(job.dir, cfg, c)  # a bad checkpoint or changed config writes nothing
+    distributed.barrier("lopt: restored")  # every process has looked for checkpoints before any are made
+    dataset = load_data(c, job)  # before writing anything: missing data leaves no half-made run
+    theta0 = None
+    if restored is None and c.theta_path is not None:
+        theta0 = learned.load_theta(trainer.lopt, c.theta_path)
+    start = 0 if restored is None else int(restored.iteration)
+    job.write_config()
+    last: dict[str, Any] = {}
+    if job.main:
+        last = trim_records(job.dir / "metrics.jsonl", "outer_iteration", start) or {}  # drop records past it
+    ckpt = checkpoint.Checkpointer(job.dir / "checkpoints")  # collective: every process takes part
+    try:
+        with job.tracker("meta-train") as tracker:
+            state = trainer.init(jax.random.PRNGKey(s.seed), theta0) if restored is None else restored
+            # tasks sharded over the mesh's devices, the rest replicated; compiled once (lopt.distributed)
+            state, dataset, step = distributed.jit_step(trainer.step, state, dataset, job.mesh,
+                                                        trainer.task_axes(state))
+            if start:
+                console.print(f"Resuming {job.dir} from outer iteration {start}.", soft_wrap=True)
+            t_start = time.perf_counter()
+            first_done = None
+            with _progress(console) as progress:
+                bar = progress.add_task("meta-train", total=s.outer_iterations, completed=start, loss="--")
+                for it in range(start + 1, s.outer_iterations + 1):
+                    state, report = step(state, dataset)
+                    if first_done is None:  # rates below exclude compilation
+                        jax.block_until_ready(state)
+                        window_t = first_done = time.perf_counter()
+                        window_it = it
+                    if it % s.log_every == 0 or it == s.outer_iterations:
+                        values = metric_record(report)
+                        now = time.perf_counter()
+                        per_s = (it - window_it) / (now - window_t) if it > window_it else float("nan")
+                        last = {"outer_iteration": it, **values,
+                                "perf/inner_steps_per_s": per_s * trainer.inner_steps_per_iteration,
+                                "perf/outer_iterations_per_s": per_s, "time/wall_s": now - t_start}
+                        tracker.log(last, step=it)
+                        window_t, window_it = now, it
+                        progress.update(bar, loss=f"{values['outer/loss']:.4f}")
+                        streak = int(state.nonfinite_streak)
+                        if streak >= s.max_nonfinite_iterations:
+                            _stop_nonfinite(it, streak, state, ckpt, tracker, s)
+                    if s.checkpoint_every and it % s.checkpoint_every == 0:
+                        ckpt.save(it, state)
+                    progress.update(bar, advance=1)
+            if ckpt.latest_step() != s.outer_iterations:
+                ckpt.save(s.outer_iterations, state)
+            checkpoint.save_tree(job.dir / "final_theta", state.theta)  # collective (orbax)
+            end = time.perf_counter()
+            done = s.outer_iterations - start  # iterations run by this process
+            steady = (done - 1) / (end - first_done) if done > 1 and first_done is not None else float("nan")
+            summary = {
+                "task": ",".join(c.trainer.names), "lopt": cfg["lopt"]["name"],
+                "estimator": cfg["estimator"]["name"], "num_tasks": s.num_tasks, "outer_iterations": s.outer_iterations,
+                "resumed_from_iteration": start, "final_outer_loss": last.get("outer/loss"),
+                "first_iteration_s": None if first_done is None else first_done - t_start,
+                "wall_s": end - t_start, "inner_steps_per_s": steady * trainer.inner_steps_per_iteration,
+                "run_dir": str(job.dir), "wrote": "config.yaml, metrics.jsonl, checkpoints/, final_theta/",
+            }
+            tracker.summary(summary)
+            return summary
+    finally:
+        ckpt.close()

@@ -1,0 +1,88 @@
+"""Training curves of any optimizer, hand-designed or learned, on any task, many seeds at once.
+
+All seeds train in one compiled call: `vmap` over seeds, `lax.scan` over evaluation intervals, and
+inside each interval a `lax.scan` over training steps. `lopt evaluate` and `lopt baseline-sweep`
+record these curves; a learned optimizer goes through its optax export
+(`lopt.learned.export.as_optax`), the code path a user's own training loop takes.
+"""
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+
+from lopt import data as data_lib
+from lopt import distributed
+from lopt.base import Optimizer, Params, PRNGKey, Task, Theta
+from lopt.config import check
+
+
+@dataclass(frozen=True)
+class CurveSettings:
+    """How the curves are recorded (the tutorial's: 200 steps, eval every 5 on 10 batches, 30 at the end)."""
+
+    seed: int = 0
+    num_seeds: int = 5
+    num_steps: int = 200
+    eval_every: int = 5
+    eval_batches: int = 10
+    last_eval_batches: int = 30
+
+    @property
+    def eval_steps(self) -> list[int]:
+        """The steps at which the `eval/...` curves are recorded."""
+        return list(range(0, self.num_steps + 1, self.eval_every))
+
+    def __post_init__(self):
+        for name in ("num_seeds", "num_steps", "eval_every", "eval_batches", "last_eval_batches"):
+            check(getattr(self, name) > 0, name, getattr(self, name), "a positive integer")
+        check(self.num_steps % self.eval_every == 0, "num_steps", self.num_steps,
+              f"a multiple of eval_every={self.eval_every}")
+
+
+def _evaluate(task: Task, params: Params, data: data_lib.Dataset | None, key: PRNGKey, num_batches: int) -> dict:
+    """Mean metrics over `num_batches` random train and test batches."""
+    def one(k):
+        k_train, k_test = jax.random.split(k)
+        train = task.metrics(params, task.sample_batch(data, k_train))
+        test = task.metrics(params, task.sample_batch(data, k_test, "test"))
+        return {**{f"eval/train/{k}": v for k, v in train.items()}, **{f"eval/test/{k}": v for k, v in test.items()}}
+
+    return jax.tree_util.tree_map(jnp.mean, jax.vmap(one)(jax.random.split(key, num_batches)))
+
+
+def seed_curves(task: Task, optimizer: Optimizer, theta: Theta, data: data_lib.Dataset | None, key: PRNGKey,
+                s: CurveSettings) -> dict[str, jax.Array]:
+    """Curves of one seed: `train/loss` at every step (before it), `eval/...` at steps
+    0, eval_every, ..., num_steps; the last evaluation averages `last_eval_batches` batches."""
+    intervals = s.num_steps // s.eval_every
+    k_init, k_train, k_eval = jax.random.split(key, 3)
+    params = task.init(k_init)
+
+    def train_step(carry, step_key):
+        params, opt_state = carry
+        loss, grads = jax.value_and_grad(task.loss)(params, task.sample_batch(data, step_key))
+        return optimizer.update(theta, opt_state, params, grads, loss), loss
+
+    def interval(carry, i):
+        carry, losses = jax.lax.scan(train_step, carry, jax.random.split(jax.random.fold_in(k_train, i), s.eval_every))
+        return carry, (losses, _evaluate(task, carry[0], data, jax.random.fold_in(k_eval, i + 1), s.eval_batches))
+
+    start = _evaluate(task, params, data, jax.random.fold_in(k_eval, 0), s.eval_batches)
+    (params, _), (losses, evals) = jax.lax.scan(interval, (params, optimizer.init(theta, params, s.num_steps)),
+                                                jnp.arange(intervals))
+    last = _evaluate(task, params, data, jax.random.fold_in(k_eval, intervals + 1), s.last_eval_batches)
+    evals = jax.tree_util.tree_map(lambda a, e, z: jnp.concatenate([a[None], e[:-1], z[None]]),
+                                   start, evals, last)
+    return {"train/loss": losses.reshape(-1), **evals}
+
+
+def seed_keys(key: PRNGKey, s: CurveSettings) -> jax.Array:
+    return jax.random.split(key, s.num_seeds)
+
+
+def training_curves(task: Task, optimizer: Optimizer, theta: Theta, data: data_lib.Dataset | None, key: PRNGKey,
+                    s: CurveSettings, mesh: Mesh | None = None) -> dict[str, jax.Array]:
+    """`seed_curves` of `num_seeds` seeds, trained at once: leaves [num_seeds, ...]; the seeds are
+    split over the devices of `mesh` (lopt.distributed)."""
+    return distributed.map_sharded(lambda k: seed_curves(task, optimizer, theta, data, k, s), seed_keys(key, s), mesh)

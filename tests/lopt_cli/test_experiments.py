@@ -1,0 +1,116 @@
+"""Experiment presets (conf/experiment/, `lopt meta-train +experiment=<name>`): each composes, passes
+the command's validation, sets what its recipe says, and is listed by `--help` and by the error for
+an unknown one."""
+import os
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+from omegaconf import OmegaConf
+
+from lopt.errors import ConfigError
+from lopt_cli.main import COMMANDS
+from lopt_cli.validate import validate
+from tests.conftest import compose
+
+PRESETS = sorted(f.name[: -len(".yaml")] for f in (resources.files("lopt_conf") / "experiment").iterdir()
+                 if f.name.endswith(".yaml"))  # as shipped in the config package
+FAMILIES = ["mlp_family", "quadratic_family"]
+TUTORIAL = {"lopt.name": "small_fc_lopt", "estimator.name": "pes", "estimator.std": 0.01,
+            "estimator.trunc_length": 20, "schedule.name": "constant", "schedule.length": 200,
+            "random_initial_offset": True, "outer_opt.name": "adam_clip", "outer_opt.lr": 3e-3,
+            "outer_opt.clip": 3.0, "outer_iterations": 1000}
+TRADEOFFS = {"lopt.name": "small_fc_lopt", "estimator.name": "pes", "estimator.std": 0.01,
+             "estimator.trunc_length": 20, "schedule.length": 2000, "meta_loss.name": "mean",
+             "outer_opt.name": "adam_clip", "outer_opt.clip": 3.0, "num_tasks": 32}
+# What each preset's recipe is: these values, whatever the defaults are.
+CLAIMS = {
+    "tutorial_conv_cifar": {**TUTORIAL, "task.name": "conv_cifar", "num_tasks": 32},
+    "quick_offline": {**TUTORIAL, "task.name": "digits_mlp", "num_tasks": 8},
+    "pathologies_cifar_conv32": {
+        "task.name": "cifar_conv32", "lopt.name": "fc_lopt", "estimator.name": "merged", "schedule.name": "linear",
+        "schedule.start": 50, "schedule.end": 10000, "schedule.iterations": 5000, "schedule.jitter": 0.2,
+        "meta_loss.name": "valid", "outer_opt.name": "adam", "outer_opt.lr": 3e-4, "outer_opt.b1": 0.5,
+        "outer_opt.max_norm": None, "num_tasks": 128, "outer_iterations": 5000},
+    "tradeoffs_fmnist_mlp": {**TRADEOFFS, "task.name": "fmnist_mlp"},
+    "tradeoffs_conv_cifar": {**TRADEOFFS, "task.name": "conv_cifar"},
+    "velo_families": {"lopt.name": "hypernet", "estimator.name": "full_es", "estimator.normalize_task_grads": True,
+                      "meta_loss.name": "final", "schedule.name": "log_uniform", "family": FAMILIES},
+    "self_training": {"outer_opt.name": "lopt", "outer_opt.lopt.name": "small_fc_lopt", "schedule.name": "choice",
+                      "schedule.lengths": [200, 300, 400, 800], "estimator.name": "pes", "family": FAMILIES},
+}
+
+
+def _build(cfg):
+    """The meta-train command's validation (wherever the command's module lives)."""
+    return COMMANDS["meta-train"].load().build(cfg)
+
+
+def _get(cfg, key):
+    node = cfg
+    for part in key.split("."):
+        node = None if node is None else node.get(part)
+    if key == "family":  # the selected families, by option name
+        return sorted(node) if node else None
+    return list(node) if OmegaConf.is_list(node) else node
+
+
+def test_every_preset_has_its_claims_checked():
+    assert PRESETS and sorted(CLAIMS) == PRESETS
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_composes_validates_and_sets_its_recipe(name):
+    assert validate("meta_train", [f"+experiment={name}"], _build) == 1
+    cfg = compose("meta_train", f"+experiment={name}")
+    assert "experiment" not in cfg  # `# @package _global_`: the preset's keys land at the top level
+    for key, value in CLAIMS[name].items():
+        assert _get(cfg, key) == (pytest.approx(value) if isinstance(value, float) else value), key
+    if name != "quick_offline":  # the default run, named
+        base = compose("meta_train")
+        assert any(_get(base, key) != value for key, value in CLAIMS[name].items()), "the preset changes nothing"
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_file_cites_its_recipe_and_shows_its_command(name):
+    text = (resources.files("lopt_conf") / "experiment" / f"{name}.yaml").read_text()
+    lines = text.splitlines()
+    assert lines[0] == "# @package _global_"
+    header = [line for line in lines if line.startswith("#")]
+    assert f"lopt meta-train +experiment={name}" in "\n".join(header)
+    assert "seed 00" not in text.lower()
+
+
+def test_overrides_after_the_preset_win():
+    args = ["+experiment=tutorial_conv_cifar", "num_tasks=4", "estimator=es", "task=digits_mlp"]
+    assert validate("meta_train", args, _build) == 1
+    cfg = compose("meta_train", *args)
+    assert (cfg.num_tasks, cfg.estimator.name, cfg.task.name, cfg.lopt.name) == (4, "es", "digits_mlp", "small_fc_lopt")
+    assert compose("meta_train", "num_tasks=4", "+experiment=tutorial_conv_cifar").num_tasks == 4  # order aside
+
+
+def test_an_unknown_preset_is_a_config_error_naming_the_presets():
+    with pytest.raises(ConfigError) as err:
+        validate("meta_train", ["+experiment=bad"], _build)
+    assert str(err.value) == (f"Unknown experiment option (experiment=) 'bad'. Valid choices: {', '.join(PRESETS)}.")
+
+
+def _lopt(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "lopt_cli.main", *args], cwd=cwd,
+                          env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_unknown_preset_exits_2_naming_the_presets(tmp_path):
+    out = _lopt("meta-train", "+experiment=bad", cwd=tmp_path)
+    err = " ".join(out.stderr.split())
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert f"Unknown experiment option (experiment=) 'bad'. Valid choices: {', '.join(PRESETS)}." in err
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_cli_help_lists_every_preset(tmp_path):
+    out = _lopt("meta-train", "--help", cwd=tmp_path)
+    assert out.returncode == 0
+    assert f"experiment: {', '.join(PRESETS)}" in out.stdout
+    assert "lopt meta-train +experiment=tutorial_conv_cifar" in out.stdout
