@@ -125,10 +125,17 @@ def load_tree(path: Path, like: Any) -> Any:
     """The pytree saved at `path`; it must have the structure and shapes of `like`."""
     path = Path(path).absolute()
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
+    if not path.is_dir() or not any((path / name).exists() for name in ("_CHECKPOINT_METADATA", "_METADATA")):
+        what = "does not exist" if not path.exists() else "is a file" if not path.is_dir() else "holds no checkpoint"
+        raise UserError(f"{path} {what}: a checkpoint is a directory written by lopt (e.g. a meta-train run's "
+                        f"final_theta/).")
     with ocp.StandardCheckpointer() as ckptr:
         try:
-            stored = _layout(ckptr.metadata(path).item_metadata.tree, dtypes=False)
+            metadata = ckptr.metadata(path).item_metadata
+            if metadata is None:
+                raise ValueError("orbax finds no saved tree in it")
+            stored = _layout(metadata.tree, dtypes=False)
         except Exception as err:  # not an orbax checkpoint, or unreadable
-            raise UserError(f"{path} is not a readable checkpoint: {str(err).splitlines()[0]}") from None
+            raise UserError(f"{path} is not a readable checkpoint: {(str(err).splitlines() or [''])[0]}") from None
         _check_layout(path, stored, _layout(abstract, dtypes=False))
         return ckptr.restore(path, abstract)

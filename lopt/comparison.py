@@ -50,7 +50,13 @@ def _steps(xs: list[int]) -> str:
 
 def load_baseline(path: str | Path, task: str, xs: list[int]) -> Baseline:
     """The best configuration of a sweep, checked to be on `task` and evaluated at steps `xs`."""
-    path = Path(path)
+    if not str(path).strip():
+        raise ConfigError(f"compare_to={str(path)!r} is empty: pass the best.json or sweep.json of a `lopt "
+                          "baseline-sweep` run, or leave compare_to unset.")
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ConfigError(f"compare_to={str(path)!r} is a directory: pass the best.json or sweep.json of a `lopt "
+                          "baseline-sweep` run (in its run directory).")
     doc, best = _configuration(path)
     try:
         hp = best["hyperparameters"]
@@ -77,20 +83,42 @@ def steps_to_reach(mean_curve: np.ndarray, xs: list[int], target: float) -> int 
     return int(xs[hits[0]]) if hits.size else None
 
 
+def finite_mean(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The mean over `axis` of the finite values of `a`; NaN where there are none (without numpy's
+    'Mean of empty slice' warning, e.g. when every seed diverged)."""
+    a = np.asarray(a, float)
+    finite = np.isfinite(a)
+    count = finite.sum(axis)
+    total = np.where(finite, a, 0.0).sum(axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def compare(curves: dict[str, np.ndarray], baseline: Baseline) -> dict[str, Any]:
-    """Final loss, mean loss and steps to reach the baseline's final loss, for both sides."""
-    target = float(np.nanmean(baseline.curves[METRIC][:, -1]))
+    """Final loss, mean loss and steps to reach the baseline's final loss, for both sides (NaN
+    losses and steps None where a side's every seed diverged)."""
+    target = float(finite_mean(baseline.curves[METRIC][:, -1]))
     out = {"baseline_label": baseline.label, "baseline_path": str(baseline.path), "target_loss": target}
     for side, c in (("evaluated", curves), ("baseline", baseline.curves)):
-        mean_curve = np.nanmean(np.asarray(c[METRIC], float), axis=0)
+        mean_curve = finite_mean(c[METRIC])
         out[side] = {"final_loss": float(mean_curve[-1]), "mean_loss": float(mean_curve.mean()),
                      "steps_to_target": steps_to_reach(mean_curve, baseline.xs, target)}
     return out
 
 
+def shown(value: Any) -> Any:
+    """A comparison value as the user reads it: steps never reached say "never", a loss every seed
+    diverged on says "diverged" (the JSON keeps null and NaN)."""
+    if value is None:
+        return "never"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "diverged"
+    return value
+
+
 def flat(comparison: dict[str, Any]) -> dict[str, Any]:
-    """The comparison as flat summary values (`compare/...`)."""
-    return {f"compare/{side}/{k}": v for side in ("evaluated", "baseline") for k, v in comparison[side].items()}
+    """The comparison as flat summary values (`compare/...`), as the summary table shows them."""
+    return {f"compare/{side}/{k}": shown(v) for side in ("evaluated", "baseline") for k, v in comparison[side].items()}
 
 
 def table(comparison: dict[str, Any], evaluated_label: str) -> Table:
@@ -101,7 +129,8 @@ def table(comparison: dict[str, Any], evaluated_label: str) -> Table:
     e, b = comparison["evaluated"], comparison["baseline"]
 
     def fmt(v):
-        return "never" if v is None else (f"{v:.4f}" if isinstance(v, float) and math.isfinite(v) else str(v))
+        v = shown(v)
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
 
     t.add_row("final loss", fmt(e["final_loss"]), fmt(b["final_loss"]))
     t.add_row("mean loss", fmt(e["mean_loss"]), fmt(b["mean_loss"]))

@@ -6,6 +6,7 @@ Unknown keys, wrong types and out-of-range values become one-line `ConfigError`s
 config path, the bad value and what is valid, before anything is compiled.
 """
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -34,13 +35,20 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
 
 
+class _NotFinite(ConfigError):
+    """A float config value that is inf or NaN: the right type, but never a valid setting."""
+
+
 def _coerce(value: Any, tp: Any, path: str) -> Any:
-    """Check `value` against annotation `tp`; ints are accepted where floats are expected."""
+    """Check `value` against annotation `tp`; ints are accepted where floats are expected, and
+    every float must be finite (no config value means anything at inf or NaN)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         for option in typing.get_args(tp):
             try:
                 return _coerce(value, option, path)
+            except _NotFinite:
+                raise
             except ConfigError:
                 pass
         names = " or ".join(_type_name(a) for a in typing.get_args(tp))
@@ -55,6 +63,8 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             return None
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise _NotFinite(f"{path}={value!r} is invalid: it must be a finite number.")
             return float(value)
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):

@@ -165,6 +165,19 @@ def jit_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any,
     return put(state, shardings), put(data, replicated(mesh)), jitted
 
 
+def lower_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any, mesh: Mesh,
+               task_axes: Any) -> jax.stages.Lowered:
+    """`jit_step`'s program lowered ahead of time: `state` may be shapes (`jax.eval_shape`; nothing
+    is allocated), `data` is placed replicated (`put`). Call its `.compile()` with the state placed
+    by `put(state, task_shardings(task_axes, mesh))` and that data."""
+    shardings = task_shardings(task_axes, mesh)
+    shapes = jax.tree_util.tree_map(
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s, weak_type=getattr(x, "weak_type", False)),
+        state, shardings)
+    jitted = jax.jit(step, donate_argnums=0, out_shardings=(shardings, replicated(mesh)))
+    return jitted.lower(shapes, data)
+
+
 def map_sharded(fn: Callable[[Any], Any], xs: Any, mesh: Mesh | None, batch_size: int | None = None) -> Any:
     """`vmap(fn)(xs)` (inside jit) with the leading axis of `xs` split over the mesh's devices
     (`mesh` None: one device, unconstrained), the results replicated. The axis is padded to a

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lopt.results import write_text
@@ -57,6 +58,29 @@ def _run_id(run_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _wandb_status(run: Any, mode: str, requested: str, project: str) -> str:
+    """The status line of a started W&B run (`mode` as resolved from `tracking.mode=requested`)."""
+    settings = getattr(run, "settings", None)
+    if getattr(run, "disabled", False) or getattr(settings, "mode", None) == "disabled":
+        return "W&B: disabled (by the wandb settings, e.g. WANDB_MODE=disabled)"
+    if mode == "offline":
+        why = "no API key configured" if requested == "auto" else "tracking.mode=offline"
+        sync_dir = getattr(settings, "sync_dir", None)
+        where = "<run_dir>/wandb/offline-run-*" if sync_dir is None else str(Path(sync_dir).absolute())
+        return f"W&B: offline ({why}); upload later with: wandb sync {where}"
+    try:
+        url = run.url
+    except Exception:  # W&B must never stop training
+        url = None
+    return f"W&B: online, project {getattr(run, 'project', None) or project}" + (f", run {url}" if url else "")
+
+
+def wrote_wandb(run_dir: Path) -> bool:
+    """Whether W&B wrote anything into `run_dir` (its `wandb/` directory)."""
+    path = run_dir / "wandb"
+    return path.is_dir() and any(path.iterdir())
+
+
 class Tracker:
     """Logs records to `run_dir/metrics.jsonl` and to a W&B run."""
 
@@ -66,6 +90,8 @@ class Tracker:
         self.mode = resolve_mode(mode)
         self._metrics = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")
         self._wandb = None
+        self._failure: str | None = None  # why W&B stopped, if it failed
+        self._started = "W&B: disabled (tracking.mode=disabled)"
         if self.mode == "disabled":
             return
         try:
@@ -77,11 +103,21 @@ class Tracker:
                 resume="allow",  # a resumed run continues its W&B run
                 settings=wandb.Settings(console="off", silent=True),
             )
+            self._started = _wandb_status(self._wandb, self.mode, mode, project)
         except Exception as err:  # W&B must never stop training
             self._warn(err)
 
+    @property
+    def status(self) -> str:
+        """One line saying where W&B logs this run: online (with the run's URL), offline (with the
+        `wandb sync` command that uploads it), disabled, or off after a failure."""
+        if self._failure is not None:
+            return f"W&B: off for this run after an error ({self._failure}); metrics.jsonl has every record"
+        return self._started
+
     def _warn(self, err: Exception) -> None:
-        self.console.print(f"[yellow]W&B disabled for this run: {type(err).__name__}: {err}[/]")
+        self.console.print(f"[yellow]W&B disabled for this run: {type(err).__name__}: {escape(str(err))}[/]")
+        self._failure = self._failure or f"{type(err).__name__}: {err}"
         self._wandb = None
 
     def _to_wandb(self, action: Callable[[Any], Any]) -> None:
@@ -118,6 +154,8 @@ class NullTracker:
     """The tracker of a process other than process 0 in a multi-process run: it logs nothing (one
     process writes the metrics file and the W&B run)."""
 
+    status = "W&B: logged by process 0"
+
     def log(self, record: dict[str, Any], step: int) -> None:
         pass
 
@@ -134,6 +172,8 @@ class NullTracker:
 def summary_table(title: str, summary: dict[str, Any]) -> Table:
     """The closing table of a command: its summary values, run directory and files written."""
     table = Table(title=title, show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # long paths (run_dir, W&B sync) fold, never cut with an ellipsis
     for key, value in summary.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     return table

@@ -31,9 +31,20 @@ def _run_uid() -> str:
 def register_resolvers() -> None:
     """`${lopt_uid:}`: a random suffix per `lopt` invocation that keeps run directories of runs
     started in the same second apart. Cached in the config, so a multirun's jobs in other
-    processes resolve the sweep directory exactly as the launching process did."""
+    processes resolve the sweep directory exactly as the launching process did. And
+    `${lopt_config_groups:}`, the config groups of a command's --help."""
     if not OmegaConf.has_resolver("lopt_uid"):
         OmegaConf.register_new_resolver("lopt_uid", _run_uid, use_cache=True)
+    if not OmegaConf.has_resolver("lopt_config_groups"):
+        OmegaConf.register_new_resolver("lopt_config_groups", _help_config_groups)
+
+
+def _help_config_groups(*, _root_: Any) -> str:
+    """`${lopt_config_groups:}` in the --help template: the config groups this command accepts
+    (Hydra's $APP_CONFIG_GROUPS lists every group of the config package)."""
+    from lopt_cli.validate import help_config_groups
+
+    return help_config_groups(_root_.hydra.runtime.choices, [k for k in _root_ if k != "hydra"])
 
 
 register_resolvers()  # also in launcher workers, which import this module to unpickle a Job
@@ -80,6 +91,15 @@ def discard_unstarted(run_dir: Path, job_name: str) -> bool:
     return True
 
 
+def where_line(run_dir: Path, job_num: int, overrides: list[str] | None) -> str:
+    """The line naming a job's run directory in full: `run directory: <dir>`, or for a multirun
+    job (`overrides` given) `job <num> (<overrides>): <dir>`."""
+    path = Path(run_dir).absolute()
+    if overrides is None:
+        return f"run directory: {path}"
+    return f"job {job_num} ({' '.join(overrides)}): {path}"
+
+
 @dataclass(frozen=True)
 class Job:
     """The task function Hydra runs: `name` is the command, `module` has run(cfg, run_dir, console)."""
@@ -92,12 +112,19 @@ class Job:
         from hydra.types import RunMode
 
         from lopt.tracking import summary_table
+        from lopt_cli import enable_compilation_cache
         from lopt_cli.launchers import pin_to_share
 
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
         multirun = hydra_cfg.mode == RunMode.MULTIRUN
         console = Console()
+        job_num = hydra_cfg.job.num if multirun else 0  # `num` is unset in a single run
+        overrides = list(hydra_cfg.overrides.task) if multirun else None
+        console.print(where_line(run_dir, job_num, overrides), soft_wrap=True, markup=False, highlight=False)
+        # launcher workers (joblib, submitit, Ray) are fresh processes: `lopt`'s main() set the cache only in
+        # the launching one, so without this they compile every program again (96 s instead of 8 s)
+        enable_compilation_cache()
         share = pin_to_share(hydra_cfg)
         if share is not None:
             console.print(f"job {hydra_cfg.job.num}: cores {share['cores']}, "
@@ -112,6 +139,24 @@ class Job:
                 raise SystemExit(2) from None
             raise JobFailed(2, str(err), str(hydra_cfg.sweep.dir)) from None
         except KeyboardInterrupt:
-            console.print(f"[yellow]Interrupted; checkpoints written so far are in {run_dir}.[/]")
+            if self.name != "meta-train":
+                console.print(f"Interrupted; the run directory is {run_dir}.", style="yellow", markup=False,
+                              highlight=False, soft_wrap=True)
+                raise SystemExit(130) from None  # stops the whole multirun
+            import shlex
+
+            # a resumed run must be given its overrides again (README, "Resuming"); resume= names the directory
+            again = [shlex.quote(o) for o in hydra_cfg.overrides.task if not o.startswith("resume=")]
+            hint = " ".join(["lopt", self.name, *again, shlex.quote(f"resume={run_dir}")])
+            if multirun:
+                hint += (f" (this job), or every job of the sweep by launching it again with "
+                         f"{shlex.quote(f'hydra.sweep.dir={hydra_cfg.sweep.dir}')}")
+            console.print(f"Interrupted; checkpoints written so far are in {run_dir}. Resume with: {hint}",
+                          style="yellow", markup=False, highlight=False, soft_wrap=True)
             raise SystemExit(130) from None  # stops the whole multirun
         console.print(summary_table(f"lopt {self.name}", summary))
+        # in full, one line each (the table folds long values): what a log file or a narrow terminal keeps
+        if "wandb" in summary:
+            console.print(str(summary["wandb"]), soft_wrap=True, markup=False, highlight=False)
+        final_dir = Path(summary.get("run_dir") or run_dir)  # meta-train's resume= may name another directory
+        console.print(where_line(final_dir, job_num, overrides), soft_wrap=True, markup=False, highlight=False)

@@ -31,10 +31,19 @@ _slot_lock: Any = None  # the open lock file holding this process's slot (kept f
 _pinned_sweep: str | None = None
 
 
+def _installed(module: str) -> bool:
+    """Whether `module` can be imported; False also when a parent package (e.g. `hydra_plugins`,
+    absent on a fresh install) does not exist, where `find_spec` raises instead of returning None."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ModuleNotFoundError for a missing parent; ValueError: no __spec__
+        return False
+
+
 def check_plugin(launcher: str) -> None:
     """A ConfigError if `hydra/launcher=<launcher>` needs a plugin that is not installed."""
     module, extra = PLUGINS.get(launcher, (None, None))
-    if module is not None and importlib.util.find_spec(module) is None:
+    if module is not None and not _installed(module):
         raise ConfigError(
             f"hydra/launcher={launcher} needs Hydra's {launcher.split('_')[0]} launcher plugin, which is not "
             f"installed. Install it with `pip install 'lopt[{extra}]'`, or run the sweep in this process "

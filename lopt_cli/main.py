@@ -19,7 +19,8 @@ _MODES = {"--multirun": "--multirun", "-m": "--multirun", "--cfg": "--cfg", "-c"
 
 def _usage() -> str:
     lines = ["usage: lopt COMMAND [key=value ...] [--multirun] [--help]", "", "commands:"]
-    lines += [f"  {name:<16}{c.summary}" for name, c in COMMANDS.items()]
+    width = max(map(len, COMMANDS)) + 2  # every name, however long, keeps two spaces before its summary
+    lines += [f"  {name:<{width}}{c.summary}" for name, c in COMMANDS.items()]
     lines += ["", "`lopt COMMAND --help` shows the command's config groups and every value."]
     return "\n".join(lines)
 
@@ -87,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                                 f"and --shell-completion."))
     enable_compilation_cache()
     module = command.load()
+    from lopt_cli.validate import theta_architecture
+
+    rest = theta_architecture(command.config_name, rest)  # theta=<run> alone: the run's architecture
     if not any(a.split("=")[0] in _HYDRA_FLAGS for a in rest):
         from lopt_cli.validate import validate
 

@@ -43,6 +43,75 @@ def _override_error(key: str, value: str, err: Exception, base: Any) -> ConfigEr
                            f"Valid keys {where}: {', '.join(sorted(node.keys()))}.")
     return ConfigError(f"Cannot apply override {key}={value}: {str(err).splitlines()[0]}")
 
+def _preset_groups(preset: str) -> tuple[set[str], set[str]]:
+    """The groups an `experiment/` preset overrides and the top-level keys it sets."""
+    node: Any = OmegaConf.create((resources.files(CONFIG_PACKAGE) / "experiment" / f"{preset}.yaml").read_text())
+    groups = set()
+    for entry in node.get("defaults") or []:
+        for key in (entry.keys() if OmegaConf.is_dict(entry) else [entry]):
+            groups.add(str(key).removeprefix("override").strip().lstrip("/").split(":")[0])
+    return groups, {str(k) for k in node if k != "defaults"}
+
+
+def help_config_groups(choices: Any, keys: Any) -> str:
+    """The `group: options` lines of a command's --help: the groups of its defaults list (its
+    Hydra `choices`), and `experiment` when a preset fits the command (every group it overrides is
+    one of those, every key it sets is one of the config's top-level `keys`)."""
+    groups = config_groups()
+    shown = {str(g) for g in choices if g in groups}
+    names, keys = set(shown), {str(k) for k in keys}
+    for preset in groups.get("experiment", []):
+        overridden, set_keys = _preset_groups(preset)
+        if overridden <= names and set_keys <= keys | names:
+            shown.add("experiment")
+    return "".join(f"{g}: {', '.join(groups[g])}\n" for g in sorted(shown))
+
+
+def _override_value(value: Any) -> str:
+    """`value` in Hydra's override grammar."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_override_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_override_value(v)}" for k, v in value.items()) + "}"
+    return "'" + str(value).replace("'", "\\'") + "'"
+
+
+def theta_architecture(config_name: str, args: list[str]) -> list[str]:
+    """`args`, plus `lopt=<name>` and the `lopt.<option>=` overrides that select the architecture
+    the run named by `theta=<run>` was meta-trained with (its config.yaml's `lopt` node) when the
+    command takes `theta` and no `lopt=` override is given: `theta=` alone picks the architecture
+    (`lopt.*` overrides given with it stay, and `build` refuses them where they contradict the run).
+    A swept theta (`theta=a,b`) is left to the command's `build`."""
+    from lopt.learned import stored_architecture
+
+    root = resources.files(CONFIG_PACKAGE)
+    if "theta" not in OmegaConf.create((root / f"{config_name}.yaml").read_text()):
+        return args
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
+    except HydraException:
+        return args  # validate() reports it
+    keys = [o.get_key_element().lstrip("+~") for o in parsed]
+    thetas = [o for o in parsed if o.get_key_element() == "theta" and not o.is_sweep_override()]
+    if not thetas or "lopt" in keys:
+        return args
+    stored = stored_architecture(thetas[-1].get_value_element_as_str())
+    name = None if stored is None else stored.get("name")
+    if name not in config_groups().get("lopt", []):
+        return args  # no architecture recorded (or an unknown one): `build` says what is wrong
+    preset = OmegaConf.to_container(OmegaConf.create((root / "lopt" / f"{name}.yaml").read_text()), resolve=True)
+    assert isinstance(stored, dict) and isinstance(preset, dict)
+    options = [f"lopt.{k}={_override_value(v)}" for k, v in stored.items()
+               if k != "name" and k in preset and v != preset[k] and f"lopt.{k}" not in keys]
+    return [*args, f"lopt={name}", *options]
+
+
 def launcher_options() -> list[str]:
     """The `hydra/launcher=` presets: Hydra's in-process `basic` and lopt's (conf/hydra/launcher/)."""
     presets = resources.files(CONFIG_PACKAGE) / "hydra" / "launcher"

@@ -27,6 +27,7 @@ import numpy as np
 from hydra import compose, initialize_config_module
 from hydra.errors import HydraException
 
+from lopt import figures
 from lopt.results import pyplot, save_figure, write_json
 
 PRESETS = {False: "tutorial_conv_cifar", True: "quick_offline"}  # meta-train's +experiment= (conf/experiment/)
@@ -56,28 +57,51 @@ def _mean_curve(per_seed: list) -> np.ndarray:
     return np.nanmean(np.asarray(per_seed, float), axis=0)
 
 
-def _plot_meta_training(meta_dir: Path, path: Path) -> None:
-    records = [json.loads(line) for line in (meta_dir / "metrics.jsonl").read_text().splitlines()]
+def _plot_meta_training(meta_dir: Path, path: Path, task: str, run: Path) -> None:
+    """The outer loss at every logged outer iteration (a marker each; non-finite ones counted)."""
+    records = [json.loads(line) for line in (meta_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    its = np.asarray([r["outer_iteration"] for r in records], float)
+    loss = np.asarray([np.nan if r.get("outer/loss") is None else r["outer/loss"] for r in records], float)
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
-    ax.plot([r["outer_iteration"] for r in records], [r["outer/loss"] for r in records], "o-", markersize=3)
-    ax.set_xlabel("outer-iteration updates")
-    ax.set_ylabel("average inner-problem loss (PES)")
+    fig, ax = plt.subplots(figsize=(9, 5))
+    bad = int((~np.isfinite(loss)).sum())
+    ok = np.isfinite(loss)
+    ax.plot(its[ok], loss[ok], "o-", markersize=3, linewidth=1,
+            label=f"outer loss at each of the {len(records)} logged iterations"
+                  + (f" ({bad} non-finite, not drawn)" if bad else ""))
+    figures.metric_axis(ax, "outer/loss", loss, x_label=figures.OUTER_STEP_LABEL)
+    ax.set_ylabel("meta-training loss\n(mean inner training loss over the truncation, PES)")
+    ax.legend(loc="best", fontsize=8)
+    fig.suptitle(figures.title(task, run, f"meta-training of small_fc_lopt ({meta_dir.name}/metrics.jsonl)"))
     save_figure(fig, path)
 
 
-def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path) -> None:
-    """Every learning rate's mean curve, and the learned optimizer's in black (the tutorial's last plot)."""
+def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path, run: Path) -> None:
+    """Every learning rate's mean curve, the best Adam bold, and the learned optimizer's in black with
+    its ±1 std band over seeds (the tutorial's last plot)."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5.5))
     xs = sweep["eval/xs"]
-    for c in sorted(sweep["configurations"], key=lambda c: c["hyperparameters"]["lr"]):
-        ax.plot(xs, _mean_curve(c["curves"]["eval/train/loss"]), label=f"adam lr {c['hyperparameters']['lr']:g}")
-    ax.plot(curves["eval/xs"], curves["curves"]["eval/train/loss"]["mean"], color="k", linewidth=2.5,
-            label="small_fc_lopt (meta-trained)")
-    ax.set_xlabel("training iteration")
-    ax.set_ylabel("training loss")
-    ax.legend(fontsize=7)
+    best_lr = sweep["configurations"][0]["hyperparameters"]["lr"]  # ranked best first
+    configs = sorted(sweep["configurations"], key=lambda c: c["hyperparameters"]["lr"])
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(configs)))
+    shown = []
+    for color, c in zip(colors, configs):
+        mean, lr = _mean_curve(c["curves"]["eval/train/loss"]), c["hyperparameters"]["lr"]
+        shown.append(mean)
+        if lr == best_lr:
+            ax.plot(xs, mean, color="crimson", linewidth=2.5, label=f"adam lr={lr:g} (best tuned Adam)")
+        else:
+            ax.plot(xs, mean, color=color, linewidth=1.1, label=f"adam lr={lr:g}")
+    learned = curves["curves"]["eval/train/loss"]
+    mean, std = np.asarray(learned["mean"], float), np.asarray(learned["std"], float)
+    shown.append(mean)
+    ax.fill_between(curves["eval/xs"], mean - std, mean + std, color="k", alpha=0.15, linewidth=0,
+                    label=f"small_fc_lopt ±1 std over {len(learned['per_seed'])} seeds")
+    ax.plot(curves["eval/xs"], mean, color="k", linewidth=2.5, label="small_fc_lopt (meta-trained)")
+    figures.metric_axis(ax, "eval/train/loss", np.concatenate(shown))
+    figures.legend_outside(ax, title=f"mean over {sweep['num_seeds']} seeds")
+    fig.suptitle(figures.title(sweep["task"], run, "meta-trained small_fc_lopt vs Adam at every learning rate"))
     save_figure(fig, path)
 
 
@@ -119,8 +143,8 @@ def main() -> None:
 
     sweep = json.loads((out / "sweep" / "sweep.json").read_text())
     curves = json.loads((out / "evaluate" / "curves.json").read_text())
-    _plot_meta_training(out / "meta", out / "meta_training.png")
-    _plot_learned_vs_adam(sweep, curves, out / "learned_vs_adam.png")
+    _plot_meta_training(out / "meta", out / "meta_training.png", task, out)
+    _plot_learned_vs_adam(sweep, curves, out / "learned_vs_adam.png", out)
     cmp = curves["comparison"]
     learned, adam = cmp["evaluated"], cmp["baseline"]
     wins = learned["mean_loss"] < adam["mean_loss"]

@@ -56,3 +56,45 @@ def test_bad_baselines_are_clear_config_errors(tmp_path, content, task, xs, mess
         path.write_text(content)
     with pytest.raises(ConfigError, match=message):
         comparison.load_baseline(path, task, xs)
+
+
+def test_the_summary_says_never_and_diverged_where_the_json_keeps_null_and_nan(tmp_path):
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(_sweep_doc()))
+    baseline = comparison.load_baseline(path, "digits_mlp", XS)
+    evaluated = {"eval/train/loss": np.array([[2.0, 1.0, 0.9], [2.0, 1.1, 0.8]])}  # never reaches 0.6
+    c = comparison.compare(evaluated, baseline)
+    assert c["evaluated"]["steps_to_target"] is None  # null in curves.json
+    flat = comparison.flat(c)
+    assert flat["compare/evaluated/steps_to_target"] == "never" and flat["compare/baseline/steps_to_target"] == 10
+
+
+def test_every_seed_diverged_is_said_so_without_numpy_warnings(tmp_path, recwarn):
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(_sweep_doc()))
+    baseline = comparison.load_baseline(path, "digits_mlp", XS)
+    evaluated = {"eval/train/loss": np.array([[2.0, np.nan, np.nan], [2.0, np.inf, np.nan]])}
+    c = comparison.compare(evaluated, baseline)
+    assert np.isnan(c["evaluated"]["final_loss"]) and c["evaluated"]["steps_to_target"] is None
+    flat = comparison.flat(c)
+    assert flat["compare/evaluated/final_loss"] == flat["compare/evaluated/mean_loss"] == "diverged"
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_finite_mean_ignores_diverged_seeds():
+    a = np.array([[1.0, np.nan, np.inf], [3.0, 2.0, np.nan]])
+    np.testing.assert_array_equal(comparison.finite_mean(a), [2.0, 2.0, np.nan])
+
+
+@pytest.mark.parametrize("given, message", [
+    ("", "compare_to='' is empty: pass the best.json or sweep.json"),
+    (" ", "compare_to=' ' is empty"),
+])
+def test_an_empty_compare_to_is_named_as_given(given, message):
+    with pytest.raises(ConfigError, match=message):
+        comparison.load_baseline(given, "digits_mlp", XS)
+
+
+def test_a_directory_as_compare_to_asks_for_its_json(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory: pass the best.json or sweep.json"):
+        comparison.load_baseline(tmp_path, "digits_mlp", XS)

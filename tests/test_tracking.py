@@ -102,3 +102,54 @@ def test_multirun_jobs_are_separate_wandb_runs_in_one_group_finished_with_their_
 
 def test_a_single_run_is_named_after_its_directory(tmp_path):
     assert tracking.run_name(tmp_path / "outputs" / "meta-train" / "2026-01-01" / "12-00-00_abc123") == "12-00-00_abc123"
+
+
+def _job(tmp_path, mode):
+    tmp_path.mkdir(exist_ok=True)
+    cfg = OmegaConf.create({"seed": 0, "data": {"source": "synthetic"},
+                            "tracking": {"mode": mode, "project": "lopt-test", "group": None}})
+    console = Console(file=open(tmp_path / "console.txt", "w"), width=80)
+    return base.Job(cfg, tmp_path / "run", console, base.Shared.parse(cfg), 0)
+
+
+def test_the_tracker_says_where_wandb_logs_and_the_summary_rows_list_it(monkeypatch, tmp_path):
+    import os
+    from pathlib import Path
+
+    for name in [k for k in os.environ if k.startswith("WANDB_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: auto is offline
+    job = _job(tmp_path, "auto")
+    job.write_config()
+    with job.tracker("meta-train") as tracker:
+        status = tracker.status
+        rows = job.wrote("config.yaml, metrics.jsonl")
+    assert status.startswith("W&B: offline (no API key configured); upload later with: wandb sync ")
+    sync_dir = status.rsplit(" ", 1)[1]
+    assert sync_dir.startswith(str((tmp_path / "run" / "wandb" / "offline-run-").absolute()))
+    assert Path(sync_dir).is_dir()
+    assert rows == {"wrote": "config.yaml, metrics.jsonl, wandb/", "wandb": status}
+    assert status in (tmp_path / "console.txt").read_text().splitlines()  # printed whole, on one line
+
+    disabled = _job(tmp_path / "d", "disabled")
+    disabled.write_config()
+    with disabled.tracker("evaluate"):
+        pass
+    assert disabled.wrote("config.yaml") == {"wrote": "config.yaml", "wandb": "W&B: disabled (tracking.mode=disabled)"}
+
+
+def test_the_status_names_an_online_run_and_a_wandb_failure(monkeypatch, tmp_path):
+    import wandb
+
+    class FakeRun:
+        project, url = "lopt-test", "https://wandb.ai/me/lopt-test/runs/abc"
+
+        def log(self, record, step=None):
+            raise RuntimeError("network is down")
+
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: FakeRun())
+    t = _tracker(tmp_path, "online")
+    assert t.status == "W&B: online, project lopt-test, run https://wandb.ai/me/lopt-test/runs/abc"
+    t.log({"x": 1.0}, step=1)
+    assert t.status.startswith("W&B: off for this run after an error (RuntimeError: network is down)")
+    assert tracking.NullTracker.status == "W&B: logged by process 0"

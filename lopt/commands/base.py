@@ -23,7 +23,7 @@ from lopt.config import from_config
 from lopt.results import pyplot, save_figure, write_json, write_text
 from lopt.settings import DataSettings, TrackingSettings
 from lopt.tasks import TaskConfig
-from lopt.tracking import NullTracker, Tracker
+from lopt.tracking import NullTracker, Tracker, wrote_wandb
 
 CONFIG_PACKAGE = "lopt_conf"  # conf/, installed as a package
 T = TypeVar("T")
@@ -116,6 +116,7 @@ class Job:
         self.mesh = distributed.setup(shared.distributed)  # before anything touches a device
         self.main = distributed.is_main_process()
         self.cfg, self.dir, self.console, self.shared, self.seed = cfg, Path(run_dir), console, shared, seed
+        self._tracker: Tracker | NullTracker | None = None  # the last one `tracker()` opened
         group = shared.tracking.group or multirun_group()
         if group is not None and self.cfg.tracking.group is None:  # recorded in config.yaml too
             self.cfg.tracking.group = group
@@ -142,15 +143,27 @@ class Job:
         else:
             pyplot().close(fig)
 
+    def wrote(self, files: str) -> dict[str, str]:
+        """The summary's `wrote` row (`files`, and `wandb/` when W&B wrote into the run directory)
+        and its `wandb` row: where the tracker logged (`Tracker.status`)."""
+        rows = {"wrote": files + (", wandb/" if wrote_wandb(self.dir) else "")}
+        if self._tracker is not None:
+            rows["wandb"] = self._tracker.status
+        return rows
+
     @contextmanager
     def tracker(self, job_type: str) -> Iterator[Tracker | NullTracker]:
         """The job's tracker (metrics.jsonl and W&B), finished with the job's exit status: 0, or
-        1 (130 on Ctrl-C) when the block raises. Processes other than 0 get a `NullTracker`."""
+        1 (130 on Ctrl-C) when the block raises. Processes other than 0 get a `NullTracker`.
+        Process 0 prints where W&B logs (online, offline with its `wandb sync` command, disabled)."""
         if not self.main:
-            yield NullTracker()
+            self._tracker = NullTracker()
+            yield self._tracker
             return
         config = cast(dict[str, Any], OmegaConf.to_container(self.cfg, resolve=True))
         tracker = self.shared.tracking.open(self.dir, config, job_type, self.console, self.cfg.tracking.group)
+        self._tracker = tracker
+        self.console.print(tracker.status, soft_wrap=True, markup=False, highlight=False)
         try:
             yield tracker
         except BaseException as err:

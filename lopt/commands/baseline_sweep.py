@@ -1,6 +1,7 @@
 """`lopt baseline-sweep`: tune a hand-designed optimizer over a learning-rate grid or a random
 search, every configuration x seed trained in one compiled call (`lopt.sweep`); ranked results,
 the best configuration, a figure and a W&B table."""
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from lopt import curves, tasks
+from lopt import curves, memory, tasks
 from lopt.base import Task
-from lopt.commands.base import Shared, prepare, settings
+from lopt.commands.base import Job, Shared, prepare, settings
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
 from lopt.results import pyplot
@@ -49,30 +50,69 @@ def build(cfg: Mapping[str, Any]) -> Components:
 
 
 def _label(result: dict[str, Any], swept: list[str]) -> str:
-    return ", ".join(f"{k} {result['hyperparameters'][k]:.3g}" for k in swept[:2])
+    return " ".join(f"{k}={result['hyperparameters'][k]:.3g}" for k in swept[:2]) + (" …" if len(swept) > 2 else "")
 
 
-def _plot(results: list[dict[str, Any]], swept: list[str], xs: list[int], title: str) -> Any:
-    """Mean eval/train/loss curves of the best `PLOTTED_CURVES` configurations, and final and
-    mean training loss against the learning rate (a line over a grid, points for a random search)."""
+def _plot(results: list[dict[str, Any]], header: dict[str, Any], run_dir: Path) -> Any:
+    """Mean training-loss curves of the best `PLOTTED_CURVES` configurations (the best one bold, with
+    its ±1 std band over seeds), and final and mean training loss against the learning rate (a line
+    over a grid, points for a random search) with the best configuration marked; losses on log axes;
+    titled with the task and the run directory. `results` are ranked, best first."""
+    from lopt import figures
+    from lopt.sweep import CRITERIA
+
     plt = pyplot()
-    fig, (curves_ax, lr_ax) = plt.subplots(1, 2, figsize=(13, 4.5))
-    for r in sorted(results[:PLOTTED_CURVES], key=lambda r: r["hyperparameters"]["lr"]):
-        mean = np.nanmean(np.asarray(r["curves"]["eval/train/loss"], float), axis=0)
-        curves_ax.plot(xs, mean, label=_label(r, swept))
-    curves_ax.set_xlabel("training iteration")
-    curves_ax.set_ylabel("eval/train/loss")
-    curves_ax.legend(fontsize=7)
+    swept, xs, best = header["swept"], np.asarray(header["eval/xs"]), results[0]
+    metric, how = CRITERIA[header["criterion"]]
+    fig, (curves_ax, lr_ax) = plt.subplots(1, 2, figsize=(14, 5))
+    shown = sorted(results[:PLOTTED_CURVES], key=lambda r: r["hyperparameters"]["lr"])
+    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(shown)))
+    plotted = []
+    for color, r in zip(colors, shown):
+        per_seed = np.asarray(r["curves"]["eval/train/loss"], float)
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(per_seed, axis=0) if np.isfinite(per_seed).any() else per_seed[0]
+        plotted.append(mean)
+        if r is best:
+            std = np.nanstd(per_seed, axis=0)
+            curves_ax.fill_between(xs, mean - std, mean + std, color="crimson", alpha=0.2, linewidth=0,
+                                   label=f"best: ±1 std over {len(per_seed)} seeds")
+            curves_ax.plot(xs, mean, color="crimson", linewidth=2.8, zorder=3, label=f"best: {_label(r, swept)}")
+        else:
+            curves_ax.plot(xs, mean, color=color, linewidth=1.2, label=_label(r, swept))
+    figures.metric_axis(curves_ax, "eval/train/loss", np.concatenate(plotted) if plotted else ())
+    more = f"best {len(shown)} of {len(results)}, " if len(shown) < len(results) else ""
+    figures.legend_outside(curves_ax, title=f"configuration ({more}mean over {header['num_seeds']} seeds)")
+    curves_ax.set_title("training curves", fontsize=10)
+
     by_lr = sorted(results, key=lambda r: r["hyperparameters"]["lr"])
     lrs = [r["hyperparameters"]["lr"] for r in by_lr]
-    for how in ("final", "mean"):
-        values = [r["metrics"][f"{how}/eval/train/loss"]["mean"] for r in by_lr]
-        lr_ax.semilogx(lrs, [np.nan if v is None else v for v in values], "o-" if swept == ["lr"] else "o",
-                       label=f"{how} loss", alpha=1.0 if swept == ["lr"] else 0.6)
-    lr_ax.set_xlabel("learning rate")
-    lr_ax.set_ylabel("training loss")
-    lr_ax.legend()
-    fig.suptitle(title)
+    values = []
+    series = [("final", "eval/train/loss"), ("mean", "eval/train/loss")]
+    if (how, metric) not in series:
+        series.append((how, metric))
+    grid = header.get("search") == "grid" or swept == ["lr"]
+    for when, key in series:
+        ys = [r["metrics"][f"{when}/{key}"]["mean"] for r in by_lr]
+        ys = [np.nan if v is None else v for v in ys]
+        values += ys
+        words = figures.metric_label(key).replace(" (eval batches)", "")
+        lr_ax.plot(lrs, ys, "o-" if grid else "o", markersize=5, alpha=1.0 if grid else 0.6,
+                   label=f"{when} {words} over training" if when == "mean" else f"{when} {words}")
+    best_value = best["metrics"][f"{how}/{metric}"]["mean"]
+    if best_value is not None:
+        lr_ax.plot([best["hyperparameters"]["lr"]], [best_value], marker="*", markersize=18, color="crimson",
+                   markeredgecolor="k", linestyle="none", zorder=4,
+                   label=f"best (lowest {how} {figures.metric_label(metric).replace(' (eval batches)', '')}): "
+                         f"{_label(best, swept)}")
+    lr_ax.set_xscale("log")
+    figures.metric_axis(lr_ax, "loss", values, x_label=figures.LEARNING_RATE_LABEL)
+    lr_ax.set_ylabel(f"training loss (mean over {header['num_seeds']} seeds)")
+    lr_ax.legend(loc="best", fontsize=8, framealpha=0.9)  # where it covers fewest points
+    lr_ax.set_title("loss against learning rate", fontsize=10)
+    fig.suptitle(figures.title(header["task"], run_dir,
+                               f"{header['optimizer']} {header['search']} search over {', '.join(swept)}: "
+                               f"{len(results)} configurations x {header['num_seeds']} seeds"))
     return fig
 
 
@@ -109,22 +149,65 @@ def _log(tracker: Tracker | NullTracker, results: list[dict[str, Any]], swept: l
                      f"best/{criterion}": criterion_value(best, criterion)})
 
 
+def overridden_by_sweep(optimizer: HandDesigned, swept: list[str], sweep: SweepSettings) -> str | None:
+    """The line saying which configured hyperparameters (set away from the optimizer's defaults,
+    e.g. `optimizer.lr=0.01`) the sweep replaces with its own values; None if there are none."""
+    defaults = {f.name: float(f.default) for f in dataclasses.fields(optimizer)  # type: ignore[arg-type]
+                if isinstance(f.default, (int, float))}
+    configured = optimizer.hyperparameters()
+    changed = [k for k in swept if k in defaults and configured[k] != defaults[k]]
+    if not changed:
+        return None
+    if sweep.num_samples is not None:
+        source = f"the random search (sweep.num_samples={sweep.num_samples})"
+    elif sweep.lr_range is not None:
+        source = f"sweep.lr_range={list(sweep.lr_range)} (grid {[float(f'{v:.3g}') for v in sweep.grid]})"
+    else:
+        source = f"sweep.lrs={list(sweep.lrs)}"
+    values = ", ".join(f"optimizer.{k}={getattr(optimizer, k)!r}" for k in changed)
+    return f"{values} {'is' if len(changed) == 1 else 'are'} swept over by {source}: the sweep's values are used."
+
+
+def _compile(c: Components, count: int, args: tuple[Any, Any, Any], job: Job,
+             console: Console) -> tuple[Any, float]:
+    """`sweep_curves` of the `count` configurations compiled ahead of time for `args` (hyperparameters,
+    data, key), after checking that the configurations trained at once (all, or `sweep.batch_size`)
+    fit in the devices' memory (`lopt.memory`); and the seconds it took."""
+    s, mesh = c.settings, job.mesh
+    at_once = min(s.sweep.batch_size or count, count)
+    subject = (f"Training {count} configurations x {s.num_seeds} seeds "
+               + ("at once" if at_once == count else f"{at_once} configurations at a time "
+                                                      f"(sweep.batch_size={s.sweep.batch_size})"))
+    sizing = memory.Sizing(
+        "sweep.batch_size", at_once, f"{s.num_steps} steps of {c.task_config.name} per configuration and seed",
+        "set sweep.batch_size={largest} (configurations then train that many at a time, in the same compiled "
+        "call), or lower num_seeds", "lower num_seeds, or use a smaller task", mesh.size, subject)
+    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    jitted = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6, 7))
+    return memory.compile_checked(
+        lambda: jitted.lower(c.task, c.optimizer, *args, s, s.sweep.batch_size, mesh), console, "the sweep",
+        sizing, local, lambda fp: fp.arguments + fp.outputs)  # the results of all configurations stay
+
+
 def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     """Sweep the configurations; write sweep.json, best.json, sweep.png and W&B logs to `run_dir`."""
     job, c = prepare(build, cfg, run_dir, console)
     s, criterion = c.settings, c.settings.sweep.criterion
     swept_values = s.sweep.configurations(c.optimizer, s.seed)
     swept = list(swept_values)
+    notice = overridden_by_sweep(c.optimizer, swept, s.sweep)
+    if notice is not None:
+        console.print(notice, style="yellow", markup=False, highlight=False, soft_wrap=True)
     count = len(swept_values["lr"])
     hparams = [{**c.optimizer.hyperparameters(), **{k: float(v[i]) for k, v in swept_values.items()}}
                for i in range(count)]
     dataset = job.load(c.task_config)
+    args = ({k: jnp.asarray(v, jnp.float32) for k, v in swept_values.items()}, dataset, jax.random.PRNGKey(s.seed))
+    compiled, compile_s = _compile(c, count, args, job, console)  # refuses what cannot fit
     job.write_config()
     name = cfg["optimizer"]["name"]
     with console.status(f"training {count} configurations x {s.num_seeds} seeds x {s.num_steps} steps"):
-        values = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6, 7))(
-            c.task, c.optimizer, {k: jnp.asarray(v, jnp.float32) for k, v in swept_values.items()}, dataset,
-            jax.random.PRNGKey(s.seed), s, s.sweep.batch_size, job.mesh)
+        values = compiled(*args)
         values = {k: np.asarray(v) for k, v in jax.device_get(values).items()}
     results = sorted(configuration_results(hparams, values), key=lambda r: criterion_value(r, criterion))
     xs = s.eval_steps
@@ -135,12 +218,13 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     job.write_json("sweep.json", {**header, "configurations": results})
     best = results[0]
     job.write_json("best.json", {**header, "configuration": best})
-    job.save_figure(_plot(results, swept, xs, f"{c.task_config.name}: {name} {header['search']} search"), "sweep.png")
+    job.save_figure(_plot(results, header, job.dir), "sweep.png")
     console.print(_table(results, swept, criterion))
     with job.tracker("baseline-sweep") as tracker:
         _log(tracker, results, swept, criterion)
     return {"task": c.task_config.name, "optimizer": name, "configurations": count, "num_seeds": s.num_seeds,
+            "compile_s": compile_s,
             **{f"best_{k}": best["hyperparameters"][k] for k in swept},
             f"best_{criterion}": criterion_value(best, criterion),
             "diverged_configurations": sum(r["diverged"] for r in results), "run_dir": str(job.dir),
-            "wrote": "config.yaml, sweep.json, best.json, sweep.png"}
+            **job.wrote("config.yaml, sweep.json, best.json, sweep.png")}

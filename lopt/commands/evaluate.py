@@ -7,12 +7,13 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 from rich.console import Console
 
-from lopt import comparison, curves, learned, tasks
+from lopt import comparison, curves, learned, memory, tasks
 from lopt.base import Optimizer, Task
-from lopt.commands.base import Shared, prepare, settings
+from lopt.commands.base import Job, Shared, prepare, settings
+from lopt.errors import UserError
 from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
 from lopt.results import pyplot
@@ -42,9 +43,20 @@ def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the config and build the components; loads no data, compiles nothing."""
     s = settings(Settings, cfg)
     task_config = tasks.parse(cfg["task"])
-    is_learned = cfg.get("lopt") is not None
-    if is_learned:
-        optimizer = learned.build(cfg["lopt"])
+    lopt_node = cfg.get("lopt")
+    if lopt_node is None and s.theta is not None:  # theta alone: the architecture its run was trained with
+        learned.theta_path(s.theta)  # the run must exist
+        lopt_node = learned.stored_architecture(s.theta)
+        if lopt_node is None:
+            raise UserError(f"theta={s.theta!r} has no config.yaml naming its learned optimizer: give its "
+                            f"architecture with lopt=<{'|'.join(learned.REGISTRY.names())}> (and its options).")
+        if isinstance(cfg, DictConfig):
+            with open_dict(cfg):  # recorded in the run's config.yaml
+                cfg["lopt"] = lopt_node
+    is_learned = lopt_node is not None
+    if lopt_node is not None:
+        optimizer = learned.build(lopt_node)
+        learned.check_architecture(optimizer, s.theta)
     else:
         optimizer = hand_designed.from_config(cfg["optimizer"]).build(s.num_steps)
     baseline = None if s.compare_to is None else comparison.load_baseline(s.compare_to, task_config.name, s.eval_steps)
@@ -64,37 +76,72 @@ def _training_optimizer(c: Components) -> Optimizer:
 
 
 def _summarize(values: dict[str, np.ndarray], s: Settings) -> dict[str, Any]:
-    stats = {name: {"mean": v.mean(0).tolist(), "std": v.std(0).tolist(), "per_seed": v.tolist()}
-             for name, v in values.items()}
-    final = {f"final/{k}": float(v[:, -1].mean()) for k, v in values.items() if k.startswith("eval/")}
+    """Curves (mean and std over all seeds, NaN where one diverged) and the summary: final and mean
+    values over the seeds whose eval/train/loss stayed finite (like a sweep's statistics), "diverged"
+    when none did, and how many diverged."""
+    with np.errstate(all="ignore"):  # inf/NaN of diverged seeds overflow the std: it is NaN/inf, no warning
+        stats = {name: {"mean": v.mean(0).tolist(), "std": v.std(0).tolist(), "per_seed": v.tolist()}
+                 for name, v in values.items()}
     train = values["eval/train/loss"]
+    kept = np.isfinite(train).all(1)  # the seeds that did not diverge
+
+    def over_kept(v: np.ndarray) -> float | str:
+        return float(v[kept].mean()) if kept.any() else "diverged"
+
+    final = {f"final/{k}": over_kept(v[:, -1]) for k, v in values.items() if k.startswith("eval/")}
     return {"eval/xs": s.eval_steps, "train/xs": list(range(s.num_steps)), "curves": stats,
-            "summary": {**final, "mean/eval/train/loss": float(train.mean()),
-                        "diverged_seeds": int((~np.isfinite(train)).any(1).sum())}}
+            "summary": {**final, "mean/eval/train/loss": over_kept(train.mean(1)),
+                        "diverged_seeds": int((~kept).sum())}}
 
 
-def _band(ax: Any, xs: np.ndarray, per_seed: np.ndarray, color: str, label: str) -> None:
-    """Mean over seeds with a +-1 std band."""
-    mean, std = np.nanmean(per_seed, axis=0), np.nanstd(per_seed, axis=0)
-    ax.plot(xs, mean, color=color, label=label)
-    ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.2)
+def _band(ax: Any, xs: np.ndarray, per_seed: np.ndarray, color: str, label: str) -> np.ndarray:
+    """Mean over seeds with a +-1 std band (over the finite seeds; a gap where every seed diverged);
+    the mean, for the axis scale."""
+    mean = comparison.finite_mean(per_seed)
+    with np.errstate(all="ignore"):
+        std = np.sqrt(comparison.finite_mean(np.square(per_seed - mean)))
+    ax.plot(xs, mean, color=color, label=f"{label} ({len(per_seed)} seeds)")
+    ax.fill_between(xs, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+    return mean
 
 
-def _plot(result: dict[str, Any], label: str, baseline: comparison.Baseline | None, title: str) -> Any:
-    """One panel per eval curve; the baseline's band alongside when comparing."""
+def _plot(result: dict[str, Any], optimizer_cfg: Mapping[str, Any] | None, baseline: comparison.Baseline | None,
+          run_dir: Path) -> Any:
+    """One panel per eval curve (losses on a log axis), each seed-averaged with a +-1 std band; the
+    tuned baseline's alongside when comparing; titled with the task and the run directory."""
+    from lopt import figures
+
     plt = pyplot()
+    label = figures.optimizer_label(result["optimizer"], result["learned"], optimizer_cfg,
+                                    trained=result.get("checkpoint") is not None)
     metrics = [m for m in ("eval/train/loss", "eval/test/loss", "eval/test/accuracy") if m in result["curves"]]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.8 * len(metrics), 4.8), squeeze=False)
     xs = np.asarray(result["eval/xs"])
-    for ax, name in zip(np.atleast_1d(axes), metrics):
-        _band(ax, xs, np.asarray(result["curves"][name]["per_seed"], float), "tab:blue", label)
+    for ax, name in zip(axes[0], metrics):
+        shown = [_band(ax, xs, np.asarray(result["curves"][name]["per_seed"], float), "tab:blue", label)]
         if baseline is not None and name in baseline.curves:
-            _band(ax, xs, baseline.curves[name], "k", f"tuned {baseline.optimizer}")
-        ax.set_xlabel("training iteration")
-        ax.set_ylabel(name)
-        ax.legend(fontsize=7)
-    fig.suptitle(title)
+            shown.append(_band(ax, xs, baseline.curves[name], "k", f"tuned {baseline.label} (best of its sweep)"))
+        figures.metric_axis(ax, name, np.concatenate(shown))
+    figures.legend_outside(axes[0, len(metrics) // 2], title="lines: mean over seeds; shaded: ±1 std over seeds",
+                           below=True)
+    detail = f"{label} vs the tuned {baseline.label}" if baseline is not None else label
+    fig.suptitle(figures.title(result["task"], run_dir, detail))
     return fig
+
+
+def _compile(c: Components, optimizer: Optimizer, dataset: Any, key: jax.Array, job: Job,
+             console: Console) -> tuple[Any, float]:
+    """`curves.training_curves` of every seed compiled ahead of time, after checking that it fits in
+    the devices' memory (`lopt.memory`); and the seconds it took."""
+    s, mesh = c.settings, job.mesh
+    sizing = memory.Sizing("num_seeds", s.num_seeds, f"{s.num_seeds} seeds x {s.num_steps} steps",
+                           "lower num_seeds (several evaluations with other seeds add up to more)",
+                           "use a smaller task, or record fewer steps (num_steps)", mesh.size)
+    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    jitted = jax.jit(curves.training_curves, static_argnums=(0, 1, 5, 6))
+    return memory.compile_checked(lambda: jitted.lower(c.task, optimizer, None, dataset, key, s, mesh), console,
+                                  f"the training of {s.num_seeds} seeds", sizing, local,
+                                  lambda fp: fp.arguments)
 
 
 def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
@@ -103,11 +150,12 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     s = c.settings
     dataset = job.load(c.task_config)
     optimizer = _training_optimizer(c)
+    key = jax.random.PRNGKey(s.seed)
+    compiled, compile_s = _compile(c, optimizer, dataset, key, job, console)  # refuses what cannot fit
     job.write_config()
     name = cfg["lopt"]["name"] if c.learned else cfg["optimizer"]["name"]
     with console.status(f"training {s.num_seeds} seeds x {s.num_steps} steps of {c.task_config.name} with {name}"):
-        values = jax.jit(curves.training_curves, static_argnums=(0, 1, 5, 6))(
-            c.task, optimizer, None, dataset, jax.random.PRNGKey(s.seed), s, job.mesh)
+        values = compiled(None, dataset, key)  # the arguments that are not static
         values = {k: np.asarray(v) for k, v in jax.device_get(values).items()}
     result = {"task": c.task_config.name, "optimizer": name, "learned": c.learned,
               "checkpoint": None if c.theta_path is None else str(c.theta_path), **_summarize(values, s)}
@@ -116,12 +164,12 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
         result["summary"].update(comparison.flat(result["comparison"]))
         console.print(comparison.table(result["comparison"], name))
     job.write_json("curves.json", result)
-    job.save_figure(_plot(result, name, c.baseline, f"{c.task_config.name}: {name} ({s.num_seeds} seeds)"),
-                    "curves.png")
+    job.save_figure(_plot(result, cfg.get("optimizer"), c.baseline, job.dir), "curves.png")
     with job.tracker("evaluate") as tracker:
         for i, x in enumerate(result["eval/xs"]):
             tracker.log({"step": x, **{k: v["mean"][i] for k, v in result["curves"].items()
                                        if k.startswith("eval/")}}, step=x)
         tracker.summary(result["summary"])
     return {"task": c.task_config.name, "optimizer": name, "num_seeds": s.num_seeds, "num_steps": s.num_steps,
-            **result["summary"], "run_dir": str(job.dir), "wrote": "config.yaml, curves.json, curves.png"}
+            "compile_s": compile_s, **result["summary"], "run_dir": str(job.dir),
+            **job.wrote("config.yaml, curves.json, curves.png")}

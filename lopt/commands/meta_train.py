@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from lopt import checkpoint, distributed, estimators, learned, resume, schedules, tasks
+from lopt import checkpoint, distributed, estimators, learned, memory, resume, schedules, tasks
 from lopt import data as data_lib
 from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
 from lopt.commands.base import Job, Shared, prepare, settings
@@ -96,6 +96,7 @@ def build(cfg: Mapping[str, Any]) -> Components:
     estimator.check_schedule(schedule)
     meta_loss.check_schedule(schedule)
     lopt = learned.build(cfg["lopt"])
+    learned.check_architecture(lopt, s.theta)  # the warm start's run was meta-trained with this architecture
     unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, schedule, meta_loss) for t in task_configs)
     return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer_lib.build(cfg["outer_opt"]),
                       learned.theta_path(s.theta))
@@ -152,6 +153,24 @@ def _stop_nonfinite(it: int, streak: int, state: MetaTrainState, ckpt: checkpoin
         f"resuming this run with a larger max_nonfinite_iterations continues from the checkpoint.")
 
 
+def _compile(c: Components, theta0: Any, data: Any, job: Job, console: Console) -> tuple[Any, float]:
+    """The outer step compiled ahead of time for the state `c.trainer.init` will make (its shapes
+    only: nothing is allocated) and `data` (placed replicated), after checking that state and step
+    fit in the devices' memory (`lopt.memory`); and the seconds it took."""
+    trainer, mesh = c.trainer, job.mesh
+    shapes = jax.eval_shape(trainer.init, jax.random.PRNGKey(c.settings.seed), theta0)
+    axes = trainer.task_axes(shapes)
+    task_bytes = memory.tree_bytes([x for x, has_axis in zip(jax.tree_util.tree_leaves(shapes),
+                                                             jax.tree_util.tree_leaves(axes)) if has_axis])
+    sizing = memory.Sizing(
+        "num_tasks", c.settings.num_tasks, "the meta-training state and the outer step",
+        "lower num_tasks", "use a smaller task or learned optimizer", mesh.size)
+    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    return memory.compile_checked(lambda: distributed.lower_step(trainer.step, shapes, data, mesh, axes), console,
+                                  "the outer step", sizing, local,
+                                  lambda fp: fp.arguments - task_bytes // mesh.size)
+
+
 def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     """Meta-train as `cfg` says, writing config, metrics, checkpoints and final theta to `run_dir`
     (the run named by `resume`, when given). A directory that already holds checkpoints (a killed
@@ -168,6 +187,8 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     if restored is None and c.theta_path is not None:
         theta0 = learned.load_theta(trainer.lopt, c.theta_path)
     start = 0 if restored is None else int(restored.iteration)
+    dataset = distributed.put(dataset, distributed.replicated(job.mesh))
+    step, compile_s = _compile(c, theta0, dataset, job, console)  # refuses what cannot fit, before writing
     job.write_config()
     last: dict[str, Any] = {}
     if job.main:
@@ -176,9 +197,8 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     try:
         with job.tracker("meta-train") as tracker:
             state = trainer.init(jax.random.PRNGKey(s.seed), theta0) if restored is None else restored
-            # tasks sharded over the mesh's devices, the rest replicated; compiled once (lopt.distributed)
-            state, dataset, step = distributed.jit_step(trainer.step, state, dataset, job.mesh,
-                                                        trainer.task_axes(state))
+            # tasks sharded over the mesh's devices, the rest replicated, as `step` was compiled for
+            state = distributed.put(state, distributed.task_shardings(trainer.task_axes(state), job.mesh))
             if start:
                 console.print(f"Resuming {job.dir} from outer iteration {start}.", soft_wrap=True)
             t_start = time.perf_counter()
@@ -187,7 +207,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                 bar = progress.add_task("meta-train", total=s.outer_iterations, completed=start, loss="--")
                 for it in range(start + 1, s.outer_iterations + 1):
                     state, report = step(state, dataset)
-                    if first_done is None:  # rates below exclude compilation
+                    if first_done is None:  # rates below exclude the first iteration
                         jax.block_until_ready(state)
                         window_t = first_done = time.perf_counter()
                         window_it = it
@@ -217,9 +237,9 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                 "task": ",".join(c.trainer.names), "lopt": cfg["lopt"]["name"],
                 "estimator": cfg["estimator"]["name"], "num_tasks": s.num_tasks, "outer_iterations": s.outer_iterations,
                 "resumed_from_iteration": start, "final_outer_loss": last.get("outer/loss"),
-                "first_iteration_s": None if first_done is None else first_done - t_start,
+                "compile_s": compile_s, "first_iteration_s": None if first_done is None else first_done - t_start,
                 "wall_s": end - t_start, "inner_steps_per_s": steady * trainer.inner_steps_per_iteration,
-                "run_dir": str(job.dir), "wrote": "config.yaml, metrics.jsonl, checkpoints/, final_theta/",
+                "run_dir": str(job.dir), **job.wrote("config.yaml, metrics.jsonl, checkpoints/, final_theta/"),
             }
             tracker.summary(summary)
             return summary

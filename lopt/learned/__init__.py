@@ -37,18 +37,48 @@ def build(cfg: Mapping[str, Any], node: str = "lopt") -> Any:
     return REGISTRY.build(cfg, node)
 
 
+_GIVE = "give a meta-train run directory or its final_theta/ directory"
+_CHECKPOINT_FILES = ("_CHECKPOINT_METADATA", "_METADATA")  # what an orbax checkpoint directory holds
+
+
 def theta_path(given: str | None, key: str = "theta") -> Path | None:
     """The final_theta directory that config key `key` names (a meta-train run directory or its
-    final_theta/), checked to exist; None if unset. Nothing is read."""
+    final_theta/), checked to exist and to hold a checkpoint; None if unset. No array is read."""
     if given is None:
         return None
+    if not str(given).strip():
+        raise UserError(f"{key}={given!r} is empty: {_GIVE}, or leave {key} unset.")
     path = Path(str(given)).expanduser()
     if (path / "final_theta").is_dir():
         path = path / "final_theta"
+    if path.is_file():
+        raise UserError(f"{key}={given!r} is a file, not a run directory: {_GIVE}.")
     if not path.is_dir():
-        raise UserError(f"{key}={given!r} does not exist: give a meta-train run directory or its final_theta/ "
-                        f"directory.")
+        raise UserError(f"{key}={given!r} does not exist: {_GIVE}.")
+    if not any((path / name).exists() for name in _CHECKPOINT_FILES):
+        unfinished = (" It has checkpoints/ but no final_theta/: the run has not finished (resume it with "
+                      f"`lopt meta-train resume={given}`)." if (path / "checkpoints").is_dir() else "")
+        raise UserError(f"{key}={given!r} holds no checkpoint: {_GIVE} (a run directory holds the trained "
+                        f"meta-parameters in final_theta/, written when the run finishes).{unfinished}")
     return path
+
+
+def _configured_name(lopt: Any) -> str:
+    """The `lopt=` option that built `lopt` (its class name if it is not registered)."""
+    return next((n for n in REGISTRY.names() if REGISTRY.get(n) is type(lopt)), type(lopt).__name__)
+
+
+def _trained_with(path: Path) -> str | None:
+    """The `lopt=` option the meta-train run that wrote `path` (its final_theta/) configured,
+    read from the run's config.yaml; None when there is none or it does not say."""
+    config = (path.parent if path.name == "final_theta" else path) / "config.yaml"
+    try:
+        from omegaconf import OmegaConf
+
+        name = OmegaConf.select(OmegaConf.load(config), "lopt.name")
+    except Exception:  # missing or unreadable: fall back to the leaf-level detail
+        return None
+    return name if isinstance(name, str) else None
 
 
 def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:
@@ -57,4 +87,74 @@ def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:
     try:
         return checkpoint.load_tree(path, lopt.init_theta(jax.random.PRNGKey(0)))
     except UserError as err:
+        trained, configured = _trained_with(path), _configured_name(lopt)
+        node = "lopt" if key == "theta" else f"{key.rsplit('.', 1)[0]}.lopt.name"
+        run = path.parent if path.name == "final_theta" else path
+        if trained is not None and trained != configured:
+            raise UserError(f"{key}={str(run)!r} was meta-trained with lopt={trained} but this run configures "
+                            f"{node}={configured}: set {node}={trained} (with the options in {run / 'config.yaml'}) "
+                            f"or give a run of {configured}.") from None
         raise UserError(f"{key} does not fit the configured learned optimizer ({type(lopt).__name__}): {err}") from None
+
+
+def stored_architecture(given: str | Path | None) -> dict[str, Any] | None:
+    """The `lopt` node (the learned-optimizer architecture) of the meta-train run that `given`
+    names (a run directory or its final_theta/), read from the run's config.yaml; None when there
+    is no such file or it names no learned optimizer. No array is read."""
+    if given is None or not str(given).strip():
+        return None
+    path = Path(str(given)).expanduser()
+    run = path.parent if path.name == "final_theta" and not (path / "config.yaml").is_file() else path
+    try:
+        from omegaconf import OmegaConf
+
+        node = OmegaConf.select(OmegaConf.load(run / "config.yaml"), "lopt")
+        plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_dict(node) else None
+    except Exception:  # missing or unreadable
+        return None
+    return plain if isinstance(plain, dict) and isinstance(plain.get("name"), str) else None  # type: ignore[return-value]
+
+
+def _value(v: Any) -> str:
+    return str(list(v)) if isinstance(v, tuple) else str(v)
+
+
+def _differing_options(a: Any, b: Any) -> list[str]:
+    """`key=value` of `a`'s options (dataclass fields) that differ from `b` (same class), or from
+    its class's defaults (another class)."""
+    import dataclasses
+
+    if type(a) is not type(b):
+        try:
+            b = type(a)()
+        except TypeError:  # no defaults: show every option
+            return [f"{f.name}={_value(getattr(a, f.name))}" for f in dataclasses.fields(a)]
+    return [f"{f.name}={_value(getattr(a, f.name))}" for f in dataclasses.fields(a)
+            if getattr(a, f.name) != getattr(b, f.name)]
+
+
+def _described(name: str, options: list[str]) -> str:
+    return f"lopt={name}" + (f" ({', '.join(options)})" if options else "")
+
+
+def check_architecture(lopt: Any, given: str | Path | None, key: str = "theta") -> None:
+    """Refuse a configured learned optimizer `lopt` that differs from the architecture the run
+    named by `given` (config key `key`) was meta-trained with, as its config.yaml records it
+    (nothing to check without one: loading theta then checks the arrays)."""
+    stored = stored_architecture(given)
+    if stored is None:
+        return
+    try:
+        trained = build(stored)
+    except UserError:  # a config.yaml this version cannot build: loading theta decides
+        return
+    if trained == lopt:
+        return
+    trained_name = str(stored["name"])
+    configured_name = next((n for n in REGISTRY.names() if REGISTRY.get(n) is type(lopt)), type(lopt).__name__)
+    raise UserError(
+        f"{key} does not fit the configured learned optimizer: {key}={str(given)!r} was meta-trained with "
+        f"{_described(trained_name, _differing_options(trained, lopt))} but "
+        f"{_described(configured_name, _differing_options(lopt, trained) if type(lopt) is type(trained) else [])} "
+        f"is configured: drop lopt= (and lopt.* overrides) to use the run's architecture, or give a run of "
+        f"{configured_name}.")

@@ -6,6 +6,7 @@ import time
 
 import jax
 import pytest
+from omegaconf import OmegaConf
 
 from lopt import learned
 from lopt.checkpoint import save_tree
@@ -64,9 +65,42 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (["meta-train"], ["outer_opt=lopt", "outer_opt.theta=/nonexistent"],
      "outer_opt.theta='/nonexistent' does not exist"),
     (["evaluate"], ["compare_to=/nonexistent/best.json"], "compare_to='/nonexistent/best.json' does not exist."),
+    # empty, a file, or a directory without a checkpoint where a run directory is expected
+    (LEARNED, ["theta="], "theta='' is empty: give a meta-train run directory or its final_theta/ directory, or "
+                          "leave theta unset."),
+    (["meta-train"], ["outer_opt=lopt", "outer_opt.theta="], "outer_opt.theta='' is empty"),
+    (["evaluate"], ["compare_to="], "compare_to='' is empty: pass the best.json or sweep.json of a `lopt "
+                                    "baseline-sweep` run, or leave compare_to unset."),
+    (["evaluate"], ["compare_to=NO_CKPT_DIR"], "compare_to='NO_CKPT_DIR' is a directory: pass the best.json or "
+                                               "sweep.json"),
+    (LEARNED, ["theta=GARBAGE_FILE"], "theta='GARBAGE_FILE' is a file, not a run directory: give a meta-train run "
+                                      "directory or its final_theta/ directory."),
+    (LEARNED, ["theta=NO_CKPT_DIR"], "theta='NO_CKPT_DIR' holds no checkpoint: give a meta-train run directory or "
+                                     "its final_theta/ directory (a run directory holds the trained meta-parameters "
+                                     "in final_theta/, written when the run finishes)."),
+    (["meta-train"], ["outer_opt=lopt", "outer_opt.theta=NO_CKPT_DIR"], "outer_opt.theta='NO_CKPT_DIR' holds no "
+                                                                        "checkpoint"),
+    (LEARNED, ["theta=UNFINISHED_RUN"], "It has checkpoints/ but no final_theta/: the run has not finished (resume "
+                                        "it with `lopt meta-train resume=UNFINISHED_RUN`)."),
     # a checkpoint of another architecture (fc_lopt's theta where small_fc_lopt's is expected)
     (LEARNED, ["theta=OTHER_ARCH"], "theta does not fit the configured learned optimizer "
                                     "(SmallFCLOpt): The checkpoint OTHER_ARCH/final_theta does not match"),
+    # a run whose config.yaml names another architecture
+    (["meta-train", "evaluate"], ["lopt=small_fc_lopt", "theta=FC_RUN"],
+     "theta='FC_RUN' was meta-trained with lopt=fc_lopt but "),
+    (["meta-train"], ["outer_opt=lopt", "outer_opt.theta=FC_RUN"],
+     "outer_opt.theta='FC_RUN' was meta-trained with lopt=fc_lopt but this run configures "
+     "outer_opt.lopt.name=small_fc_lopt: set outer_opt.lopt.name=fc_lopt (with the options in FC_RUN/config.yaml) "
+     "or give a run of small_fc_lopt."),
+    # floats that are not finite, in every command the same way
+    (["evaluate", "baseline-sweep"], ["optimizer.lr=inf"], "optimizer.lr=inf is invalid: it must be a finite number."),
+    (["evaluate", "baseline-sweep"], ["optimizer=nadamw", "optimizer.b1=nan"],
+     "optimizer.b1=nan is invalid: it must be a finite number."),
+    (["baseline-sweep"], ["sweep.lrs=[1e-3,inf]"], "sweep.lrs[1]=inf is invalid: it must be a finite number."),
+    (["meta-train"], ["outer_opt.lr=-inf"], "outer_opt.lr=-inf is invalid: it must be a finite number."),
+    (["meta-train"], ["outer_opt=adam", "outer_opt.max_norm=inf"],  # float | None: still a finite float
+     "outer_opt.max_norm=inf is invalid: it must be a finite number."),
+    (["meta-train"], ["estimator.std=nan"], "estimator.std=nan is invalid: it must be a finite number."),
     # missing TFDS data on a machine that cannot download it
     (ALL, ["task=conv_cifar", "data.dir=EMPTY_DIR"], "TFDS dataset 'cifar10' is not prepared in EMPTY_DIR and could "
                                                      "not be downloaded here"),
@@ -80,12 +114,20 @@ PARAMS = [pytest.param(command, [*LEARNED.get(command, []), *args] if commands i
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
-    """An fc_lopt meta-train run directory (theta only) and an empty TFDS data directory."""
+    """fc_lopt meta-train run directories (theta only; theta and config.yaml), an empty TFDS data
+    directory, an empty directory, an unfinished run (checkpoints/ only) and a file that is not a run."""
     root = tmp_path_factory.mktemp("inputs")
-    fc_lopt = learned.build(compose("meta_train", "lopt=fc_lopt").lopt)
-    save_tree(root / "fc_run" / "final_theta", fc_lopt.init_theta(jax.random.PRNGKey(0)))
-    (root / "tfds").mkdir()
-    return {"OTHER_ARCH": str(root / "fc_run"), "EMPTY_DIR": str(root / "tfds")}
+    cfg = compose("meta_train", "lopt=fc_lopt")
+    theta = learned.build(cfg.lopt).init_theta(jax.random.PRNGKey(0))
+    save_tree(root / "fc_run" / "final_theta", theta)
+    save_tree(root / "fc_run_config" / "final_theta", theta)
+    OmegaConf.save(cfg, root / "fc_run_config" / "config.yaml", resolve=True)
+    for directory in ("tfds", "empty", "unfinished/checkpoints"):
+        (root / directory).mkdir(parents=True)
+    (root / "garbage.bin").write_bytes(b"\x00not a checkpoint")
+    return {"OTHER_ARCH": str(root / "fc_run"), "EMPTY_DIR": str(root / "tfds"), "FC_RUN": str(root / "fc_run_config"),
+            "NO_CKPT_DIR": str(root / "empty"), "UNFINISHED_RUN": str(root / "unfinished"),
+            "GARBAGE_FILE": str(root / "garbage.bin")}
 
 
 @pytest.fixture
@@ -134,5 +176,7 @@ def test_the_command_line_exits_2_without_a_traceback_and_fast_when_data_is_miss
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "Error executing job" not in out.stderr
     assert "TFDS dataset 'cifar10' is not prepared" in " ".join(out.stderr.split())
+    for noise in ("dataset_info.json", "Variant folder", "Unable to initialize backend"):  # library chatter
+        assert noise not in out.stdout + out.stderr
     assert time.perf_counter() - start < 120  # no network hang
     assert not (tmp_path / "outputs").exists()

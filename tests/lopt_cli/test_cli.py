@@ -164,3 +164,150 @@ def test_baseline_sweep_ranks_results_and_evaluate_compares_to_its_best(tmp_path
     assert ev["mean_loss"] == pytest.approx(best["metrics"]["mean/eval/train/loss"]["mean"], rel=1e-4)
     assert ev["steps_to_target"] == base["steps_to_target"] is not None
     assert "vs the tuned baseline sgd lr=0.1" in " ".join(out.stdout.split())
+
+
+def test_evaluate_theta_alone_takes_the_architecture_of_its_run(meta_run, tmp_path):
+    run, _ = meta_run
+    out = lopt("evaluate", f"theta={run / 'final_theta'}", "data.source=synthetic", "data.synthetic_examples=64",
+               "task.hidden=[8]", "num_seeds=1", "num_steps=5", "eval_every=5", "tracking.mode=disabled",
+               "hydra.run.dir=ev", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    from omegaconf import OmegaConf
+
+    config = OmegaConf.load(tmp_path / "ev" / "config.yaml")
+    assert config.lopt == OmegaConf.load(run / "config.yaml").lopt and config.lopt.name == "small_fc_lopt"
+    result = json.loads((tmp_path / "ev" / "curves.json").read_text())
+    assert result["optimizer"] == "small_fc_lopt" and result["learned"]
+
+
+@pytest.mark.parametrize("command, args, message", [
+    ("evaluate", ["lopt=fc_lopt"], "was meta-trained with lopt=small_fc_lopt but lopt=fc_lopt is configured: "
+                                   "drop lopt= (and lopt.* overrides) to use the run's architecture, or give a run "
+                                   "of fc_lopt."),
+    ("evaluate", ["lopt.hidden_size=5"], "was meta-trained with lopt=small_fc_lopt (hidden_size=4) but "
+                                         "lopt=small_fc_lopt (hidden_size=5) is configured"),
+    ("meta-train", [*TINY, "lopt=fc_lopt"], "was meta-trained with lopt=small_fc_lopt but lopt=fc_lopt is configured"),
+])
+def test_a_lopt_contradicting_the_theta_run_is_refused(meta_run, tmp_path, command, args, message):
+    out = lopt(command, f"theta={meta_run[0]}", *args, "tracking.mode=disabled", cwd=tmp_path)
+    assert out.returncode == 2
+    assert message in " ".join(out.stderr.split())
+    assert "Traceback" not in out.stderr + out.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_theta_alone_selects_the_stored_architecture_with_its_options(tmp_path):
+    from lopt_cli.validate import theta_architecture
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("lopt:\n  name: fc_lopt\n  hidden_size: 8\n")
+    args = [f"theta={run}", "seed=1"]
+    assert theta_architecture("meta_train", args) == [*args, "lopt=fc_lopt", "lopt.hidden_size=8"]
+    assert theta_architecture("evaluate", [f"theta={run}/final_theta"])[1:] == ["lopt=fc_lopt", "lopt.hidden_size=8"]
+    assert theta_architecture("evaluate", [*args, "lopt.hidden_size=3"]) == [*args, "lopt.hidden_size=3", "lopt=fc_lopt"]
+    for unchanged in ([*args, "lopt=small_fc_lopt"], ["seed=1"], [f"theta={tmp_path / 'nope'}"]):
+        assert theta_architecture("meta_train", unchanged) == unchanged
+    assert theta_architecture("baseline_sweep", args) == args
+
+
+def test_top_level_help_keeps_a_space_between_every_command_and_its_summary(monkeypatch):
+    from lopt.commands import COMMANDS
+    from lopt_cli import main as cli
+
+    long = "a-command-name-longer-than-any-column"
+    monkeypatch.setattr(cli, "COMMANDS", {**COMMANDS, long: COMMANDS["evaluate"]})
+    lines = cli._usage().split("commands:\n")[1].split("\n\n")[0].splitlines()
+    assert len(lines) == len(COMMANDS) + 1
+    for line, (name, command) in zip(lines, cli.COMMANDS.items()):
+        assert line.startswith(f"  {name}  ") and line.endswith(command.summary)
+    assert len({line.index(c.summary) for line, c in zip(lines, cli.COMMANDS.values())}) == 1  # one column
+
+
+@pytest.mark.parametrize("command, expected", [
+    ("meta-train", "Resume with: lopt meta-train {overrides} 'resume={run}'"),
+    ("evaluate", "Interrupted; the run directory is {run}."),
+])
+def test_ctrl_c_names_the_run_and_for_meta_train_the_command_that_resumes_it(command, expected, tmp_path,
+                                                                            monkeypatch, capsys):
+    import importlib
+
+    from lopt.commands import COMMANDS
+    from lopt_cli.main import main
+
+    def interrupted(cfg, run_dir, console):
+        (run_dir / "checkpoints").mkdir(parents=True)  # something to resume from
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(COMMANDS[command].module), "run", interrupted)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lopt"])
+    overrides = ["data.source=synthetic", "task.hidden=[8]", "seed=3"] + (["num_tasks=2"] if command == "meta-train"
+                                                                         else ["num_seeds=2"])
+    code = main([command, *overrides, "hydra.run.dir=run dir", "hydra/job_logging=none", "hydra/hydra_logging=none"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 130
+    run = tmp_path / "run dir"
+    quoted = " ".join(f"'{o}'" if "[" in o else o for o in overrides)
+    assert expected.format(overrides=quoted, run=run) in out
+
+
+def test_library_chatter_stays_off_the_terminal(tmp_path):
+    """JAX probing for a TPU and TFDS scanning an unprepared data.dir log at levels Hydra's job
+    logging shows; importing lopt_cli (as `lopt` and its launcher workers do) quiets them."""
+    script = ("import logging, lopt_cli; logging.basicConfig(level=logging.INFO); import jax; jax.devices(); "
+              "from absl import logging as absl_logging; "
+              "absl_logging.warning('Variant folder %s has no %s', '/data/cifar10/3.0.2', 'dataset_info.json'); "
+              "absl_logging.warning('kept')")
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "Unable to initialize backend" not in out.stderr and "dataset_info.json" not in out.stderr
+    assert "kept" in out.stderr  # other warnings still show
+
+
+def test_baseline_sweep_says_which_configured_hyperparameters_it_sweeps_over():
+    from lopt.commands.baseline_sweep import overridden_by_sweep
+    from lopt.optimizers.hand_designed import Adam, NAdamW
+    from lopt.sweep import SweepSettings
+
+    grid = SweepSettings(lrs=(1e-3, 1e-2))
+    assert overridden_by_sweep(Adam(lr=0.01), ["lr"], grid) == (
+        "optimizer.lr=0.01 is swept over by sweep.lrs=[0.001, 0.01]: the sweep's values are used.")
+    assert overridden_by_sweep(Adam(), ["lr"], grid) is None  # the default: nothing the user set is lost
+    assert overridden_by_sweep(Adam(lr=0.01, b1=0.5), ["lr"], grid).startswith("optimizer.lr=0.01 is")  # b1 is kept
+    assert overridden_by_sweep(Adam(lr=0.01), ["lr"], SweepSettings(lr_range=(1e-3, 1e-2))) == (
+        "optimizer.lr=0.01 is swept over by sweep.lr_range=[0.001, 0.01] (grid [0.001, 0.003, 0.01]): the sweep's "
+        "values are used.")
+    random = SweepSettings(num_samples=4)
+    assert overridden_by_sweep(NAdamW(b1=0.8, eps=1e-6), list(NAdamW().hyperparameters()), random) == (
+        "optimizer.b1=0.8, optimizer.eps=1e-06 are swept over by the random search (sweep.num_samples=4): the "
+        "sweep's values are used.")
+
+
+def test_evaluate_says_when_every_seed_diverged_without_numpy_warnings(tmp_path):
+    out = lopt("evaluate", "optimizer=sgd", "optimizer.lr=1e30", "data.source=synthetic", "data.synthetic_examples=64",
+               "task.hidden=[8]", "num_seeds=2", "num_steps=10", "eval_every=5", "tracking.mode=disabled",
+               "hydra.run.dir=ev", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "RuntimeWarning" not in out.stderr and "Mean of empty slice" not in out.stderr
+    lines = [" ".join(line.replace("│", " ").split()) for line in out.stdout.splitlines()]
+    assert "final/eval/train/loss diverged" in lines and "mean/eval/train/loss diverged" in lines
+    assert "diverged_seeds 2" in lines
+    summary = json.loads((tmp_path / "ev" / "curves.json").read_text())["summary"]
+    assert summary["diverged_seeds"] == 2 and summary["final/eval/train/loss"] == "diverged"
+
+
+def test_evaluate_build_takes_a_swept_thetas_architecture_into_the_config(tmp_path):
+    """`--multirun theta=a,b` is not rewritten by the CLI: `build` reads each run's architecture."""
+    from hydra import compose, initialize_config_module
+
+    from lopt.commands import evaluate
+
+    run = tmp_path / "run"
+    (run / "final_theta").mkdir(parents=True)
+    (run / "final_theta" / "_METADATA").write_text("{}")  # stands for the checkpoint; nothing is read
+    (run / "config.yaml").write_text("lopt:\n  name: fc_lopt\n  hidden_size: 8\n")
+    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
+        cfg = compose("evaluate", overrides=[f"theta={run}"])
+    c = evaluate.build(cfg)
+    assert c.learned and c.optimizer.hidden_size == 8 and cfg.lopt.name == "fc_lopt"

@@ -49,6 +49,44 @@ def test_a_preset_whose_plugin_is_missing_names_the_extra_to_install():
             check_plugin("ray")
 
 
+def test_a_plugin_whose_parent_package_is_absent_is_reported_not_raised(monkeypatch):
+    """On a fresh install `hydra_plugins` itself does not exist, where `find_spec` of a dotted name
+    raises ModuleNotFoundError instead of returning None."""
+    monkeypatch.setitem(sys.modules, "lopt_no_such_parent", None)  # import fails even if it existed
+    monkeypatch.setattr("lopt_cli.launchers.PLUGINS", {"joblib": ("lopt_no_such_parent.launcher", "joblib")})
+    with pytest.raises(ConfigError, match=re.escape("pip install 'lopt[joblib]'")):
+        check_plugin("joblib")
+
+
+# Runs `lopt` with the hydra_plugins namespace package unimportable, as on an install without extras.
+WITHOUT_PLUGINS = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class NoHydraPlugins(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "hydra_plugins" or name.startswith("hydra_plugins."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoHydraPlugins())
+from lopt_cli.main import main
+sys.exit(main())
+"""
+
+
+def test_a_launcher_without_its_plugin_exits_2_naming_the_extra(tmp_path):
+    out = subprocess.run([sys.executable, "-c", WITHOUT_PLUGINS, "meta-train", "--multirun", "hydra/launcher=joblib",
+                          "seed=0,1"], cwd=tmp_path, env={**os.environ, "WANDB_MODE": "disabled"},
+                         capture_output=True, text=True, timeout=600)
+    err = " ".join(out.stderr.split())
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    assert "lopt: error: hydra/launcher=joblib needs Hydra's joblib launcher plugin, which is not installed" in err
+    assert "pip install 'lopt[joblib]'" in err
+    assert not (tmp_path / "multirun").exists() and not (tmp_path / "outputs").exists()
+
+
 @pytest.mark.parametrize("n_jobs, cpus, sweep_jobs, parallel", [
     (-1, 8, None, 8), (-1, 8, 3, 3), (-2, 8, None, 7), (2, 8, 10, 2), (4, 2, None, 4), (-1, 1, 5, 1), (-9, 4, 2, 1),
 ])
@@ -114,3 +152,22 @@ def test_multiruns_started_in_the_same_second_never_collide(tmp_path):
     assert len(sweeps) == 2
     jobs = [j for s in sweeps for j in s.iterdir() if (j / "curves.json").exists()]
     assert len(jobs) == 4
+
+
+def test_joblib_workers_use_the_compilation_cache(tmp_path):
+    """Workers are fresh processes: they must configure the persistent compilation cache themselves
+    (they used to compile every program again). The first multirun stores its programs; the second
+    finds them all and stores nothing new (CPU pinning does not enter the cache key)."""
+    cache = tmp_path / "xla"
+    env = {"LOPT_COMPILATION_CACHE": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    entries = []
+    for _ in range(2):
+        out = subprocess.run([sys.executable, "-m", "lopt_cli.main", "evaluate", "--multirun", "hydra/launcher=joblib",
+                              "hydra.launcher.n_jobs=2", "seed=0,1", *TINY_EVAL], cwd=tmp_path,
+                             env={**os.environ, "WANDB_MODE": "disabled", **env}, capture_output=True, text=True,
+                             timeout=600)
+        assert out.returncode == 0, out.stderr
+        assert len(re.findall(r"job \d: cores", out.stdout)) == 2  # both jobs ran in pinned joblib workers
+        entries.append(sorted(p.name for p in cache.iterdir()) if cache.exists() else [])
+    assert entries[0], "the joblib workers stored nothing in the compilation cache"
+    assert entries[1] == entries[0]
