@@ -161,8 +161,7 @@ def jit_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any,
     `step(state, data) -> (state, report)` with the state donated and kept in that placement, so it
     compiles once."""
     shardings = task_shardings(task_axes, mesh)
-    jitted = jax.jit(step, donate_argnums=0, out_shardings=(shardings, replicated(mesh)))
-    return put(state, shardings), put(data, replicated(mesh)), jitted
+    return put(state, shardings), put(data, replicated(mesh)), _donating_jit(step, shardings, mesh)
 
 
 def lower_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any, mesh: Mesh,
@@ -174,8 +173,13 @@ def lower_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: An
     shapes = jax.tree_util.tree_map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s, weak_type=getattr(x, "weak_type", False)),
         state, shardings)
-    jitted = jax.jit(step, donate_argnums=0, out_shardings=(shardings, replicated(mesh)))
-    return jitted.lower(shapes, data)
+    return _donating_jit(step, shardings, mesh).lower(shapes, data)
+
+
+def _donating_jit(step: Callable[[Any, Any], tuple[Any, Any]], shardings: Any, mesh: Mesh) -> Any:
+    """`step(state, data) -> (state, report)` jitted with the state donated and kept in `shardings`
+    (the report replicated), so a loop over it compiles once."""
+    return jax.jit(step, donate_argnums=0, out_shardings=(shardings, replicated(mesh)))
 
 
 def map_sharded(fn: Callable[[Any], Any], xs: Any, mesh: Mesh | None, batch_size: int | None = None) -> Any:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from lopt.tracking import run_name
+
 # metric key -> what the axis says
 METRIC_LABELS = {
     "eval/train/loss": "training loss (eval batches)",
@@ -74,15 +76,9 @@ def metric_axis(ax: Any, key: str, values: Iterable[Any] = (), x_label: str = ST
     ax.grid(True, which="major", alpha=0.3)
 
 
-def run_name(run_dir: str | Path) -> str:
-    """The run directory's name; a multirun job's (`<sweep>/0`) keeps its sweep's name too."""
-    path = Path(run_dir)
-    return f"{path.parent.name}/{path.name}" if path.name.isdigit() and path.parent.name else path.name
-
-
 def title(task: str, run_dir: str | Path, detail: str = "") -> str:
     """"<task> — <run>", and what the figure shows on a second line."""
-    head = f"{task} — {run_name(run_dir)}"
+    head = f"{task} — {run_name(Path(run_dir))}"
     return f"{head}\n{detail}" if detail else head
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
+from jax.sharding import Mesh
 from rich.console import Console
 
 from lopt.errors import UserError
@@ -183,16 +184,17 @@ def _status(console: Console, text: str) -> Iterator[None]:
 
 
 def compile_checked(lower: Callable[[], Any], console: Console, label: str, sizing: Sizing,
-                    devices: Sequence[Any], fixed: Callable[[Footprint], int]) -> tuple[Any, float]:
+                    mesh: Mesh, fixed: Callable[[Footprint], int]) -> tuple[Any, float]:
     """Compile `lower()` (a `jax.stages.Lowered`) under a "compiling <label>..." status, check that
-    it fits (`check_fits`; `fixed` gives the bytes of a footprint that do not grow with the count)
-    and print the compile time and the estimate. Returns the compiled program and the seconds spent
-    lowering and compiling."""
+    it fits on this process's devices of `mesh` (`check_fits`; `fixed` gives the bytes of a
+    footprint that do not grow with the count) and print the compile time and the estimate.
+    Returns the compiled program and the seconds spent lowering and compiling."""
     start = time.perf_counter()
     with _status(console, f"compiling {label}..."):
         compiled = lower().compile()
     seconds = time.perf_counter() - start
-    fp, limit = footprint(compiled), memory_limit(devices)
+    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    fp, limit = footprint(compiled), memory_limit(local)
     if fp is not None:
         check_fits(fp.total, fixed(fp), sizing, limit)
     memory = "" if fp is None else f"; needs about {fmt(fp.total)} of memory" + (

@@ -10,6 +10,7 @@ import pytest
 from lopt import comparison, figures
 from lopt.commands import baseline_sweep, evaluate
 from lopt.results import pyplot
+from lopt.tracking import run_name
 
 XS = [0, 5, 10]
 
@@ -57,7 +58,7 @@ def test_labels_in_words_and_losses_log_scaled():
 def test_run_name_keeps_a_multirun_jobs_sweep():
     assert figures.title("digits_mlp", "outputs/evaluate/2026-01-01/12-00-00_abc123") == \
         "digits_mlp — 12-00-00_abc123"
-    assert figures.run_name("multirun/evaluate/2026-01-01/12-00-00_abc123/3") == "12-00-00_abc123/3"
+    assert run_name(Path("multirun/evaluate/2026-01-01/12-00-00_abc123/3")) == "12-00-00_abc123/3"
 
 
 def test_evaluate_figure(tmp_path):

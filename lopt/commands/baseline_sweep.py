@@ -182,11 +182,10 @@ def _compile(c: Components, count: int, args: tuple[Any, Any, Any], job: Job,
         "sweep.batch_size", at_once, f"{s.num_steps} steps of {c.task_config.name} per configuration and seed",
         "set sweep.batch_size={largest} (configurations then train that many at a time, in the same compiled "
         "call), or lower num_seeds", "lower num_seeds, or use a smaller task", mesh.size, subject)
-    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
     jitted = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6, 7))
     return memory.compile_checked(
         lambda: jitted.lower(c.task, c.optimizer, *args, s, s.sweep.batch_size, mesh), console, "the sweep",
-        sizing, local, lambda fp: fp.arguments + fp.outputs)  # the results of all configurations stay
+        sizing, mesh, lambda fp: fp.arguments + fp.outputs)  # the results of all configurations stay
 
 
 def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:

@@ -137,10 +137,9 @@ def _compile(c: Components, optimizer: Optimizer, dataset: Any, key: jax.Array, 
     sizing = memory.Sizing("num_seeds", s.num_seeds, f"{s.num_seeds} seeds x {s.num_steps} steps",
                            "lower num_seeds (several evaluations with other seeds add up to more)",
                            "use a smaller task, or record fewer steps (num_steps)", mesh.size)
-    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
     jitted = jax.jit(curves.training_curves, static_argnums=(0, 1, 5, 6))
     return memory.compile_checked(lambda: jitted.lower(c.task, optimizer, None, dataset, key, s, mesh), console,
-                                  f"the training of {s.num_seeds} seeds", sizing, local,
+                                  f"the training of {s.num_seeds} seeds", sizing, mesh,
                                   lambda fp: fp.arguments)
 
 

@@ -165,9 +165,8 @@ def _compile(c: Components, theta0: Any, data: Any, job: Job, console: Console) 
     sizing = memory.Sizing(
         "num_tasks", c.settings.num_tasks, "the meta-training state and the outer step",
         "lower num_tasks", "use a smaller task or learned optimizer", mesh.size)
-    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
     return memory.compile_checked(lambda: distributed.lower_step(trainer.step, shapes, data, mesh, axes), console,
-                                  "the outer step", sizing, local,
+                                  "the outer step", sizing, mesh,
                                   lambda fp: fp.arguments - task_bytes // mesh.size)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+from omegaconf import OmegaConf
 
 from lopt import checkpoint
 from lopt.config import Registry
@@ -68,17 +69,9 @@ def _configured_name(lopt: Any) -> str:
     return next((n for n in REGISTRY.names() if REGISTRY.get(n) is type(lopt)), type(lopt).__name__)
 
 
-def _trained_with(path: Path) -> str | None:
-    """The `lopt=` option the meta-train run that wrote `path` (its final_theta/) configured,
-    read from the run's config.yaml; None when there is none or it does not say."""
-    config = (path.parent if path.name == "final_theta" else path) / "config.yaml"
-    try:
-        from omegaconf import OmegaConf
-
-        name = OmegaConf.select(OmegaConf.load(config), "lopt.name")
-    except Exception:  # missing or unreadable: fall back to the leaf-level detail
-        return None
-    return name if isinstance(name, str) else None
+def _run_of(path: Path) -> Path:
+    """The meta-train run directory of `path` (the run itself, or its final_theta/)."""
+    return path.parent if path.name == "final_theta" and not (path / "config.yaml").is_file() else path
 
 
 def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:
@@ -87,9 +80,9 @@ def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:
     try:
         return checkpoint.load_tree(path, lopt.init_theta(jax.random.PRNGKey(0)))
     except UserError as err:
-        trained, configured = _trained_with(path), _configured_name(lopt)
+        trained, configured = (stored_architecture(path) or {}).get("name"), _configured_name(lopt)
         node = "lopt" if key == "theta" else f"{key.rsplit('.', 1)[0]}.lopt.name"
-        run = path.parent if path.name == "final_theta" else path
+        run = _run_of(path)
         if trained is not None and trained != configured:
             raise UserError(f"{key}={str(run)!r} was meta-trained with lopt={trained} but this run configures "
                             f"{node}={configured}: set {node}={trained} (with the options in {run / 'config.yaml'}) "
@@ -103,12 +96,8 @@ def stored_architecture(given: str | Path | None) -> dict[str, Any] | None:
     is no such file or it names no learned optimizer. No array is read."""
     if given is None or not str(given).strip():
         return None
-    path = Path(str(given)).expanduser()
-    run = path.parent if path.name == "final_theta" and not (path / "config.yaml").is_file() else path
     try:
-        from omegaconf import OmegaConf
-
-        node = OmegaConf.select(OmegaConf.load(run / "config.yaml"), "lopt")
+        node = OmegaConf.select(OmegaConf.load(_run_of(Path(str(given)).expanduser()) / "config.yaml"), "lopt")
         plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_dict(node) else None
     except Exception:  # missing or unreadable
         return None
@@ -151,7 +140,7 @@ def check_architecture(lopt: Any, given: str | Path | None, key: str = "theta") 
     if trained == lopt:
         return
     trained_name = str(stored["name"])
-    configured_name = next((n for n in REGISTRY.names() if REGISTRY.get(n) is type(lopt)), type(lopt).__name__)
+    configured_name = _configured_name(lopt)
     raise UserError(
         f"{key} does not fit the configured learned optimizer: {key}={str(given)!r} was meta-trained with "
         f"{_described(trained_name, _differing_options(trained, lopt))} but "
