@@ -164,16 +164,22 @@ def jit_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any,
     return put(state, shardings), put(data, replicated(mesh)), _donating_jit(step, shardings, mesh)
 
 
-def lower_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any, mesh: Mesh,
-               task_axes: Any) -> jax.stages.Lowered:
-    """`jit_step`'s program lowered ahead of time: `state` may be shapes (`jax.eval_shape`; nothing
-    is allocated), `data` is placed replicated (`put`). Call its `.compile()` with the state placed
-    by `put(state, task_shardings(task_axes, mesh))` and that data."""
+def trace_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any, mesh: Mesh,
+               task_axes: Any) -> jax.stages.Traced:
+    """`jit_step`'s program traced ahead of time: `state` may be shapes (`jax.eval_shape`; nothing
+    is allocated), `data` is placed replicated (`put`). `.lower().compile()` it, then call it with
+    the state placed by `put(state, task_shardings(task_axes, mesh))` and that data."""
     shardings = task_shardings(task_axes, mesh)
     shapes = jax.tree_util.tree_map(
         lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s, weak_type=getattr(x, "weak_type", False)),
         state, shardings)
-    return _donating_jit(step, shardings, mesh).lower(shapes, data)
+    return _donating_jit(step, shardings, mesh).trace(shapes, data)
+
+
+def lower_step(step: Callable[[Any, Any], tuple[Any, Any]], state: Any, data: Any, mesh: Mesh,
+               task_axes: Any) -> jax.stages.Lowered:
+    """`trace_step`'s program lowered."""
+    return trace_step(step, state, data, mesh, task_axes).lower()
 
 
 def _donating_jit(step: Callable[[Any, Any], tuple[Any, Any]], shardings: Any, mesh: Mesh) -> Any:

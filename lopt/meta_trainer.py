@@ -9,6 +9,7 @@ the mean of the variants' estimates: every variant weighs the same whatever its 
 """
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple
 
 import jax
@@ -26,6 +27,7 @@ from lopt.base import (
     TruncationSchedule,
     Unroll,
 )
+from lopt.compile_options import jit_once
 from lopt.data import Dataset
 from lopt.tree import where_rows
 
@@ -89,7 +91,19 @@ class MetaTrainer:
     random_initial_offset: bool = True
 
     def init(self, key: PRNGKey, theta: Theta | None = None) -> MetaTrainState:
-        """A fresh meta-training state; `theta` (e.g. from a checkpoint) replaces a random init."""
+        """A fresh meta-training state; `theta` (e.g. from a checkpoint) replaces a random init.
+        One compiled program (`compile_options.jit_once`): run op by op, making every task's
+        problem and accumulators takes seconds. Traced inside another function, it is part of
+        that function's program."""
+        if isinstance(key, jax.core.Tracer):
+            return self._init(key, theta)
+        return self._compiled_init(key, theta)
+
+    @cached_property
+    def _compiled_init(self) -> Any:
+        return jit_once(self._init)
+
+    def _init(self, key: PRNGKey, theta: Theta | None) -> MetaTrainState:
         k_theta, k_est, k_next = jax.random.split(key, 3)
         theta = self.lopt.init_theta(k_theta) if theta is None else theta
         keys = variant_keys(k_est, len(self.unrolls))

@@ -14,12 +14,17 @@ XLA:CPU native-conv-in-loop trap, jax-ml/jax#12868).
 --overhead-task's parameters (conv_cifar: 56,970) relative to optax Adam's: each optimizer runs
 --steps updates (fixed random gradients) in one jitted lax.scan, the way training runs them, and
 the per-update time is the best of --repeats rounds, the optimizers taking turns in each round so
-that a loaded machine slows all of them alike. The last line printed is one JSON object.
+that a loaded machine slows all of them alike. With it, the memory: the optimizer state's bytes
+and the compiled program's (`Compiled.memory_analysis()`: arguments, outputs, temporaries).
+
+--profile prints where one outer iteration's time goes (`profile`'s docstring). The last line
+printed is one JSON object in every mode.
 
     python scripts/bench_meta_train.py [--tasks conv_cifar digits_mlp] [--lopt small_fc_lopt fc_lopt]
                                        [--estimator pes] [--num-tasks 8] [--repeats 3]
                                        [--conv-impls patches native]
     python scripts/bench_meta_train.py --overhead [--lopt ...] [--overhead-task conv_cifar]
+    python scripts/bench_meta_train.py --profile [--tasks ...] [--lopt ...]
 """
 import argparse
 import json
@@ -31,7 +36,7 @@ import jax
 import jax.numpy as jnp
 from hydra import compose, initialize_config_module
 
-from lopt import learned, tasks
+from lopt import learned, memory, tasks
 from lopt.commands import meta_train
 from lopt.meta_trainer import MetaTrainer
 from lopt.optimizers.hand_designed import Adam
@@ -103,11 +108,86 @@ def bench_task(task: str, lopt: str, estimator: str, num_tasks: int, trunc: int,
     }
 
 
-def _scan_updates(opt, theta, params, steps: int):
-    """A no-argument callable running `steps` jitted updates of `params` in one lax.scan."""
+def _vmapped_truncation(step_fn, carry, trunc: int):
+    """A no-argument callable running `trunc` steps of `step_fn(carry, i) -> carry` in one jitted
+    lax.scan, the carry donated, timed with the result ready."""
+    run = jax.jit(lambda c: jax.lax.scan(lambda c, i: (step_fn(c, i), None), c, jnp.arange(trunc))[0],
+                  donate_argnums=0)
+    holder = {"carry": jax.tree_util.tree_map(jnp.copy, carry)}  # its own buffers: they are donated
+
+    def call():
+        holder["carry"] = run(holder["carry"])
+        return jax.block_until_ready(holder["carry"])
+
+    return call
+
+
+def profile(task: str, lopt_name: str, estimator: str, num_tasks: int, trunc: int, repeats: int) -> dict:
+    """Where the time of one outer iteration goes: the whole compiled iteration, and in the same run
+    its parts compiled alone over the same 2 x num_tasks problems (both antithetic branches) and
+    the same truncation: the task's gradients (batch sampling, loss, backprop; params moved by
+    plain SGD), the learned optimizer's updates (fixed gradients), optax Adam's updates; the rest
+    (perturbations, meta-loss, the estimator's accumulators, resets, the outer update) is the
+    iteration minus gradients and updates. `host_s` is the time for the call to return (tracing
+    cached, dispatch only); the device works while the host waits."""
+    trainer, data = _components(task, num_tasks, trunc, f"lopt={lopt_name}", f"estimator={estimator}")
+    unroll, lopt = trainer.unrolls[0], trainer.lopt
+    batch = 2 * num_tasks
+    step = jax.jit(trainer.step, donate_argnums=0)
+    holder = {"state": trainer.init(jax.random.PRNGKey(0))}
+    jax.block_until_ready(step(holder["state"], data))  # compile (the state was donated: re-make it)
+    holder["state"] = trainer.init(jax.random.PRNGKey(0))
+    host = float("inf")
+
+    def iteration():
+        nonlocal host
+        t = time.perf_counter()
+        holder["state"], report = step(holder["state"], data)
+        host = min(host, time.perf_counter() - t)
+        return jax.block_until_ready(report)
+
+    keys = jax.random.split(jax.random.PRNGKey(1), batch)
+    params = jax.vmap(unroll.task.init)(keys)
+    theta = lopt.init_theta(jax.random.PRNGKey(0))
+    grads = jax.tree_util.tree_map(lambda p: 0.01 * jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+
+    def sgd_step(carry, i):
+        def one(p, k):
+            g = jax.grad(unroll.task.loss)(p, unroll.task.sample_batch(data[0], jax.random.fold_in(k, i)))
+            return jax.tree_util.tree_map(lambda a, b: a - 1e-3 * b, p, g)
+        return jax.vmap(one)(carry, keys)
+
+    def updates(opt, opt_theta):
+        update = jax.vmap(lambda s, p, g: opt.update(opt_theta, s, p, g, jnp.ones(())))
+
+        def body(carry, i):
+            s, p = carry
+            p, s = update(s, p, grads)
+            return s, p
+        return _vmapped_truncation(body, (jax.vmap(lambda p: opt.init(opt_theta, p))(params), params), trunc)
+
+    adam = Adam(1e-3).build(unroll.schedule.max_length)
+    parts = {"iteration_s": iteration, "task_gradients_s": _vmapped_truncation(sgd_step, params, trunc),
+             "lopt_updates_s": updates(lopt, theta), "adam_updates_s": updates(adam, None)}
+    for fn in parts.values():
+        fn()
+    best = {name: float("inf") for name in parts}
+    for _ in range(repeats):
+        for name, fn in parts.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
+    rest = best["iteration_s"] - best["task_gradients_s"] - best["lopt_updates_s"]
+    out = {"task": task, "lopt": lopt_name, "estimator": estimator, "num_tasks": num_tasks, "trunc_length": trunc,
+           **{k: round(v, 5) for k, v in best.items()}, "rest_s": round(rest, 5), "host_s": round(host, 5)}
+    return out
+
+
+def _scan_updates(opt, theta, params, steps: int) -> tuple:
+    """`steps` updates of `params` in one lax.scan, compiled: a no-argument callable running it,
+    the compile seconds, the program's `memory.Footprint` and the optimizer state's bytes."""
     grads = jax.tree_util.tree_map(lambda p: 0.01 * jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
 
-    @jax.jit
     def run(state, params):
         def body(carry, i):
             state, params = carry
@@ -116,34 +196,38 @@ def _scan_updates(opt, theta, params, steps: int):
         return jax.lax.scan(body, (state, params), jnp.arange(steps))[0]
 
     state = opt.init(theta, params)
-    return lambda: jax.block_until_ready(run(state, params))
+    t = time.perf_counter()
+    compiled = jax.jit(run).lower(state, params).compile()
+    compile_s = time.perf_counter() - t
+    return (lambda: jax.block_until_ready(compiled(state, params)), compile_s, memory.footprint(compiled),
+            memory.tree_bytes(state))
 
 
 def overhead(lopts: list[str], task: str, steps: int, repeats: int) -> list[dict]:
-    """Meta-parameter count and per-update time of each learned optimizer vs optax Adam on `task`'s
-    parameter shapes, all timed in the same rounds."""
+    """Meta-parameter count, per-update time and memory of each learned optimizer vs optax Adam on
+    `task`'s parameter shapes, all timed in the same rounds."""
     cfg = _config(f"task={task}")
     params = tasks.build(cfg.task).init(jax.random.PRNGKey(0))
-    runs, counts = {"adam": _scan_updates(Adam(1e-3).build(steps), None, params, steps)}, {"adam": 0}
+    built, counts = {"adam": _scan_updates(Adam(1e-3).build(steps), None, params, steps)}, {"adam": 0}
     for name in lopts:
         lopt = learned.build(_config(f"lopt={name}").lopt)
         theta = lopt.init_theta(jax.random.PRNGKey(0))
         counts[name] = sum(x.size for x in jax.tree_util.tree_leaves(theta))
-        runs[name] = _scan_updates(lopt, theta, params, steps)
-    compile_s = {}
-    for name, fn in runs.items():
-        t = time.perf_counter()
-        fn()
-        compile_s[name] = time.perf_counter() - t
-    best = {name: float("inf") for name in runs}
+        built[name] = _scan_updates(lopt, theta, params, steps)
+    best = {name: float("inf") for name in built}
     for _ in range(repeats):
-        for name, fn in runs.items():
+        for name, (fn, *_) in built.items():
             t = time.perf_counter()
             fn()
             best[name] = min(best[name], (time.perf_counter() - t) / steps)
-    return [{"lopt": name, "meta_params": counts[name], "update_us": round(best[name] * 1e6, 1),
-             "ratio": round(best[name] / best["adam"], 2), "compile_s": round(compile_s[name], 1),
-             "task": task, "num_params": tasks.num_params(params)} for name in runs]
+    rows = []
+    for name, (_, compile_s, fp, state_bytes) in built.items():
+        rows.append({"lopt": name, "meta_params": counts[name], "update_us": round(best[name] * 1e6, 1),
+                     "ratio": round(best[name] / best["adam"], 2), "compile_s": round(compile_s, 1),
+                     "state_bytes": state_bytes, "program_bytes": None if fp is None else fp.total,
+                     "temp_bytes": None if fp is None else fp.temps, "task": task,
+                     "num_params": tasks.num_params(params)})
+    return rows
 
 
 def main() -> None:
@@ -161,15 +245,30 @@ def main() -> None:
                         help="print each lopt's meta-parameter count and per-update time relative to optax Adam")
     parser.add_argument("--overhead-task", default="conv_cifar", help="task whose parameter shapes --overhead uses")
     parser.add_argument("--steps", type=int, default=20, help="updates per timed call in --overhead")
+    parser.add_argument("--profile", action="store_true",
+                        help="print where one outer iteration's time goes (gradients, updates, the rest, host)")
     args = parser.parse_args()
     meta = {"backend": jax.default_backend(), "device": str(jax.devices()[0]), "machine": platform.machine(),
             "cpus": os.cpu_count()}
     if args.overhead:
         results = overhead(args.lopt or LOPTS, args.overhead_task, args.steps, max(args.repeats, 10))
-        print(f"{'optimizer':<16}{'meta-params':>12}{'us/update':>12}{'ratio':>8}{'compile s':>11}")
+        print(f"{'optimizer':<16}{'meta-params':>12}{'us/update':>12}{'ratio':>8}{'compile s':>11}"
+              f"{'state MB':>10}{'program MB':>12}{'temp MB':>9}")
         for r in results:
-            print(f"{r['lopt']:<16}{r['meta_params']:>12}{r['update_us']:>12}{r['ratio']:>8}{r['compile_s']:>11}")
+            mb = [f"{r[k] / 1e6:.2f}" if r[k] is not None else "-"
+                  for k in ("state_bytes", "program_bytes", "temp_bytes")]
+            print(f"{r['lopt']:<16}{r['meta_params']:>12}{r['update_us']:>12}{r['ratio']:>8}{r['compile_s']:>11}"
+                  f"{mb[0]:>10}{mb[1]:>12}{mb[2]:>9}")
         print(json.dumps({**meta, "overhead": results}))
+        return
+    if args.profile:
+        rows = [profile(task, lopt, args.estimator, args.num_tasks, args.trunc_length, max(args.repeats, 5))
+                for task in args.tasks for lopt in args.lopt or ["small_fc_lopt"]]
+        parts = ("iteration_s", "task_gradients_s", "lopt_updates_s", "rest_s", "host_s", "adam_updates_s")
+        print(f"{'task':<12}{'lopt':<16}" + "".join(f"{p.removesuffix('_s'):>16}" for p in parts) + "   (ms)")
+        for r in rows:
+            print(f"{r['task']:<12}{r['lopt']:<16}" + "".join(f"{1e3 * r[p]:>16.2f}" for p in parts))
+        print(json.dumps({**meta, "profile": rows}))
         return
     results = []
     for impl in args.conv_impls:

@@ -1,8 +1,8 @@
 """Multi-device and multi-host runs equal single-device ones.
 
 The device count is fixed when JAX starts, so the multi-device checks run in child processes
-started with XLA_FLAGS=--xla_force_host_platform_device_count=N (`_child` below): one with 4 CPU
-devices comparing a 4-device mesh with one device, and two processes of 2 devices each joined by
+started with --xla_force_host_platform_device_count=N added to XLA_FLAGS (`_child` below): one with
+4 CPU devices comparing a 4-device mesh with one device, and two processes of 2 devices each joined by
 `jax.distributed.initialize` on localhost. Children print one JSON line of measurements.
 """
 import json
@@ -63,13 +63,14 @@ def _curves(mesh):
     task = build(parse({"name": "quadratic", "kind": "quadratic"}))
     s = curves.CurveSettings(num_seeds=3, num_steps=6, eval_every=3, eval_batches=2, last_eval_batches=2)
     key = jax.random.PRNGKey(0)
-    ev = jax.jit(curves.training_curves, static_argnums=(0, 1, 5, 6))
-    ev_args = (task, hand_designed.SGD(0.1).build(s.num_steps), None, None, key, s, mesh)
-    sw = jax.jit(sweep.sweep_curves, static_argnums=(0, 1, 5, 6, 7))
-    sw_args = (task, hand_designed.SGD(), {"lr": jnp.asarray([0.01, 0.03, 0.1, 0.3, 1.0])}, None, key, s, 4, mesh)
-    flops = ev.lower(*ev_args).compile().cost_analysis()["flops"]
-    per_device = max(int(n) for n in re.findall(r"f32\[(\d+),3,16\]", sw.lower(*sw_args).compile().as_text()))
-    return ev(*ev_args), sw(*sw_args), (flops, per_device)
+    ev = jax.jit(curves.training_curves, static_argnums=(0, 1, 5, 6)).lower(
+        task, hand_designed.SGD(0.1).build(s.num_steps), None, None, key, s, mesh).compile()
+    lrs = {"lr": jnp.asarray([0.01, 0.03, 0.1, 0.3, 1.0])}
+    sw = jax.jit(sweep.sweep_curves, static_argnums=(0, 1, 5, 6, 7)).lower(
+        task, hand_designed.SGD(), lrs, None, key, s, 4, mesh).compile()
+    per_device = max(int(n) for n in re.findall(r"f32\[(\d+),3,16\]", sw.as_text()))
+    # a compiled program takes only the non-static arguments
+    return ev(None, None, key), sw(lrs, None, key), (ev.cost_analysis()["flops"], per_device)
 
 
 def _child_multidevice() -> dict:
@@ -105,8 +106,9 @@ def _child_multihost(port: int, process_id: int) -> dict:
 
 
 def _spawn(devices: int, call: str) -> subprocess.Popen:
-    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           "PYTHONPATH": os.pathsep.join(sys.path)}
+    # the test process's XLA flags kept (conftest.py's LLVM -O0 halves the children's compile time)
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
+    env = {**os.environ, "XLA_FLAGS": flags, "PYTHONPATH": os.pathsep.join(sys.path)}
     code = f"import json, tests.test_distributed as t; print('RESULT', json.dumps(t.{call}))"
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)

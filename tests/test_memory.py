@@ -68,7 +68,8 @@ def test_check_fits_refuses_naming_the_estimate_the_limit_and_the_largest_count(
     message = str(err.value)
     assert message.startswith("num_tasks=1000 needs about 210.0 MB of memory for the state")
     assert "the CPU has 100.0 MB available, and a run may use at most 90% of that (90.0 MB)" in message
-    assert "The largest num_tasks that fits is about 400: lower num_tasks." in message  # 10 + 400 x 0.2 = 90
+    # 10 MB + 392 x 0.2 MB x 1.02 (the per-item margin) <= 90 MB
+    assert "The largest num_tasks that fits is about 392: lower num_tasks." in message
     assert "\n" not in message
     memory.check_fits(10 * MB + 400 * 200_000, 10 * MB, sizing, limit)
 
@@ -76,8 +77,8 @@ def test_check_fits_refuses_naming_the_estimate_the_limit_and_the_largest_count(
 def test_check_fits_rounds_down_to_the_devices_and_says_when_nothing_fits():
     sizing = memory.Sizing("num_seeds", 64, "the seeds", "lower num_seeds", "use a smaller task", devices=4)
     limit = memory.Limit(100 * MB, "each GPU device has 100.0 MB")
-    # 16 seeds per device, 10 MB each: (90 - 10) / 10 = 8 per device fit
-    with pytest.raises(UserError, match=r"needs about 170.0 MB per device .* about 32 \(a multiple of the 4 devices\)"):
+    # 16 seeds per device, 10 MB each: (90 - 10) / (10 x 1.02, the per-item margin) = 7.8: 7 per device fit
+    with pytest.raises(UserError, match=r"needs about 170.0 MB per device .* about 28 \(a multiple of the 4 devices\)"):
         memory.check_fits(170 * MB, 10 * MB, sizing, limit)
     with pytest.raises(UserError, match=r"Even num_seeds=4 does not fit \(the part that does not grow with "
                                         r"num_seeds needs about 95.0 MB\): use a smaller task\."):

@@ -16,53 +16,58 @@ from tests.quadratic import DATA as QDATA
 from tests.quadratic import LogLrSGD, quadratic_unroll
 
 
-def _run_steps(cfg, n):
+def _run_steps(cfg, n, **jit_options):
+    """`n` outer iterations of `cfg`: the jitted step, the final state, each iteration's metrics, and
+    theta before the first iteration and after each (host copies: the state is donated)."""
     c = meta_train.build(cfg)
     data = meta_train.load_data(c)
-    step = jax.jit(c.trainer.step, donate_argnums=0)
+    step = jax.jit(c.trainer.step, donate_argnums=0, **jit_options)
     state = c.trainer.init(jax.random.PRNGKey(c.settings.seed))
-    history = []
+    history, thetas = [], [jax.device_get(state.theta)]
     for _ in range(n):
         state, report = step(state, data)
         history.append(metric_record(report))
-    return step, state, history
+        thetas.append(jax.device_get(state.theta))
+    return step, state, history, thetas
 
 
-def test_one_compile_for_all_outer_iterations(tiny_cfg):
-    step, state, history = _run_steps(tiny_cfg, 4)
+@pytest.fixture(scope="module")
+def tiny_run():
+    """4 outer iterations of the tiny config, compiled once for the tests that read them."""
+    return _run_steps(compose_meta_train(*TINY), 4)
+
+
+def test_one_compile_for_all_outer_iterations(tiny_run):
+    step, state, history, _ = tiny_run
     assert step._cache_size() == 1
     assert int(state.iteration) == 4
     assert all(np.isfinite(h["outer/loss"]) and np.isfinite(h["outer/grad_norm"]) for h in history)
 
 
-def test_same_seed_same_theta_other_seed_differs():
-    cfg = compose_meta_train(*TINY)
-    _, a, _ = _run_steps(cfg, 2)
-    _, b, _ = _run_steps(compose_meta_train(*TINY), 2)
-    _, c, _ = _run_steps(compose_meta_train(*TINY, "seed=1"), 2)
-    for x, y in zip(jax.tree_util.tree_leaves(a.theta), jax.tree_util.tree_leaves(b.theta)):
+def test_same_seed_same_theta_other_seed_differs(tiny_run):
+    a = tiny_run[3][2]  # theta after 2 of its iterations
+    b = _run_steps(compose_meta_train(*TINY), 2)[3][-1]
+    c = _run_steps(compose_meta_train(*TINY, "seed=1"), 2)[3][-1]
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
         np.testing.assert_array_equal(x, y)
-    assert any(not np.array_equal(x, y) for x, y in
-               zip(jax.tree_util.tree_leaves(a.theta), jax.tree_util.tree_leaves(c.theta)))
+    assert any(not np.array_equal(x, y) for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(c)))
 
 
-def test_outer_step_applies_clipped_adam_to_the_pes_gradient(tiny_cfg):
+def test_outer_step_applies_clipped_adam_to_the_pes_gradient(tiny_run):
     """theta moves by at most lr per value per Adam step (Adam's first step is lr * sign(g))."""
-    c = meta_train.build(tiny_cfg)
-    data = meta_train.load_data(c)
-    state = c.trainer.init(jax.random.PRNGKey(0))
-    theta0 = state.theta
-    new, _ = jax.jit(c.trainer.step)(state, data)
-    moves = jax.tree_util.tree_map(lambda a, b: np.abs(np.asarray(a) - np.asarray(b)), new.theta, theta0)
+    theta0, theta1 = tiny_run[3][:2]
+    moves = jax.tree_util.tree_map(lambda a, b: np.abs(a - b), theta1, theta0)
     biggest = max(float(m.max()) for m in jax.tree_util.tree_leaves(moves))
     assert 0 < biggest <= 3e-3 * (1 + 1e-4)
 
 
 def test_meta_training_reduces_the_outer_loss():
-    """A short real run on the offline digits task: PES + Adam must improve the learned optimizer."""
+    """A short real run on the offline digits task: PES + Adam must improve the learned optimizer.
+    Compiled with LLVM's optimizations (conftest.py turns them off for short runs), its 200
+    iterations take a third of the time, more than paying for the slower compile."""
     cfg = compose_meta_train("tracking.mode=disabled", "num_tasks=4", "schedule.length=40",
                              "estimator.trunc_length=10", "outer_opt.lr=0.03")
-    _, _, history = _run_steps(cfg, 200)
+    _, _, history, _ = _run_steps(cfg, 200, compiler_options={"xla_backend_optimization_level": 2})
     first = np.mean([h["outer/loss"] for h in history[:20]])
     last = np.mean([h["outer/loss"] for h in history[-40:]])
     assert first > 2.25  # the untrained optimizer barely trains: loss stays near ln(10)
@@ -114,7 +119,7 @@ def test_a_step_with_some_finite_tasks_updates_theta_and_resets_the_streak():
 def test_tiny_meta_training_with_each_meta_loss(overrides):
     full = "estimator=full_es" in overrides  # it has no trunc_length
     cfg = compose_meta_train(*[o for o in CHEAP if not (full and o.startswith("estimator."))], *overrides)
-    step, state, history = _run_steps(cfg, 3)
+    step, state, history, _ = _run_steps(cfg, 3)
     assert step._cache_size() == 1 and all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state.theta))
     clip = 1.5 * np.log(10)
     for h in history:
@@ -156,7 +161,7 @@ def test_task_families_train_every_variant_in_one_compiled_step():
     shapes = {tuple(jax.tree_util.tree_leaves(jax.eval_shape(u.task.init, jax.random.PRNGKey(0)))[0].shape)
               for u in c.trainer.unrolls}
     assert len(shapes) > 1
-    step, state, history = _run_steps(cfg, 3)
+    step, state, history, _ = _run_steps(cfg, 3)
     assert step._cache_size() == 1
     for h in history:
         losses = [v for k, v in h.items() if k.startswith("family/")]

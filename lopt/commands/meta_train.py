@@ -175,6 +175,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     (the run named by `resume`, when given). A directory that already holds checkpoints (a killed
     run, or one extended by a larger outer_iterations) continues from the latest one, with the
     numbers of an uninterrupted run: every random draw flows from the checkpointed key."""
+    t_command = time.perf_counter()  # the wait a user sees runs from here to the first iteration's end
     job, c = prepare(build, cfg, run_dir, console)
     s, trainer = c.settings, c.trainer
     distributed.check_divisible(s.num_tasks, job.mesh, "num_tasks")
@@ -236,7 +237,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                 "task": ",".join(c.trainer.names), "lopt": cfg["lopt"]["name"],
                 "estimator": cfg["estimator"]["name"], "num_tasks": s.num_tasks, "outer_iterations": s.outer_iterations,
                 "resumed_from_iteration": start, "final_outer_loss": last.get("outer/loss"),
-                "compile_s": compile_s, "first_iteration_s": None if first_done is None else first_done - t_start,
+                "compile_s": compile_s, "first_iteration_s": None if first_done is None else first_done - t_command,
                 "wall_s": end - t_start, "inner_steps_per_s": steady * trainer.inner_steps_per_iteration,
                 "run_dir": str(job.dir), **job.wrote("config.yaml, metrics.jsonl, checkpoints/, final_theta/"),
             }

@@ -1,4 +1,6 @@
 """Feature helpers shared by per-parameter learned optimizers."""
+import math
+
 import jax
 import jax.numpy as jnp
 
@@ -55,6 +57,30 @@ def direction_magnitude_step(direction: jax.Array, magnitude: jax.Array, step_mu
 def second_moment_scale(features: jax.Array, axes: tuple[int, ...], eps: float = 1e-5) -> jax.Array:
     """Per-feature factor that gives each feature unit second moment over a tensor's `axes`."""
     return jax.lax.rsqrt(eps + jnp.mean(jnp.square(features), axis=axes))
+
+
+def second_moment_scales(features: list[jax.Array], eps: float = 1e-5) -> jax.Array:
+    """`second_moment_scale` of each of several same-shaped features over all their axes, [F],
+    in one pass: XLA reads the tensor once instead of once per feature (on CPU a sixth less time
+    per vmapped small_fc_lopt update and a third less compile time, README Performance)."""
+    sums = _sums_of_squares(tuple(features))
+    return jax.lax.rsqrt(eps + jnp.stack(sums) / math.prod(features[0].shape))
+
+
+@jax.custom_jvp
+def _sums_of_squares(features: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
+    """sum(f ** 2) of each feature, as one variadic reduction."""
+    axes = tuple(range(features[0].ndim))
+    return jax.lax.reduce(tuple(jnp.square(f) for f in features), (jnp.float32(0),) * len(features),
+                          lambda a, b: tuple(x + y for x, y in zip(a, b)), axes)
+
+
+@_sums_of_squares.defjvp
+def _sums_of_squares_jvp(primals, tangents):
+    """A variadic reduction has no transpose rule: derivatives (tbptt, merged) take one sum per
+    feature."""
+    (features,), (dots,) = primals, tangents
+    return _sums_of_squares(features), tuple(jnp.sum(2.0 * f * t) for f, t in zip(features, dots))
 
 
 def decay_to_param(decay: jax.Array) -> jax.Array:

@@ -1,5 +1,5 @@
-"""Weights of the small MLPs inside learned optimizers, as plain dicts of arrays (theta is a
-pytree that PES perturbs)."""
+"""The small MLPs inside learned optimizers: weights as plain dicts of arrays (theta is a pytree
+that PES perturbs), and the per-parameter MLP evaluated over whole tensors."""
 from collections.abc import Sequence
 
 import jax
@@ -24,3 +24,55 @@ def check_hidden(hidden_size: int, hidden_layers: int) -> None:
     """Hidden width must be positive; zero hidden layers is a linear read-out."""
     check(hidden_size > 0, "hidden_size", hidden_size, "a positive integer")
     check(hidden_layers >= 0, "hidden_layers", hidden_layers, "a non-negative integer")
+
+
+Layers = tuple[tuple[jax.Array, jax.Array], ...]  # (weights [in, out], bias [out]) after the first layer
+
+
+@jax.custom_vjp
+def per_parameter_mlp(feats: tuple[jax.Array, ...], w0: jax.Array, bias: jax.Array, layers: Layers
+                      ) -> tuple[jax.Array, ...]:
+    """A ReLU MLP applied to every element of a tensor: `feats` are F same-shaped arrays (the
+    inputs of each element), `w0` [F, H] and `bias` [H] the first layer; returns one array per
+    output unit.
+
+    Written as scalar-weighted sums of whole tensors rather than a [*, F] @ [F, H] matmul: with a
+    few hidden units XLA fuses it into elementwise loops, 3x faster on CPU than stacking the
+    features. Its derivative (backprop through the unroll: tbptt, merged) is the matmul form,
+    which is a few dots instead of the transpose of every term (README, Performance)."""
+    return _forward(feats, w0, bias, layers)[0]
+
+
+def _forward(feats, w0, bias, layers) -> tuple[tuple[jax.Array, ...], list[list[jax.Array]]]:
+    """The outputs and each layer's pre-activations (one array per unit)."""
+    net = [sum(f * w0[i, j] for i, f in enumerate(feats)) + bias[j] for j in range(w0.shape[1])]
+    pre = [net]
+    for w, b in layers:
+        hidden = [jax.nn.relu(h) for h in net]
+        net = [sum(h * w[i, j] for i, h in enumerate(hidden)) + b[j] for j in range(w.shape[1])]
+        pre.append(net)
+    return tuple(net), pre[:-1]
+
+
+def _mlp_fwd(feats, w0, bias, layers):
+    out, pre = _forward(feats, w0, bias, layers)
+    return out, (feats, w0, layers, [jnp.stack(z, axis=-1) for z in pre])
+
+
+def _mlp_bwd(residuals, cotangents):
+    feats, w0, layers, pre = residuals
+    axes = tuple(range(feats[0].ndim))  # every element of the tensor
+    dout = jnp.stack(cotangents, axis=-1)  # [*, units]
+    grads = []
+    for (w, _), z in zip(reversed(layers), reversed(pre)):  # layer k maps relu(pre[k - 1]) onwards
+        hidden = jax.nn.relu(z)
+        grads.append((jnp.tensordot(hidden, dout, (axes, axes)), jnp.sum(dout, axis=axes)))
+        dout = (dout @ w.T) * (z > 0)
+    x = jnp.stack(feats, axis=-1)  # [*, F]
+    dfeats = dout @ w0.T
+    return (tuple(dfeats[..., i] for i in range(len(feats))), jnp.tensordot(x, dout, (axes, axes)),
+            jnp.sum(dout, axis=axes), tuple(reversed(grads)))
+
+
+per_parameter_mlp.defvjp(_mlp_fwd, _mlp_bwd)
+

@@ -16,9 +16,16 @@ def test_synthetic_has_the_task_shapes():
 
 
 def test_digits_ship_with_scikit_learn():
+    from sklearn.datasets import load_digits
+
     d = data.load("digits", "real", 8)
     assert d.train_x.shape == (1437, 8, 8, 1) and d.test_x.shape == (360, 8, 8, 1)
     assert float(d.train_x.max()) == 1.0 and set(np.unique(d.train_y)) == set(range(10))
+    reference = load_digits()  # lopt reads the package's file without importing scikit-learn: same images
+    test = np.arange(1797) % 5 == 0
+    expected = np.round(reference.images[test] * (255.0 / 16.0)) / 255.0  # stored as uint8 like every dataset
+    np.testing.assert_allclose(np.asarray(d.test_x)[..., 0], expected, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(d.train_y), reference.target[~test])
 
 
 def test_sample_batch_draws_rows_of_the_split():

@@ -1,6 +1,6 @@
 """Experiment presets (conf/experiment/, `lopt meta-train +experiment=<name>`): each composes, passes
-the command's validation, sets what its recipe says, and is listed by `--help` and by the error for
-an unknown one."""
+the command's validation, sets what its recipe says, and is listed by the error for an unknown one
+(and by `--help`: test_help.py)."""
 import os
 import subprocess
 import sys
@@ -107,10 +107,3 @@ def test_cli_unknown_preset_exits_2_naming_the_presets(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"Unknown experiment option (experiment=) 'bad'. Valid choices: {', '.join(PRESETS)}." in err
     assert not (tmp_path / "outputs").exists()
-
-
-def test_cli_help_lists_every_preset(tmp_path):
-    out = _lopt("meta-train", "--help", cwd=tmp_path)
-    assert out.returncode == 0
-    assert f"experiment: {', '.join(PRESETS)}" in out.stdout
-    assert "lopt meta-train +experiment=tutorial_conv_cifar" in out.stdout

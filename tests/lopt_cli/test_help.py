@@ -1,26 +1,51 @@
-"""`lopt <command> --help` lists the config groups that command accepts, and only those."""
+"""`lopt <command> --help` lists the config groups that command accepts, and only those, with the
+config's defaults; meta-train's lists every experiment preset."""
 import os
 import subprocess
 import sys
 
 import pytest
 
+from tests.lopt_cli.test_experiments import PRESETS
+
 META_TRAIN_ONLY = ("estimator", "family", "meta_loss", "outer_opt", "schedule", "experiment")
 
 
-def _groups(command: str, tmp_path) -> dict[str, str]:
-    out = subprocess.run([sys.executable, "-m", "lopt_cli.main", command, "--help"], cwd=tmp_path,
+def _help(command: str, cwd) -> str:
+    out = subprocess.run([sys.executable, "-m", "lopt_cli.main", command, "--help"], cwd=cwd,
                          env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    section = out.stdout.split("== Config groups (group=option) ==")[1].split("== Config (defaults shown) ==")[0]
+    return out.stdout
+
+
+def _groups(stdout: str) -> dict[str, str]:
+    section = stdout.split("== Config groups (group=option) ==")[1].split("== Config (defaults shown) ==")[0]
     return dict(line.split(": ", 1) for line in section.strip().splitlines())
 
 
-def test_meta_train_help_lists_its_groups_and_the_experiment_presets(tmp_path):
-    groups = _groups("meta-train", tmp_path)
+@pytest.fixture(scope="module")
+def meta_train_help(tmp_path_factory) -> str:
+    """`lopt meta-train --help`, run once for the tests that read it."""
+    return _help("meta-train", tmp_path_factory.mktemp("help"))
+
+
+def test_meta_train_help_lists_its_groups_and_the_experiment_presets(meta_train_help):
+    groups = _groups(meta_train_help)
     assert set(groups) == {"data", "distributed", "lopt", "task", "tracking", *META_TRAIN_ONLY}
     assert groups["estimator"] == "es, full_es, merged, pes, tbptt"
     assert "tutorial_conv_cifar" in groups["experiment"].split(", ")
+
+
+def test_meta_train_help_shows_groups_and_config(meta_train_help):
+    for text in ("task: cifar_ae, cifar_conv32, conv_cifar, digits_mlp, fmnist_mlp, imagenet16_mlp, lm1b_lstm, "
+                 "quadratic, two_minima", "estimator: es, full_es, merged, pes, tbptt",
+                 "outer_opt: adam, adam_clip, lopt, sgd", "num_tasks: 8", "trunc_length: 20"):
+        assert text in meta_train_help
+
+
+def test_meta_train_help_lists_every_preset(meta_train_help):
+    assert f"experiment: {', '.join(PRESETS)}" in meta_train_help
+    assert "lopt meta-train +experiment=tutorial_conv_cifar" in meta_train_help
 
 
 @pytest.mark.parametrize("command, expected", [
@@ -28,6 +53,6 @@ def test_meta_train_help_lists_its_groups_and_the_experiment_presets(tmp_path):
     ("baseline-sweep", {"data", "distributed", "optimizer", "task", "tracking"}),
 ])
 def test_evaluate_and_baseline_sweep_help_list_only_their_groups(tmp_path, command, expected):
-    groups = _groups(command, tmp_path)
+    groups = _groups(_help(command, tmp_path))
     assert set(groups) == expected
     assert groups["optimizer"] == "adam, nadamw, sgd, sgdm"

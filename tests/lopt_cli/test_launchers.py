@@ -17,9 +17,10 @@ TINY_EVAL = ["data.source=synthetic", "data.synthetic_examples=64", "task.hidden
              "eval_every=2", "eval_batches=2", "last_eval_batches=2", "tracking.mode=disabled"]
 
 
-def lopt(*args, cwd, **popen):
+def lopt(*args, cwd, popen=False, **env):
+    """`lopt *args` in a subprocess, with `env` added to the environment; `popen`: started, not awaited."""
     cmd = [sys.executable, "-m", "lopt_cli.main", *args]
-    env = {**os.environ, "WANDB_MODE": "disabled"}
+    env = {**os.environ, "WANDB_MODE": "disabled", **env}
     if popen:
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -109,11 +110,26 @@ def _sweep_dirs(root):
     return sorted((root / "multirun" / "evaluate").glob("*/*"))
 
 
-def test_joblib_multirun_pins_jobs_and_logs_one_wandb_group(tmp_path):
-    out = lopt("evaluate", "--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", *TINY_EVAL,
-               cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    (sweep,) = _sweep_dirs(tmp_path)
+@pytest.fixture(scope="module")
+def joblib_runs(tmp_path_factory):
+    """The same joblib multirun (2 seeds, 2 workers) twice, each from a directory of its own, with a
+    compilation cache of their own that stores every program: (directory, run, the cache's entries
+    after the run) of each."""
+    root = tmp_path_factory.mktemp("joblib")
+    cache, runs = root / "xla", []
+    for name in ("first", "second"):
+        cwd = root / name
+        cwd.mkdir()
+        out = lopt("evaluate", "--multirun", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1",
+                   *TINY_EVAL, cwd=cwd, LOPT_COMPILATION_CACHE=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+        assert out.returncode == 0, out.stderr
+        runs.append((cwd, out, sorted(p.name for p in cache.iterdir()) if cache.exists() else []))
+    return runs
+
+
+def test_joblib_multirun_pins_jobs_and_logs_one_wandb_group(joblib_runs):
+    cwd, out, _ = joblib_runs[0]
+    (sweep,) = _sweep_dirs(cwd)
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [j.name for j in jobs] == ["0", "1"] and all((j / "curves.json").exists() for j in jobs)
     # each worker pinned itself to its own share of the cores before JAX started
@@ -124,7 +140,7 @@ def test_joblib_multirun_pins_jobs_and_logs_one_wandb_group(tmp_path):
         assert not cores[0] & cores[1]
     # one W&B group per multirun: its sweep directory, recorded in every job's config
     groups = {OmegaConf.load(j / "config.yaml").tracking.group for j in jobs}
-    assert groups == {str(sweep.relative_to(tmp_path))}
+    assert groups == {str(sweep.relative_to(cwd))}
 
 
 def test_every_invocation_gets_its_own_run_and_sweep_directories(tmp_path):
@@ -154,20 +170,12 @@ def test_multiruns_started_in_the_same_second_never_collide(tmp_path):
     assert len(jobs) == 4
 
 
-def test_joblib_workers_use_the_compilation_cache(tmp_path):
+def test_joblib_workers_use_the_compilation_cache(joblib_runs):
     """Workers are fresh processes: they must configure the persistent compilation cache themselves
     (they used to compile every program again). The first multirun stores its programs; the second
     finds them all and stores nothing new (CPU pinning does not enter the cache key)."""
-    cache = tmp_path / "xla"
-    env = {"LOPT_COMPILATION_CACHE": str(cache), "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
-    entries = []
-    for _ in range(2):
-        out = subprocess.run([sys.executable, "-m", "lopt_cli.main", "evaluate", "--multirun", "hydra/launcher=joblib",
-                              "hydra.launcher.n_jobs=2", "seed=0,1", *TINY_EVAL], cwd=tmp_path,
-                             env={**os.environ, "WANDB_MODE": "disabled", **env}, capture_output=True, text=True,
-                             timeout=600)
-        assert out.returncode == 0, out.stderr
+    for _, out, _ in joblib_runs:
         assert len(re.findall(r"job \d: cores", out.stdout)) == 2  # both jobs ran in pinned joblib workers
-        entries.append(sorted(p.name for p in cache.iterdir()) if cache.exists() else [])
-    assert entries[0], "the joblib workers stored nothing in the compilation cache"
-    assert entries[1] == entries[0]
+    (_, _, first), (_, _, second) = joblib_runs
+    assert first, "the joblib workers stored nothing in the compilation cache"
+    assert second == first

@@ -1,6 +1,7 @@
 """Where a run's results went, readable in a log file or on an 80-column terminal: the run
 directory in full on its own line at the start and the end (a multirun job's number, overrides
 and directory), and where W&B logged, with the command that uploads an offline run."""
+import json
 import os
 import re
 import subprocess
@@ -61,10 +62,16 @@ def test_a_run_prints_its_directory_and_wandb_sync_command_in_full(tmp_path):
 
 
 def test_each_multirun_job_prints_its_number_overrides_and_directory(tmp_path):
+    """Each job runs in a run directory of its own with its own overrides (the seeds give different
+    losses), and prints its number, overrides and directory at its start and end."""
     cwd = _deep(tmp_path)
     out = lopt("meta-train", "--multirun", *TINY, "outer_iterations=1", "tracking.mode=disabled", "seed=0,1", cwd=cwd)
     assert out.returncode == 0, out.stderr
     (sweep,) = (cwd / "multirun" / "meta-train").glob("*/*")
+    assert len(list(sweep.glob("*/metrics.jsonl"))) == 2
+    losses = [json.loads((sweep / str(job) / "metrics.jsonl").read_text().splitlines()[-1])["outer/loss"]
+              for job in (0, 1)]
+    assert losses[0] != losses[1]
     lines = out.stdout.splitlines()
     for job in (0, 1):
         run = sweep / str(job)
