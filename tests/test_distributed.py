@@ -106,7 +106,7 @@ def _child_multihost(port: int, process_id: int) -> dict:
 
 
 def _spawn(devices: int, call: str) -> subprocess.Popen:
-    # the test process's XLA flags kept (conftest.py's LLVM -O0 halves the children's compile time)
+    # the test process's XLA flags kept: conftest.py's compile-time flags more than halve the children's time
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
     env = {**os.environ, "XLA_FLAGS": flags, "PYTHONPATH": os.pathsep.join(sys.path)}
     code = f"import json, tests.test_distributed as t; print('RESULT', json.dumps(t.{call}))"
