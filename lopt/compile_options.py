@@ -18,6 +18,6 @@ def one_shot() -> dict[str, Any]:
     return dict(CPU_ONE_SHOT) if jax.default_backend() == "cpu" else {}
 
 
-def jit_once(fn: Any, **jit_kwargs: Any) -> Any:
+def jit_once(fn: Any) -> Any:
     """`jax.jit(fn)` compiled with the `one_shot` options."""
-    return jax.jit(fn, compiler_options=one_shot(), **jit_kwargs)
+    return jax.jit(fn, compiler_options=one_shot())

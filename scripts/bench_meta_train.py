@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import time
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -109,8 +110,8 @@ def bench_task(task: str, lopt: str, estimator: str, num_tasks: int, trunc: int,
 
 
 def _vmapped_truncation(step_fn, carry, trunc: int):
-    """A no-argument callable running `trunc` steps of `step_fn(carry, i) -> carry` in one jitted
-    lax.scan, the carry donated, timed with the result ready."""
+    """A no-argument callable running `trunc` steps of `step_fn(carry, i) -> carry` (vmapped over
+    problems inside) in one jitted lax.scan, the carry donated, timed with the result ready."""
     run = jax.jit(lambda c: jax.lax.scan(lambda c, i: (step_fn(c, i), None), c, jnp.arange(trunc))[0],
                   donate_argnums=0)
     holder = {"carry": jax.tree_util.tree_map(jnp.copy, carry)}  # its own buffers: they are donated
@@ -148,8 +149,6 @@ def profile(task: str, lopt_name: str, estimator: str, num_tasks: int, trunc: in
 
     keys = jax.random.split(jax.random.PRNGKey(1), batch)
     params = jax.vmap(unroll.task.init)(keys)
-    theta = lopt.init_theta(jax.random.PRNGKey(0))
-    grads = jax.tree_util.tree_map(lambda p: 0.01 * jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
 
     def sgd_step(carry, i):
         def one(p, k):
@@ -157,18 +156,10 @@ def profile(task: str, lopt_name: str, estimator: str, num_tasks: int, trunc: in
             return jax.tree_util.tree_map(lambda a, b: a - 1e-3 * b, p, g)
         return jax.vmap(one)(carry, keys)
 
-    def updates(opt, opt_theta):
-        update = jax.vmap(lambda s, p, g: opt.update(opt_theta, s, p, g, jnp.ones(())))
-
-        def body(carry, i):
-            s, p = carry
-            p, s = update(s, p, grads)
-            return s, p
-        return _vmapped_truncation(body, (jax.vmap(lambda p: opt.init(opt_theta, p))(params), params), trunc)
-
     adam = Adam(1e-3).build(unroll.schedule.max_length)
     parts = {"iteration_s": iteration, "task_gradients_s": _vmapped_truncation(sgd_step, params, trunc),
-             "lopt_updates_s": updates(lopt, theta), "adam_updates_s": updates(adam, None)}
+             "lopt_updates_s": _scan_updates(_Vmapped(lopt), lopt.init_theta(jax.random.PRNGKey(0)), params, trunc)[0],
+             "adam_updates_s": _scan_updates(_Vmapped(adam), None, params, trunc)[0]}
     for fn in parts.values():
         fn()
     best = {name: float("inf") for name in parts}
@@ -181,6 +172,18 @@ def profile(task: str, lopt_name: str, estimator: str, num_tasks: int, trunc: in
     out = {"task": task, "lopt": lopt_name, "estimator": estimator, "num_tasks": num_tasks, "trunc_length": trunc,
            **{k: round(v, 5) for k, v in best.items()}, "rest_s": round(rest, 5), "host_s": round(host, 5)}
     return out
+
+
+class _Vmapped(NamedTuple):
+    """An optimizer applied to a batch of problems (leading axis), one theta for all."""
+
+    opt: Any
+
+    def init(self, theta, params):
+        return jax.vmap(lambda p: self.opt.init(theta, p))(params)
+
+    def update(self, theta, state, params, grads, loss):
+        return jax.vmap(lambda s, p, g: self.opt.update(theta, s, p, g, loss))(state, params, grads)
 
 
 def _scan_updates(opt, theta, params, steps: int) -> tuple:
