@@ -6,13 +6,15 @@ record these curves; a learned optimizer goes through its optax export
 (`lopt.learned.export.as_optax`), the code path a user's own training loop takes.
 """
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
+from rich.console import Console
 
 from lopt import data as data_lib
-from lopt import distributed
+from lopt import distributed, memory
 from lopt.base import Optimizer, Params, PRNGKey, Task, Theta
 from lopt.config import check
 
@@ -86,3 +88,16 @@ def training_curves(task: Task, optimizer: Optimizer, theta: Theta, data: data_l
     """`seed_curves` of `num_seeds` seeds, trained at once: leaves [num_seeds, ...]; the seeds are
     split over the devices of `mesh` (lopt.distributed)."""
     return distributed.map_sharded(lambda k: seed_curves(task, optimizer, theta, data, k, s), seed_keys(key, s), mesh)
+
+
+def compile_curves(task: Task, task_name: str, optimizer: Optimizer, data: data_lib.Dataset | None, key: PRNGKey,
+                   s: CurveSettings, mesh: Mesh, console: Console) -> tuple[Any, float]:
+    """`training_curves` of every seed compiled ahead of time, after checking that it fits in the
+    devices' memory (`lopt.memory`); and the seconds it took. Call it as `compiled(None, data, key)`."""
+    sizing = memory.Sizing("num_seeds", s.num_seeds, f"{s.num_seeds} seeds x {s.num_steps} steps of {task_name}",
+                           "lower num_seeds (several evaluations with other seeds add up to more)",
+                           "use a smaller task, or record fewer steps (num_steps)", mesh.size)
+    jitted = jax.jit(training_curves, static_argnums=(0, 1, 5, 6))
+    return memory.compile_checked(lambda: jitted.lower(task, optimizer, None, data, key, s, mesh), console,
+                                  f"the training of {s.num_seeds} seeds", sizing, mesh,
+                                  lambda fp: fp.arguments)

@@ -16,8 +16,9 @@ from typing import Any
 import jax
 import numpy as np
 from jax.sharding import Mesh
+from rich.console import Console
 
-from lopt import curves, distributed
+from lopt import curves, distributed, memory
 from lopt import data as data_lib
 from lopt.base import PRNGKey, Task
 from lopt.config import check
@@ -87,6 +88,27 @@ def sweep_curves(task: Task, optimizer: HandDesigned, hparams: Mapping[str, jax.
         return jax.vmap(lambda k: curves.seed_curves(task, opt, None, data, k, s))(keys)
 
     return distributed.map_sharded(one_configuration, hparams, mesh, batch_size)
+
+
+def compile_sweep(task: Task, task_name: str, optimizer: HandDesigned, args: tuple[Any, Any, Any],
+                  s: curves.CurveSettings, sweep: SweepSettings, mesh: Mesh, console: Console) -> tuple[Any, float]:
+    """`sweep_curves` of the configurations in `args` (hyperparameters, data, key) compiled ahead of
+    time, after checking that the configurations trained at once (all, or `sweep.batch_size`) fit
+    in the devices' memory (`lopt.memory`); and the seconds it took. Call it as `compiled(*args)`."""
+    count = len(next(iter(args[0].values())))
+    at_once = min(sweep.batch_size or count, count)
+    subject = (f"Training {count} configurations x {s.num_seeds} seeds "
+               + ("at once" if at_once == count else f"{at_once} configurations at a time "
+                                                      f"(sweep.batch_size={sweep.batch_size})"))
+    sizing = memory.Sizing(
+        "sweep.batch_size", at_once, f"{s.num_steps} steps of {task_name} per configuration and seed",
+        "set sweep.batch_size={largest} (configurations then train that many at a time, in the same compiled "
+        "call), or lower num_seeds", "lower num_seeds, or use a smaller task", mesh.size, subject)
+    jitted = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6, 7))
+    return memory.compile_checked(
+        lambda: jitted.lower(task, optimizer, *args, s, sweep.batch_size, mesh), console,
+        "the sweep", sizing, mesh,
+        lambda fp: fp.arguments + fp.outputs)  # the results of all configurations stay
 
 
 def _stat(values: np.ndarray) -> dict[str, Any]:

@@ -142,6 +142,15 @@ class Tracker:
 
         self._to_wandb(log_table)
 
+    def image(self, name: str, path: Path) -> None:
+        """A figure the run directory already holds, logged to W&B as an image."""
+        def log_image(run):
+            import wandb
+
+            run.log({name: wandb.Image(str(path))})
+
+        self._to_wandb(log_image)
+
     def summary(self, values: dict[str, Any]) -> None:
         self._to_wandb(lambda run: run.summary.update(values))
 
@@ -160,6 +169,9 @@ class NullTracker:
         pass
 
     def table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:
+        pass
+
+    def image(self, name: str, path: Path) -> None:
         pass
 
     def summary(self, values: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from lopt.commands import base as commands_base
-from lopt.commands.base import CONFIG_PACKAGE, config_groups
+from lopt.commands.base import CONFIG_PACKAGE, config_groups, shipped_config
 from lopt.errors import ConfigError, unknown_choice
 from lopt_cli.launchers import check_plugin
 
@@ -43,14 +43,9 @@ def _override_error(key: str, value: str, err: Exception, base: Any) -> ConfigEr
                            f"Valid keys {where}: {', '.join(sorted(node.keys()))}.")
     return ConfigError(f"Cannot apply override {key}={value}: {str(err).splitlines()[0]}")
 
-def _shipped(*parts: str) -> Any:
-    """A YAML file of the config package (`_shipped("lopt", "fc_lopt.yaml")`), as an OmegaConf node."""
-    return OmegaConf.create(resources.files(CONFIG_PACKAGE).joinpath(*parts).read_text())
-
-
 def _preset_groups(preset: str) -> tuple[set[str], set[str]]:
     """The groups an `experiment/` preset overrides and the top-level keys it sets."""
-    node = _shipped("experiment", f"{preset}.yaml")
+    node = shipped_config("experiment", f"{preset}.yaml")
     groups = set()
     for entry in node.get("defaults") or []:
         for key in (entry.keys() if OmegaConf.is_dict(entry) else [entry]):
@@ -95,7 +90,7 @@ def theta_architecture(config_name: str, args: list[str]) -> list[str]:
     A swept theta (`theta=a,b`) is left to the command's `build`."""
     from lopt.learned import stored_architecture
 
-    if "theta" not in _shipped(f"{config_name}.yaml"):
+    if "theta" not in shipped_config(f"{config_name}.yaml"):
         return args
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
@@ -109,7 +104,7 @@ def theta_architecture(config_name: str, args: list[str]) -> list[str]:
     name = None if stored is None else stored.get("name")
     if name not in config_groups().get("lopt", []):
         return args  # no architecture recorded (or an unknown one): `build` says what is wrong
-    preset = OmegaConf.to_container(_shipped("lopt", f"{name}.yaml"), resolve=True)
+    preset = OmegaConf.to_container(shipped_config("lopt", f"{name}.yaml"), resolve=True)
     assert isinstance(stored, dict) and isinstance(preset, dict)
     options = [f"lopt.{k}={_override_value(v)}" for k, v in stored.items()
                if k != "name" and k in preset and v != preset[k] and f"lopt.{k}" not in keys]

@@ -38,6 +38,11 @@ def config_groups() -> dict[str, list[str]]:
     }
 
 
+def shipped_config(*parts: str) -> Any:
+    """A YAML file of the config package (`shipped_config("lopt", "fc_lopt.yaml")`), as an OmegaConf node."""
+    return OmegaConf.create(resources.files(CONFIG_PACKAGE).joinpath(*parts).read_text())
+
+
 def settings(cls: type[T], cfg: Mapping[str, Any]) -> T:
     """A command's top-level settings: the config's keys that are not config groups, validated as
     the fields of dataclass `cls` (an unknown key is an error naming the valid ones)."""

@@ -1,7 +1,9 @@
 """`lopt baseline-sweep`: tune a hand-designed optimizer over a learning-rate grid or a random
 search, every configuration x seed trained in one compiled call (`lopt.sweep`); ranked results,
-the best configuration, a figure and a W&B table."""
+the best configuration, a figure and a W&B table. With `suite=`, every task of the suite is tuned
+(one compiled call per task) and stored as that task's baseline (`lopt.evaluation`)."""
 import dataclasses
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,13 +16,18 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from lopt import curves, memory, tasks
+from lopt import curves, tasks
 from lopt.base import Task
 from lopt.commands.base import Job, Shared, prepare, settings
+from lopt.evaluation.baselines import BaselineStore, StoreSettings
+from lopt.evaluation.scores import check_smoothing
+from lopt.evaluation.suite import Suite
+from lopt.evaluation.suite import parse as parse_suite
+from lopt.evaluation.tuning import Tuning, tune
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
 from lopt.results import pyplot
-from lopt.sweep import SweepSettings, configuration_results, criterion_value, sweep_curves
+from lopt.sweep import SweepSettings, compile_sweep, configuration_results, criterion_value
 from lopt.tracking import NullTracker, Tracker
 
 PLOTTED_CURVES = 10  # the best configurations whose curves sweep.png shows
@@ -32,6 +39,12 @@ class Settings(curves.CurveSettings):
     """Top-level sweep settings: how each configuration's curves are recorded, and the sweep."""
 
     sweep: SweepSettings = field(default_factory=SweepSettings)
+    baselines: StoreSettings = field(default_factory=StoreSettings)  # suite mode: where baselines go
+    smoothing: float = 0.9  # suite mode: EMA decay of the training losses that pick the best configuration
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_smoothing(self.smoothing)
 
 
 class Components(NamedTuple):
@@ -40,13 +53,15 @@ class Components(NamedTuple):
     task_config: tasks.TaskConfig
     task: Task
     optimizer: HandDesigned
+    suite: Suite | None
 
 
 def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the config and build the components; loads no data, compiles nothing."""
     task_config = tasks.parse(cfg["task"])
+    suite = None if cfg.get("suite") is None else parse_suite(cfg["suite"])
     return Components(settings(Settings, cfg), Shared.parse(cfg), task_config, tasks.build(task_config),
-                      hand_designed.from_config(cfg["optimizer"]))
+                      hand_designed.from_config(cfg["optimizer"]), suite)
 
 
 def _label(result: dict[str, Any], swept: list[str]) -> str:
@@ -168,29 +183,47 @@ def overridden_by_sweep(optimizer: HandDesigned, swept: list[str], sweep: SweepS
     return f"{values} {'is' if len(changed) == 1 else 'are'} swept over by {source}: the sweep's values are used."
 
 
-def _compile(c: Components, count: int, args: tuple[Any, Any, Any], job: Job,
-             console: Console) -> tuple[Any, float]:
-    """`sweep_curves` of the `count` configurations compiled ahead of time for `args` (hyperparameters,
-    data, key), after checking that the configurations trained at once (all, or `sweep.batch_size`)
-    fit in the devices' memory (`lopt.memory`); and the seconds it took."""
-    s, mesh = c.settings, job.mesh
-    at_once = min(s.sweep.batch_size or count, count)
-    subject = (f"Training {count} configurations x {s.num_seeds} seeds "
-               + ("at once" if at_once == count else f"{at_once} configurations at a time "
-                                                      f"(sweep.batch_size={s.sweep.batch_size})"))
-    sizing = memory.Sizing(
-        "sweep.batch_size", at_once, f"{s.num_steps} steps of {c.task_config.name} per configuration and seed",
-        "set sweep.batch_size={largest} (configurations then train that many at a time, in the same compiled "
-        "call), or lower num_seeds", "lower num_seeds, or use a smaller task", mesh.size, subject)
-    jitted = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6, 7))
-    return memory.compile_checked(
-        lambda: jitted.lower(c.task, c.optimizer, *args, s, s.sweep.batch_size, mesh), console, "the sweep",
-        sizing, mesh, lambda fp: fp.arguments + fp.outputs)  # the results of all configurations stay
+def _suite_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("task", "configurations", "best lr", "best final loss", "at grid edge"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for r in rows:
+        table.add_row(r["task"], str(r["configurations"]), f"{r['best_lr']:.3g}", f"{r['best_final_loss']:.4f}",
+                      r["at_edge"] or "-")
+    return table
+
+
+def _run_suite(cfg: DictConfig, job: Job, c: Components, console: Console) -> dict[str, Any]:
+    """Tune the optimizer on every task of the suite and store each task's baseline; write
+    baselines.json (a row per task) and log the table."""
+    s, suite = c.settings, c.suite
+    assert suite is not None
+    store = BaselineStore(s.baselines.dir)
+    name = cfg["optimizer"]["name"]
+    tuning = Tuning.of(c.optimizer, name, s.sweep, suite, s.num_seeds, s.seed, s.smoothing, c.shared.data)
+    start = time.perf_counter()
+    rows = [tune(entry, suite.eval_every, tuning, store, job.mesh, console, write=job.main) for entry in suite.tasks]
+    seconds = time.perf_counter() - start
+    job.write_config()  # only now: a task that fails (missing data) leaves no run directory behind
+    job.write_json("baselines.json", {"suite": suite.name, "optimizer": name, "num_seeds": s.num_seeds,
+                                      "seconds": seconds, "tasks": rows})
+    console.print(_suite_table(rows, f"{name} baselines of suite {suite.name}"))
+    with job.tracker("baseline-sweep") as tracker:
+        columns = list(rows[0])
+        tracker.table("baselines", columns, [[r[k] for k in columns] for r in rows])
+        tracker.summary({"seconds": seconds, "tasks": len(rows)})
+    edges = [r["task"] for r in rows if r["at_edge"]]
+    return {"suite": suite.name, "optimizer": name, "tasks": len(rows), "num_seeds": s.num_seeds,
+            "seconds": round(seconds, 1), "best at grid edge": ", ".join(edges) or "none",
+            "baselines": str(store.root), "run_dir": str(job.dir), **job.wrote("config.yaml, baselines.json")}
 
 
 def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
-    """Sweep the configurations; write sweep.json, best.json, sweep.png and W&B logs to `run_dir`."""
+    """Sweep the configurations; write sweep.json, best.json, sweep.png and W&B logs to `run_dir`
+    (with a suite: every task's baseline, and baselines.json)."""
     job, c = prepare(build, cfg, run_dir, console)
+    if c.suite is not None:
+        return _run_suite(cfg, job, c, console)
     s, criterion = c.settings, c.settings.sweep.criterion
     swept_values = s.sweep.configurations(c.optimizer, s.seed)
     swept = list(swept_values)
@@ -202,7 +235,8 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                for i in range(count)]
     dataset = job.load(c.task_config)
     args = ({k: jnp.asarray(v, jnp.float32) for k, v in swept_values.items()}, dataset, jax.random.PRNGKey(s.seed))
-    compiled, compile_s = _compile(c, count, args, job, console)  # refuses what cannot fit
+    compiled, compile_s = compile_sweep(c.task, c.task_config.name, c.optimizer, args, s, s.sweep, job.mesh,
+                                        console)  # refuses what cannot fit
     job.write_config()
     name = cfg["optimizer"]["name"]
     with console.status(f"training {count} configurations x {s.num_seeds} seeds x {s.num_steps} steps"):

@@ -1,7 +1,9 @@
 """`lopt evaluate`: training curves of one optimizer, hand-designed or learned, on one task, many
-seeds at once (`lopt.curves`), optionally side by side with a tuned baseline (`compare_to`)."""
+seeds at once (`lopt.curves`), optionally side by side with a tuned baseline (`compare_to`). With
+`suite=`, every task of the suite is trained and scored against its stored tuned baseline, the
+suite summarized with interquartile means and bootstrap intervals (`lopt.evaluation`)."""
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -10,12 +12,18 @@ import numpy as np
 from omegaconf import DictConfig, open_dict
 from rich.console import Console
 
-from lopt import comparison, curves, learned, memory, tasks
+from lopt import comparison, curves, learned, tasks
 from lopt.base import Optimizer, Task
-from lopt.commands.base import Job, Shared, prepare, settings
+from lopt.commands import evaluate_suite
+from lopt.commands.base import Shared, prepare, settings
+from lopt.config import check
 from lopt.errors import UserError
+from lopt.evaluation.baselines import BaselineSettings
+from lopt.evaluation.scores import check_smoothing
+from lopt.evaluation.suite import SuiteTask
 from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
+from lopt.optimizers.hand_designed import HandDesigned
 from lopt.results import pyplot
 
 
@@ -25,7 +33,15 @@ class Settings(curves.CurveSettings):
     learned optimizer (`theta`), and the baseline to compare with."""
 
     theta: str | None = None  # a meta-train run (or its final_theta/) whose theta `lopt` is evaluated with
-    compare_to: str | None = None  # best.json or sweep.json of a baseline-sweep on this task
+    compare_to: str | None = None  # best.json or sweep.json of a baseline-sweep on this task (suite: a suite.json)
+    baselines: BaselineSettings = field(default_factory=BaselineSettings)  # suite mode: the tuned reference
+    smoothing: float = 0.9  # suite mode: EMA decay of the training losses the scores compare
+    tuned: str | None = None  # suite mode, grid | random: `optimizer` at each task's best stored configuration
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_smoothing(self.smoothing)
+        check(self.tuned in (None, "grid", "random"), "tuned", self.tuned, "null, grid or random")
 
 
 class Components(NamedTuple):
@@ -37,6 +53,8 @@ class Components(NamedTuple):
     learned: bool
     theta_path: Path | None
     baseline: comparison.Baseline | None
+    hand_designed: HandDesigned | None  # the hand-designed optimizer's config (None: a learned one)
+    plan: evaluate_suite.SuitePlan | None  # with suite=: what the suite evaluation needs
 
 
 def build(cfg: Mapping[str, Any]) -> Components:
@@ -54,25 +72,36 @@ def build(cfg: Mapping[str, Any]) -> Components:
             with open_dict(cfg):  # recorded in the run's config.yaml
                 cfg["lopt"] = lopt_node
     is_learned = lopt_node is not None
+    hand = None
     if lopt_node is not None:
         optimizer = learned.build(lopt_node)
         learned.check_architecture(optimizer, s.theta)
     else:
-        optimizer = hand_designed.from_config(cfg["optimizer"]).build(s.num_steps)
-    baseline = None if s.compare_to is None else comparison.load_baseline(s.compare_to, task_config.name, s.eval_steps)
-    return Components(s, Shared.parse(cfg), task_config, tasks.build(task_config), optimizer, is_learned,
-                      learned.theta_path(s.theta) if is_learned else None, baseline)
+        hand = hand_designed.from_config(cfg["optimizer"])
+        optimizer = hand.build(s.num_steps)
+    shared = Shared.parse(cfg)
+    plan, baseline = None, None
+    if cfg.get("suite") is not None:
+        plan = evaluate_suite.plan(cfg, s, shared, hand)
+    elif s.compare_to is not None:
+        baseline = comparison.load_baseline(s.compare_to, task_config.name, s.eval_steps)
+    return Components(s, shared, task_config, tasks.build(task_config), optimizer, is_learned,
+                      learned.theta_path(s.theta) if is_learned else None, baseline, hand, plan)
 
 
-def _training_optimizer(c: Components) -> Optimizer:
-    """What trains the task: a learned optimizer goes through its optax export (theta inside)."""
-    if not c.learned:
-        return c.optimizer
+def _training_optimizer(c: Components, entry: SuiteTask | None = None) -> Optimizer:
+    """What trains the task (or the suite task `entry`) for its number of steps: a learned optimizer
+    goes through its optax export (theta inside); with `tuned=`, a hand-designed one takes the
+    task's best stored configuration."""
+    num_steps = c.settings.num_steps if entry is None else entry.num_steps
+    if c.hand_designed is not None:
+        tuned = {} if c.plan is None or entry is None else c.plan.tuned.get(entry.name, {})
+        return c.hand_designed.build(num_steps, **tuned)
     if c.theta_path is None:
         theta = c.optimizer.init_theta(jax.random.PRNGKey(c.settings.seed))
     else:
         theta = learned.load_theta(c.optimizer, c.theta_path)
-    return hand_designed.OptaxOptimizer(as_optax(c.optimizer, theta, c.settings.num_steps))
+    return hand_designed.OptaxOptimizer(as_optax(c.optimizer, theta, num_steps))
 
 
 def _summarize(values: dict[str, np.ndarray], s: Settings) -> dict[str, Any]:
@@ -129,28 +158,18 @@ def _plot(result: dict[str, Any], optimizer_cfg: Mapping[str, Any] | None, basel
     return fig
 
 
-def _compile(c: Components, optimizer: Optimizer, dataset: Any, key: jax.Array, job: Job,
-             console: Console) -> tuple[Any, float]:
-    """`curves.training_curves` of every seed compiled ahead of time, after checking that it fits in
-    the devices' memory (`lopt.memory`); and the seconds it took."""
-    s, mesh = c.settings, job.mesh
-    sizing = memory.Sizing("num_seeds", s.num_seeds, f"{s.num_seeds} seeds x {s.num_steps} steps",
-                           "lower num_seeds (several evaluations with other seeds add up to more)",
-                           "use a smaller task, or record fewer steps (num_steps)", mesh.size)
-    jitted = jax.jit(curves.training_curves, static_argnums=(0, 1, 5, 6))
-    return memory.compile_checked(lambda: jitted.lower(c.task, optimizer, None, dataset, key, s, mesh), console,
-                                  f"the training of {s.num_seeds} seeds", sizing, mesh,
-                                  lambda fp: fp.arguments)
-
-
 def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     """Train `num_seeds` seeds and write curves.json, curves.png and W&B logs to `run_dir`."""
     job, c = prepare(build, cfg, run_dir, console)
+    if c.plan is not None:
+        return evaluate_suite.run(job, c.plan, c.settings, _label(cfg, c), c.learned, c.theta_path,
+                                  lambda entry: _training_optimizer(c, entry), console)
     s = c.settings
     dataset = job.load(c.task_config)
     optimizer = _training_optimizer(c)
     key = jax.random.PRNGKey(s.seed)
-    compiled, compile_s = _compile(c, optimizer, dataset, key, job, console)  # refuses what cannot fit
+    compiled, compile_s = curves.compile_curves(c.task, c.task_config.name, optimizer, dataset, key, s, job.mesh,
+                                               console)  # refuses what cannot fit
     job.write_config()
     name = cfg["lopt"]["name"] if c.learned else cfg["optimizer"]["name"]
     with console.status(f"training {s.num_seeds} seeds x {s.num_steps} steps of {c.task_config.name} with {name}"):
@@ -172,3 +191,14 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     return {"task": c.task_config.name, "optimizer": name, "num_seeds": s.num_seeds, "num_steps": s.num_steps,
             "compile_s": compile_s, **result["summary"], "run_dir": str(job.dir),
             **job.wrote("config.yaml, curves.json, curves.png")}
+
+
+def _label(cfg: DictConfig, c: Components) -> str:
+    """The evaluated optimizer in words (`adam lr=0.001`, `small_fc_lopt (meta-trained)`, `nadamw
+    (tuned per task: random search)`)."""
+    from lopt import figures
+
+    name = cfg["lopt"]["name"] if c.learned else cfg["optimizer"]["name"]
+    if c.settings.tuned is not None and not c.learned:
+        return f"{name} (tuned per task: {c.settings.tuned} search)"
+    return figures.optimizer_label(name, c.learned, cfg.get("optimizer"), trained=c.theta_path is not None)

@@ -9,7 +9,8 @@ Batch = tuple[jax.Array, jax.Array]
 
 class Dataset(NamedTuple):
     """Train and test splits as device arrays: images float32 [N, H, W, C] in [0, 1] and labels int32
-    [N], or byte inputs and next-byte targets uint8 [N, L] (lopt.data.text).
+    [N], byte inputs and next-byte targets uint8 [N, L] (lopt.data.text), or rows [N, F] and signals
+    [N, L, C] float32 with int32 labels or float32 regression targets [N] (lopt.data.vector).
 
     A Dataset is passed to compiled functions as an argument (never closed over), so it is not
     baked into the executable as a constant.

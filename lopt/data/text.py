@@ -1,9 +1,11 @@
-"""Byte-level text for language modeling: sentences -> UTF-8 bytes -> fixed-length windows.
+"""Byte-level text for language modeling: texts -> UTF-8 bytes -> fixed-length windows.
 
-As learned_optimization's LM1B byte tasks do, each sentence gives one window: its first
-`seq_len + 1` bytes, padded with byte 0 (which UTF-8 text does not contain) when shorter. A window
-is split into inputs (bytes 0..seq_len-1) and next-byte targets (bytes 1..seq_len), held as uint8
-device arrays, so batches are drawn in-graph by `sample_split` like image rows.
+Each dataset cuts its text into windows of `seq_len + 1` bytes. A sentence dataset, as
+learned_optimization's LM1B byte tasks do, gives one window per sentence: its first `seq_len + 1`
+bytes, padded with byte 0 (which UTF-8 text does not contain) when shorter. A file dataset
+(python_stdlib, lopt.data.stdlib) cuts each file into consecutive windows. A window is split into
+inputs (bytes 0..seq_len-1) and next-byte targets (bytes 1..seq_len), held as uint8 device arrays,
+so batches are drawn in-graph by `sample_split` like image rows.
 """
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -12,30 +14,33 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lopt.data import tfds_source
+from lopt.data import stdlib, tfds_source
 from lopt.data.dataset import Dataset
 
 PAD = 0  # the padding byte; positions whose input is PAD are not scored
 PRINTABLE = (32, 127)  # synthetic text uses the printable ASCII bytes [32, 127)
 SYNTHETIC_SUCCESSORS = 4  # each synthetic byte is followed by one of 4 fixed bytes: entropy <= ln 4
 
+# (data_dir, download, window length) -> the (train, test) windows, uint8 [N, length] each
+WindowLoader = Callable[[str | None, bool, int], tuple[np.ndarray, np.ndarray]]
+
 
 @dataclass(frozen=True)
 class TextSpec:
-    """A known text dataset: its vocabulary (bytes: 256), how to read its (train, test) sentences
-    given a data dir, the download flag and a per-split sentence limit, and that limit for each
-    split (the windows are held whole on the device)."""
+    """A known text dataset: its vocabulary (bytes: 256) and how to cut its (train, test) splits
+    into uint8 windows [N, length], given a data dir, the download flag and the window length.
+    The windows are held whole on the device, so each loader caps the windows of a split."""
 
     vocab_size: int
-    load_texts: Callable[[str | None, bool, int, int], tuple[list[bytes], list[bytes]]]
-    max_train: int
-    max_test: int
+    load_windows: WindowLoader
 
 
-def _tfds_text(name: str, test_split: str = "test") -> Callable[..., tuple[list[bytes], list[bytes]]]:
-    def load(data_dir: str | None, download: bool, max_train: int, max_test: int):
-        return (tfds_source.load_texts(name, "train", data_dir, download, max_train),
-                tfds_source.load_texts(name, test_split, data_dir, download, max_test))
+def _tfds_sentences(name: str, max_train: int, max_test: int, test_split: str = "test") -> WindowLoader:
+    """Loader of TFDS text dataset `name`: one window per sentence of its first `max_train` train
+    and `max_test` `test_split` sentences."""
+    def load(data_dir: str | None, download: bool, length: int) -> tuple[np.ndarray, np.ndarray]:
+        return (windows(tfds_source.load_texts(name, "train", data_dir, download, max_train), length),
+                windows(tfds_source.load_texts(name, test_split, data_dir, download, max_test), length))
 
     return load
 
@@ -43,7 +48,9 @@ def _tfds_text(name: str, test_split: str = "test") -> Callable[..., tuple[list[
 TEXT_DATASETS = {
     # One Billion Word benchmark (Chelba et al. 2013), 30.3M training sentences. The first 2^20
     # (34.6 MB of windows at seq_len 32) are read: 8192 steps of batch 128 before a repeat.
-    "lm1b": TextSpec(256, _tfds_text("lm1b"), max_train=2**20, max_test=2**14),
+    "lm1b": TextSpec(256, _tfds_sentences("lm1b", max_train=2**20, max_test=2**14)),
+    # The Python standard library's source files (lopt.data.stdlib): 2^16 train, 2^13 test windows.
+    "python_stdlib": TextSpec(256, stdlib.load_windows),
 }
 
 
@@ -91,6 +98,5 @@ def load(spec: TextSpec, source: str, seq_len: int, data_dir: str | None, downlo
         train: jax.Array | np.ndarray = synthetic_windows(k_table, k_train, synthetic_examples, seq_len + 1)
         test: jax.Array | np.ndarray = synthetic_windows(k_table, k_test, max(synthetic_examples // 4, 1), seq_len + 1)
     else:
-        train_texts, test_texts = spec.load_texts(data_dir, download, spec.max_train, spec.max_test)
-        train, test = windows(train_texts, seq_len + 1), windows(test_texts, seq_len + 1)
+        train, test = spec.load_windows(data_dir, download, seq_len + 1)
     return Dataset(*_split(train), *_split(test))

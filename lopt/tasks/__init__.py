@@ -9,19 +9,23 @@ from lopt.tasks.autoencoder import AutoencoderConfig
 from lopt.tasks.base import Task, num_params
 from lopt.tasks.classification import ClassificationConfig
 from lopt.tasks.language import LanguageModelConfig
+from lopt.tasks.vector import VectorConfig
 
 __all__ = ["KINDS", "Task", "TaskConfig", "build", "family", "num_params", "parse"]
 
-TaskConfig = ClassificationConfig | AutoencoderConfig | QuadraticConfig | TwoMinimaConfig | LanguageModelConfig
+TaskConfig = (ClassificationConfig | AutoencoderConfig | QuadraticConfig | TwoMinimaConfig | LanguageModelConfig
+              | VectorConfig)
 
 # Every config class has `name`, `dataset` (None: no data to load; else with `example_size`, the
-# image side or sequence length data.load cuts examples to) and `build() -> Task`.
+# image side or sequence length data.load cuts examples to, unused for a vector dataset) and
+# `build() -> Task`.
 KINDS = Registry("task kind", {
     "classification": ClassificationConfig,
     "autoencoder": AutoencoderConfig,
     "quadratic": QuadraticConfig,
     "two_minima": TwoMinimaConfig,
     "language_model": LanguageModelConfig,
+    "vector": VectorConfig,
 }, key="kind", default="classification")
 
 

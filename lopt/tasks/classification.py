@@ -11,14 +11,14 @@ import optax
 from lopt.config import check
 from lopt.data import DATASETS
 from lopt.tasks.base import Task
-from lopt.tasks.conv import IMPLS
-from lopt.tasks.models import ACTIVATIONS, KERNEL_INITS, MLP, ConvNet
+from lopt.tasks.models import ACTIVATIONS, KERNEL_INITS, MLP, ConvNet, NetworkConfig
 
 MODELS = ("mlp", "conv")
+LABELED = sorted(name for name, spec in DATASETS.items() if spec.num_classes > 0)  # image datasets with classes
 
 
 @dataclass(frozen=True)
-class ClassificationConfig:
+class ClassificationConfig(NetworkConfig):
     """An image-classification task (`kind: classification`): dataset, resolution, model, batch size.
 
     The meta-loss is clipped at `loss_clip_factor * ln(num_classes)`, a multiple of the loss of the
@@ -31,29 +31,15 @@ class ClassificationConfig:
     image_size: int
     batch_size: int = 128
     model: str = "mlp"
-    hidden: tuple[int, ...] = ()
-    channels: tuple[int, ...] = ()
-    strides: tuple[int, ...] = ()
-    conv_impl: str = "auto"
-    kernel_init: str = "lecun_normal"
-    activation: str = "relu"
-    loss_clip_factor: float = 1.5
 
     def __post_init__(self):
-        check(self.dataset in DATASETS, "dataset", self.dataset, f"one of {sorted(DATASETS)}")
+        check(self.dataset in LABELED, "dataset", self.dataset, f"one of {LABELED}")
         check(self.image_size > 0, "image_size", self.image_size, "a positive integer")
         check(self.batch_size > 0, "batch_size", self.batch_size, "a positive integer")
         check(self.model in MODELS, "model", self.model, f"one of {list(MODELS)}")
-        check(self.conv_impl in IMPLS, "conv_impl", self.conv_impl, f"one of {list(IMPLS)}")
-        check(self.kernel_init in KERNEL_INITS, "kernel_init", self.kernel_init, f"one of {list(KERNEL_INITS)}")
-        check(self.activation in ACTIVATIONS, "activation", self.activation, f"one of {list(ACTIVATIONS)}")
-        check(all(w > 0 for w in self.hidden + self.channels + self.strides), "hidden/channels/strides",
-              self.hidden + self.channels + self.strides, "positive integers")
-        check(len(self.channels) == len(self.strides), "strides", self.strides,
-              "a list as long as channels")
+        super().__post_init__()
         check(self.model != "conv" or len(self.channels) > 0, "channels", self.channels,
               "a non-empty list for a conv model")
-        check(self.loss_clip_factor > 0, "loss_clip_factor", self.loss_clip_factor, "positive")
 
     @property
     def example_size(self) -> int:

@@ -1,9 +1,10 @@
-"""2-D convolution that stays fast inside compiled loops on every backend.
+"""2-D and 1-D convolutions that stay fast inside compiled loops on every backend.
 
 XLA:CPU runs a native convolution inside `lax.scan` ~26x slower than outside it (jax-ml/jax#12868:
 backward convolutions get slow layouts there). On CPU we therefore compute the same convolution as
 im2col patches + one matmul, which XLA:CPU handles well in loops and under `vmap`; on GPU/TPU the
-native convolution is used. Both give the same numbers (tests/tasks/test_conv.py).
+native convolution is used. Both give the same numbers (tests/tasks/test_conv.py). A 1-D
+convolution is computed as the 2-D convolution of a height-1 image, so it takes the same paths.
 """
 from collections.abc import Callable
 
@@ -51,8 +52,14 @@ def resolve_impl(impl: str) -> str:
     return impl
 
 
-class Conv2D(nn.Module):
-    """Square-kernel 'SAME' convolution with bias; parameters match `flax.linen.Conv`."""
+def convolve(x: jax.Array, kernel: jax.Array, stride: int, impl: str) -> jax.Array:
+    """'SAME' convolution of NHWC `x` with HWIO `kernel` by implementation `impl` (one of IMPLS)."""
+    return (conv_patches if resolve_impl(impl) == "patches" else conv_native)(x, kernel, stride)
+
+
+class _SameConv(nn.Module):
+    """'SAME' convolution with bias over the spatial axes of its input (the kernel `kernel_size`
+    wide on each); parameters match `flax.linen.Conv`. A 1-D input runs as a height-1 image."""
 
     features: int
     kernel_size: int = 3
@@ -62,8 +69,17 @@ class Conv2D(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        k = self.kernel_size
-        kernel = self.param("kernel", self.kernel_init, (k, k, x.shape[-1], self.features))
+        spatial = x.ndim - 2
+        kernel = self.param("kernel", self.kernel_init, (self.kernel_size,) * spatial + (x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
-        conv = conv_patches if resolve_impl(self.impl) == "patches" else conv_native
-        return conv(x, kernel, self.stride) + bias
+        if spatial == 1:
+            return convolve(x[:, None], kernel[None], self.stride, self.impl)[:, 0] + bias
+        return convolve(x, kernel, self.stride, self.impl) + bias
+
+
+class Conv2D(_SameConv):
+    """Square-kernel 'SAME' convolution of images [N, H, W, C] with bias."""
+
+
+class Conv1D(_SameConv):
+    """'SAME' convolution of signals [N, L, C] with bias."""

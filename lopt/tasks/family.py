@@ -18,7 +18,7 @@ from lopt.config import Registry, check, join, to_plain
 from lopt.data import DATASETS
 from lopt.errors import ConfigError
 from lopt.tasks.analytic import QuadraticConfig
-from lopt.tasks.classification import ClassificationConfig
+from lopt.tasks.classification import LABELED, ClassificationConfig
 from lopt.tasks.models import ACTIVATIONS
 
 __all__ = ["KINDS", "MLPFamily", "QuadraticFamily", "load_data", "parse", "variants"]
@@ -83,7 +83,7 @@ class MLPFamily:
 
     def __post_init__(self):
         check(self.num_variants > 0, "num_variants", self.num_variants, "a positive integer")
-        _check_choices("datasets", self.datasets, DATASETS.__contains__, f"datasets from {sorted(DATASETS)}")
+        _check_choices("datasets", self.datasets, LABELED.__contains__, f"datasets from {LABELED}")
         check(self.image_size is None or self.image_size > 0, "image_size", self.image_size,
               "null (each dataset's own size) or a positive integer")
         _check_range("depth", self.depth, 1, "integers")

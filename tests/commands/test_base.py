@@ -16,7 +16,7 @@ TINY = ["num_seeds=2", "num_steps=10", "eval_every=5", "tracking.mode=disabled",
 def test_settings_are_the_top_level_keys_that_are_not_groups():
     s = base.settings(evaluate.Settings, compose("evaluate", *TINY))
     assert (s.num_seeds, s.num_steps, s.theta, s.compare_to) == (2, 10, None, None)
-    with pytest.raises(ConfigError, match="Unknown key bogus. Valid keys: compare_to, eval_batches"):
+    with pytest.raises(ConfigError, match="Unknown key bogus. Valid keys: baselines, compare_to, eval_batches"):
         base.settings(evaluate.Settings, {**compose("evaluate", *TINY), "bogus": 1})
 
 

@@ -17,7 +17,7 @@ ALL = ["meta-train", "evaluate", "baseline-sweep"]
 LEARNED = {"meta-train": [], "evaluate": ["lopt=small_fc_lopt"]}  # commands that load a learned optimizer
 CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled in by the fixture
     # unknown group options
-    (ALL, ["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: cifar_ae, cifar_conv32, conv_cifar, "),
+    (ALL, ["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: breast_cancer_mlp, cifar_ae, "),
     (["evaluate", "baseline-sweep"], ["optimizer=rmsprop"],
      "Unknown optimizer option (optimizer=) 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
     (["meta-train", "evaluate"], ["lopt=big"], "Unknown lopt option (lopt=) 'big'. Valid choices: fc_lopt, "),
@@ -30,7 +30,7 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (["meta-train"], ["estimator=full_es", "estimator.trunc_length=5"],  # a key of the default option only
      "Unknown config key 'estimator.trunc_length' (in override estimator.trunc_length=5). Valid keys under "
      "'estimator': name, normalize_task_grads, std."),
-    (["evaluate"], ["--cfg", "job", "task=nope"], "Could not find 'task/nope' Available options in 'task': cifar_ae "),
+    (["evaluate"], ["--cfg", "job", "task=nope"], "Could not find 'task/nope' Available options in 'task': breast_cancer_mlp cifar_ae "),
     (["evaluate"], ["--multirun", "seed=0,1", "--cfg", "job"], "--cfg and --multirun cannot be combined"),
     # wrong types
     (ALL, ["seed=abc"], "seed='abc' has the wrong type: expected int."),
@@ -106,6 +106,22 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
                                                      "not be downloaded here"),
     (["meta-train"], ["--multirun", "task=conv_cifar", "data.dir=EMPTY_DIR", "seed=0,1"],
      "job 1 (task=conv_cifar data.dir=EMPTY_DIR seed=1 tracking.mode=disabled): TFDS dataset 'cifar10' is not prepared"),
+    # task suites: checked before any data loads or anything compiles
+    (["evaluate", "baseline-sweep"], ["suite=nope"], "Unknown suite option (suite=) 'nope'. Valid choices: "),
+    (["evaluate", "baseline-sweep"], ["suite=smoke", "~suite.tasks"],
+     "suite.tasks of suite 'smoke' is empty: a suite needs at least one task"),
+    (["evaluate", "baseline-sweep"], ["suite=smoke", "suite.tasks.digits_mlp.batch_size=0"],
+     "suite.tasks.digits_mlp.batch_size=0 is invalid: it must be a positive integer."),
+    (["evaluate", "baseline-sweep"], ["suite=smoke", "suite.tasks.quadratic.num_steps=45"],
+     "suite.tasks.quadratic.num_steps=45 is invalid: it must be a multiple of suite.eval_every=10."),
+    (["evaluate", "baseline-sweep"], ["suite=smoke", "num_seeds=0"], "num_seeds=0 is invalid: it must be a positive integer."),
+    (["evaluate"], ["suite=smoke", "baselines.dir=EMPTY_DIR"],
+     "No adam baseline for task 'digits_mlp' in EMPTY_DIR (key "),
+    (["evaluate"], ["suite=smoke", "baselines.dir=EMPTY_DIR"],
+     "Make the missing baselines with `lopt baseline-sweep suite=smoke optimizer=adam baselines.dir=EMPTY_DIR`"),
+    (["evaluate"], ["suite=smoke", "baselines.optimizer=rmsprop"],
+     "Unknown baselines.optimizer 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
+    (["evaluate"], ["suite=smoke", "smoothing=1.0"], "smoothing=1.0 is invalid: it must be in [0, 1)"),
 ]
 PARAMS = [pytest.param(command, [*LEARNED.get(command, []), *args] if commands is LEARNED else args, message,
                        id=f"{command} {' '.join(args)}")

@@ -37,8 +37,9 @@ def test_meta_train_help_lists_its_groups_and_the_experiment_presets(meta_train_
 
 
 def test_meta_train_help_shows_groups_and_config(meta_train_help):
-    for text in ("task: cifar_ae, cifar_conv32, conv_cifar, digits_mlp, fmnist_mlp, imagenet16_mlp, lm1b_lstm, "
-                 "quadratic, two_minima", "estimator: es, full_es, merged, pes, tbptt",
+    for text in ("task: breast_cancer_mlp, cifar_ae, cifar_conv32, conv_cifar, diabetes_mlp, digits_mlp, fmnist_mlp, "
+                 "imagenet16_mlp, lm1b_lstm, mnist1d_conv, mnist1d_mlp, patches_ae, quadratic, stdlib_lstm, two_minima, "
+                 "wine_mlp", "estimator: es, full_es, merged, pes, tbptt",
                  "outer_opt: adam, adam_clip, lopt, sgd", "num_tasks: 8", "trunc_length: 20"):
         assert text in meta_train_help
 
@@ -49,8 +50,8 @@ def test_meta_train_help_lists_every_preset(meta_train_help):
 
 
 @pytest.mark.parametrize("command, expected", [
-    ("evaluate", {"data", "distributed", "lopt", "optimizer", "task", "tracking"}),
-    ("baseline-sweep", {"data", "distributed", "optimizer", "task", "tracking"}),
+    ("evaluate", {"data", "distributed", "lopt", "optimizer", "suite", "task", "tracking"}),
+    ("baseline-sweep", {"data", "distributed", "optimizer", "suite", "task", "tracking"}),
 ])
 def test_evaluate_and_baseline_sweep_help_list_only_their_groups(tmp_path, command, expected):
     groups = _groups(_help(command, tmp_path))

@@ -1,0 +1,122 @@
+"""Making a suite task's baseline: a hand-designed optimizer's sweep, widened until the best
+learning rate is inside the grid, stored under the task's key (`lopt.evaluation.baselines`)."""
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+from rich.console import Console
+
+from lopt import curves, tasks
+from lopt.evaluation import scores
+from lopt.evaluation.baselines import BASELINE_SEEDS, BaselineStore, key_fields
+from lopt.evaluation.suite import Suite, SuiteTask
+from lopt.optimizers.hand_designed import HandDesigned
+from lopt.settings import DataSettings
+from lopt.sweep import SweepSettings, compile_sweep, half_decade_grid
+
+NUM_SEEDS = 5  # seeds of a baseline made by `lopt evaluate baselines.run_missing=true` (baseline-sweep's default)
+WIDENINGS = 2  # at most this many decades are added on the side where the best learning rate sits
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """How every task of a suite is tuned: the optimizer (and its config's name), the search
+    (`sweep.num_samples` random configurations, else the learning-rate `grid`), the seeds, and the
+    smoothing that picks the best configuration as the scores measure losses."""
+
+    optimizer: HandDesigned
+    name: str
+    sweep: SweepSettings
+    grid: tuple[float, ...]
+    num_seeds: int
+    seed: int
+    smoothing: float
+    data: DataSettings
+
+    @classmethod
+    def of(cls, optimizer: HandDesigned, name: str, sweep: SweepSettings, suite: Suite, num_seeds: int, seed: int,
+           smoothing: float, data: DataSettings) -> "Tuning":
+        """The tuning of `suite`'s tasks: the grid is `sweep.lr_range`'s when given, else the suite's."""
+        grid = sweep.grid if sweep.lr_range is not None else half_decade_grid(*suite.lr_range)
+        return cls(optimizer, name, sweep, grid, num_seeds, seed, smoothing, data)
+
+    def swept(self) -> list[str]:
+        if self.sweep.num_samples is None:
+            return ["lr"]
+        return sorted(self.optimizer.search_space(np.random.default_rng(0), 1))
+
+    def fields(self, entry: SuiteTask) -> dict[str, Any]:
+        return key_fields(entry.config, entry.num_steps, self.optimizer, self.name, self.swept(), self.data)
+
+    def configurations(self) -> dict[str, np.ndarray]:
+        if self.sweep.num_samples is None:
+            return {"lr": np.asarray(self.grid)}
+        return self.optimizer.search_space(np.random.default_rng(self.seed), self.sweep.num_samples)
+
+
+def best_configuration(train_loss: np.ndarray, smoothing: float, loss_clip: float) -> int:
+    """The configuration with the lowest seed-mean smoothed final training loss."""
+    return int(np.argmin([scores.final_losses(c, smoothing, loss_clip).mean() for c in train_loss]))
+
+
+def widened(grid: list[float], best: float) -> list[float]:
+    """The half-decade learning rates of the next decade beyond the grid's edge where `best` lies
+    (none when it lies inside)."""
+    low, high = min(grid), max(grid)
+    if best == low:
+        return [lr for lr in half_decade_grid(low / 10, low) if lr < low * (1 - 1e-9)]
+    if best == high:
+        return [lr for lr in half_decade_grid(high, high * 10) if lr > high * (1 + 1e-9)]
+    return []
+
+
+def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mesh: Mesh, console: Console,
+         write: bool = True) -> dict[str, Any]:
+    """Sweep `entry` with `t`, widen a learning-rate grid whose best value is at its edge (up to
+    `WIDENINGS` decades), store the baseline (when `write`: process 0 of a multi-process run) and
+    return its summary row."""
+    console.print(f"[bold]{entry.name}[/]: tuning {t.name} ({entry.num_steps} steps)", highlight=False)
+    task = tasks.build(entry.config)
+    dataset = t.data.load(entry.config, t.seed)
+    s = curves.CurveSettings(t.seed, t.num_seeds, entry.num_steps, eval_every)
+    key = jax.random.fold_in(jax.random.PRNGKey(t.seed), BASELINE_SEEDS)
+    swept = t.configurations()
+    compiled: dict[int, Any] = {}  # configurations trained at once -> program (a widening reuses one)
+    compile_s = 0.0
+
+    def train(values: dict[str, np.ndarray]) -> np.ndarray:
+        nonlocal compile_s
+        args = ({k: jnp.asarray(v, jnp.float32) for k, v in values.items()}, dataset, key)
+        count = len(values["lr"])
+        if count not in compiled:
+            compiled[count], seconds = compile_sweep(task, entry.name, t.optimizer, args, s, t.sweep, mesh, console)
+            compile_s += seconds
+        with console.status(f"{entry.name}: {count} configurations x {t.num_seeds} seeds x {entry.num_steps} steps"):
+            return np.asarray(jax.device_get(compiled[count](*args)["train/loss"]), float)
+
+    train_loss = train(swept)
+    best = best_configuration(train_loss, t.smoothing, task.loss_clip)
+    for _ in range(WIDENINGS if t.sweep.num_samples is None else 0):
+        extra = widened(list(swept["lr"]), float(swept["lr"][best]))
+        if not extra:
+            break
+        console.print(f"{entry.name}: the best learning rate {swept['lr'][best]:.3g} is at the grid's edge; "
+                      f"adding {', '.join(f'{lr:.3g}' for lr in extra)}", markup=False, highlight=False)
+        swept = {"lr": np.concatenate([swept["lr"], extra])}
+        train_loss = np.concatenate([train_loss, train({"lr": np.asarray(extra)})])
+        best = best_configuration(train_loss, t.smoothing, task.loss_clip)
+    at_edge = None
+    if t.sweep.num_samples is None and widened(list(swept["lr"]), float(swept["lr"][best])):
+        at_edge = "low" if swept["lr"][best] == min(swept["lr"]) else "high"
+    hyperparameters = [{**t.optimizer.hyperparameters(), **{k: float(v[i]) for k, v in swept.items()}}
+                       for i in range(len(swept["lr"]))]
+    fields = t.fields(entry)
+    if write:
+        store.write(fields, hyperparameters, train_loss, best, at_edge)
+    final = scores.final_losses(train_loss[best], t.smoothing, task.loss_clip).mean()
+    return {"task": entry.name, "configurations": len(hyperparameters), "best_lr": hyperparameters[best]["lr"],
+            "best_final_loss": float(final), "at_edge": at_edge, "compile_s": round(compile_s, 2),
+            "file": str(store.path(fields))}
