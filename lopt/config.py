@@ -10,6 +10,7 @@ import math
 import types
 import typing
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -17,6 +18,21 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from lopt.errors import ConfigError, unknown_choice
 
 T = TypeVar("T")
+CONFIG_PACKAGE = "lopt_conf"  # conf/, installed as a package
+
+
+def config_groups() -> dict[str, list[str]]:
+    """Config groups (conf/ subdirectories) and their options, as shipped in the config package."""
+    root = resources.files(CONFIG_PACKAGE)
+    return {
+        d.name: sorted(f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml"))
+        for d in root.iterdir() if d.is_dir() and d.name not in ("hydra", "__pycache__")
+    }
+
+
+def shipped_config(*parts: str) -> Any:
+    """A YAML file of the config package (`shipped_config("lopt", "fc_lopt.yaml")`), as an OmegaConf node."""
+    return OmegaConf.create(resources.files(CONFIG_PACKAGE).joinpath(*parts).read_text())
 
 
 def to_plain(node: Any) -> Any:

@@ -91,13 +91,15 @@ def training_curves(task: Task, optimizer: Optimizer, theta: Theta, data: data_l
 
 
 def compile_curves(task: Task, task_name: str, optimizer: Optimizer, data: data_lib.Dataset | None, key: PRNGKey,
-                   s: CurveSettings, mesh: Mesh, console: Console) -> tuple[Any, float]:
+                   s: CurveSettings, mesh: Mesh, console: Console, theta: Theta = None) -> tuple[Any, float]:
     """`training_curves` of every seed compiled ahead of time, after checking that it fits in the
-    devices' memory (`lopt.memory`); and the seconds it took. Call it as `compiled(None, data, key)`."""
+    devices' memory (`lopt.memory`); and the seconds it took. Call it as `compiled(theta, data, key)`:
+    `theta` (None for an optimizer without one) is an argument, so one program trains any theta of
+    the shapes of the one given here."""
     sizing = memory.Sizing("num_seeds", s.num_seeds, f"{s.num_seeds} seeds x {s.num_steps} steps of {task_name}",
                            "lower num_seeds (several evaluations with other seeds add up to more)",
                            "use a smaller task, or record fewer steps (num_steps)", mesh.size)
     jitted = jax.jit(training_curves, static_argnums=(0, 1, 5, 6))
-    return memory.compile_checked(lambda: jitted.lower(task, optimizer, None, data, key, s, mesh), console,
+    return memory.compile_checked(lambda: jitted.lower(task, optimizer, theta, data, key, s, mesh), console,
                                   f"the training of {s.num_seeds} seeds", sizing, mesh,
                                   lambda fp: fp.arguments)

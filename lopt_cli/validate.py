@@ -15,7 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from lopt.commands import base as commands_base
-from lopt.commands.base import CONFIG_PACKAGE, config_groups, shipped_config
+from lopt.config import CONFIG_PACKAGE, config_groups, shipped_config
 from lopt.errors import ConfigError, unknown_choice
 from lopt_cli.launchers import check_plugin
 

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from lopt import distributed, estimators, learned, schedules
 from lopt.commands import COMMANDS
-from lopt.commands.base import config_groups
+from lopt.config import config_groups
 from lopt.optimizers import hand_designed, outer
 from lopt.settings import DataSettings, TrackingSettings
 from lopt.tasks import family
@@ -96,6 +96,9 @@ def assert_matches_defaults(cls: type, node: dict, where: str, skip: tuple[str, 
         problems.append(f"{where}: key {key!r} (value {node[key]!r}) is no field of {cls.__name__}")
     for name, field in fields.items():
         default = default_of(field)
+        if dataclasses.is_dataclass(default) and isinstance(node.get(name), dict):  # a nested settings node
+            assert_matches_defaults(type(default), node[name], f"{where}.{name}")
+            continue
         if name not in node:
             shown = "no default" if default is _MISSING else f"its default {as_yaml(default)!r}"
             problems.append(f"{where}: field {cls.__name__}.{name} ({shown}) is missing from the YAML")

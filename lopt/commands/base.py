@@ -10,7 +10,6 @@ files and the tracker, every write made by process 0 only (orbax checkpoints sta
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
@@ -19,28 +18,13 @@ from rich.console import Console
 
 from lopt import data as data_lib
 from lopt import distributed
-from lopt.config import from_config
+from lopt.config import config_groups, from_config
 from lopt.results import pyplot, save_figure, write_json, write_text
 from lopt.settings import DataSettings, TrackingSettings
 from lopt.tasks import TaskConfig
 from lopt.tracking import NullTracker, Tracker, wrote_wandb
 
-CONFIG_PACKAGE = "lopt_conf"  # conf/, installed as a package
 T = TypeVar("T")
-
-
-def config_groups() -> dict[str, list[str]]:
-    """Config groups (conf/ subdirectories) and their options, as shipped in the config package."""
-    root = resources.files(CONFIG_PACKAGE)
-    return {
-        d.name: sorted(f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml"))
-        for d in root.iterdir() if d.is_dir() and d.name not in ("hydra", "__pycache__")
-    }
-
-
-def shipped_config(*parts: str) -> Any:
-    """A YAML file of the config package (`shipped_config("lopt", "fc_lopt.yaml")`), as an OmegaConf node."""
-    return OmegaConf.create(resources.files(CONFIG_PACKAGE).joinpath(*parts).read_text())
 
 
 def settings(cls: type[T], cfg: Mapping[str, Any]) -> T:

@@ -10,49 +10,22 @@ from typing import Any, NamedTuple
 from rich.console import Console
 
 from lopt.base import Optimizer
-from lopt.commands.base import Job, Shared, shipped_config
-from lopt.errors import ConfigError, UserError, unknown_choice
+from lopt.commands.base import Job, Shared
+from lopt.errors import ConfigError
 from lopt.evaluation import report, scoring, tuning
-from lopt.evaluation.baselines import BaselineSettings, BaselineStore
 from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.evaluation.suite import parse as parse_suite
 from lopt.figures import title
-from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
-from lopt.settings import DataSettings
-from lopt.sweep import SweepSettings
 
 
 class SuitePlan(NamedTuple):
     """What a suite evaluation needs, checked before anything loads or compiles."""
 
     suite: Suite
-    store: BaselineStore
-    reference: tuning.Tuning  # the tuned reference: its baselines' keys, and how a missing one is made
-    command: str  # the one command that makes the reference baselines
-    baselines: dict[str, dict[str, Any]]  # task -> its stored reference baseline (absent: run_missing makes it)
+    references: tuning.References  # the tuned reference's baselines (a missing one: run_missing makes it)
     tuned: dict[str, dict[str, float]]  # tuned=: task -> the best stored hyperparameters of the evaluated optimizer
     other: dict[str, Any] | None  # compare_to: another evaluation's suite.json
-
-
-def _command(suite: str, optimizer: str, search: str, store: str, data: DataSettings) -> str:
-    """The one command that makes a suite's baselines of `optimizer`."""
-    words = [f"lopt baseline-sweep suite={suite} optimizer={optimizer}"]
-    if search == "random":
-        words.append("sweep.num_samples=<N>")
-    if store != BaselineSettings.dir:
-        words.append(f"baselines.dir={store}")
-    if data.source != DataSettings.source:
-        words.append(f"data.source={data.source}")
-    return " ".join(words)
-
-
-def _tuning(optimizer: HandDesigned, name: str, search: str, s: Any, suite: Suite, data: DataSettings) -> tuning.Tuning:
-    """A suite's baselines of `optimizer`: what their keys hold, and how a missing one is made
-    (baseline-sweep's defaults: a grid over the suite's range). Only a grid is ever run from here;
-    for a random search (num_samples set) only the hyperparameters it tunes matter."""
-    sweep = SweepSettings(num_samples=None if search == "grid" else 1)
-    return tuning.Tuning.of(optimizer, name, sweep, suite, tuning.NUM_SEEDS, s.seed, s.smoothing, data)
 
 
 def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | None) -> SuitePlan:
@@ -60,35 +33,20 @@ def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | No
     makes it, unless `baselines.run_missing`), with `tuned=` each task's best configuration of the
     evaluated optimizer, and the compared suite.json. `s` is evaluate's settings."""
     suite, b = parse_suite(cfg["suite"]), s.baselines
-    if b.optimizer not in hand_designed.REGISTRY.names():
-        raise unknown_choice("baselines.optimizer", b.optimizer, hand_designed.REGISTRY.names())
-    command = _command(suite.name, b.optimizer, b.search, b.dir, shared.data)
-    if b.search == "random" and b.run_missing:
-        raise ConfigError("baselines.run_missing=true sweeps a learning-rate grid; a random-search baseline "
-                          f"(baselines.search=random) is made by `{command}`.")
-    reference = hand_designed.from_config(shipped_config("optimizer", f"{b.optimizer}.yaml"))
-    reference_tuning = _tuning(reference, b.optimizer, b.search, s, suite, shared.data)
-    store = BaselineStore(b.dir)
-    found: dict[str, dict[str, Any]] = {}
-    for entry in suite.tasks:
-        try:
-            found[entry.name] = store.load(reference_tuning.fields(entry), command)
-        except UserError:
-            if not b.run_missing:
-                raise
+    refs = tuning.references(suite, b, s.seed, s.smoothing, shared.data)
     tuned: dict[str, dict[str, float]] = {}
     if s.tuned is not None:
         if hand is None:
             raise ConfigError(f"tuned={s.tuned} evaluates a hand-designed optimizer at each task's best stored "
                               "configuration; a learned optimizer (lopt=) is evaluated with its theta instead.")
         name = cfg["optimizer"]["name"]
-        own = _tuning(hand, name, s.tuned, s, suite, shared.data)
-        own_command = _command(suite.name, name, s.tuned, b.dir, shared.data)
+        own = tuning.suite_tuning(hand, name, s.tuned, suite, s.seed, s.smoothing, shared.data)
+        own_command = tuning.command(suite.name, name, s.tuned, b.dir, shared.data)
         for entry in suite.tasks:
-            doc = store.load(own.fields(entry), own_command)
+            doc = refs.store.load(own.fields(entry), own_command)
             tuned[entry.name] = doc["hyperparameters"][doc["best"]]
     other = None if s.compare_to is None else report.load_other(s.compare_to, suite.name)
-    return SuitePlan(suite, store, reference_tuning, command, found, tuned, other)
+    return SuitePlan(suite, refs, tuned, other)
 
 
 def _log(job: Job, result: dict[str, Any]) -> None:
@@ -118,16 +76,10 @@ def run(job: Job, p: SuitePlan, s: Any, label: str, learned: bool, checkpoint: P
     the command's summary. `s` is evaluate's settings."""
     suite = p.suite
     start = time.perf_counter()
-    baselines = dict(p.baselines)
-    for entry in suite.tasks:
-        if entry.name not in baselines:  # baselines.run_missing=true
-            console.print(f"{entry.name}: no {s.baselines.optimizer} baseline yet; sweeping it first",
-                          markup=False, highlight=False)
-            tuning.tune(entry, suite.eval_every, p.reference, p.store, job.mesh, console, write=job.main)
-            baselines[entry.name] = p.store.load(p.reference.fields(entry), p.command)
+    baselines = tuning.complete(p.references, suite, job.mesh, console, write=job.main)
     baselines_s = time.perf_counter() - start
     results = {entry.name: scoring.evaluate_task(entry, suite.eval_every, optimizer_for(entry), baselines[entry.name],
-                                                 s, s.smoothing, p.reference.data, job.mesh, console)
+                                                 s, s.smoothing, p.references.tuning.data, job.mesh, console)
                for entry in suite.tasks}
     result: dict[str, Any] = {
         "suite": suite.name, "label": label, "learned": learned,

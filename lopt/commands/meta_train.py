@@ -5,7 +5,7 @@ task axis sharded over the devices; this module is the loop around it that the C
 """
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
 from lopt.commands.base import Job, Shared, prepare, settings
 from lopt.config import check
 from lopt.errors import UserError
+from lopt.evaluation import periodic
 from lopt.meta_trainer import MetaTrainer, MetaTrainState, metric_record
 from lopt.optimizers import outer as outer_lib
 from lopt.results import trim_records
@@ -52,6 +53,7 @@ class Settings:
     max_nonfinite_iterations: int = 10  # stop after this many consecutive iterations with no finite task
     resume: str | None = None  # a run directory to continue (lopt.resume)
     theta: str | None = None  # a meta-train run (or its final_theta/) to start from instead of a fresh init
+    eval: periodic.EvalSettings = field(default_factory=periodic.EvalSettings)  # evaluation during meta-training
 
     def __post_init__(self):
         check(self.num_tasks > 0, "num_tasks", self.num_tasks, "a positive integer")
@@ -77,6 +79,7 @@ class Components:
     schedule: TruncationSchedule
     outer: Any  # an outer-optimizer config (lopt.optimizers.outer)
     theta_path: Path | None
+    eval_plan: periodic.Plan | None  # evaluation during meta-training (eval.every > 0)
 
     @cached_property
     def trainer(self) -> MetaTrainer:
@@ -98,8 +101,9 @@ def build(cfg: Mapping[str, Any]) -> Components:
     lopt = learned.build(cfg["lopt"])
     learned.check_architecture(lopt, s.theta)  # the warm start's run was meta-trained with this architecture
     unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, schedule, meta_loss) for t in task_configs)
+    eval_plan = periodic.Plan(s.eval, s.seed, shared.data) if s.eval.every else None
     return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer_lib.build(cfg["outer_opt"]),
-                      learned.theta_path(s.theta))
+                      learned.theta_path(s.theta), eval_plan)
 
 
 def load_data(c: Components, job: Job | None = None) -> tuple[data_lib.Dataset | None, ...]:
@@ -189,6 +193,10 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     start = 0 if restored is None else int(restored.iteration)
     dataset = distributed.put(dataset, distributed.replicated(job.mesh))
     step, compile_s = _compile(c, theta0, dataset, job, console)  # refuses what cannot fit, before writing
+    evaluator = None if c.eval_plan is None else periodic.Evaluator(
+        c.eval_plan, trainer.lopt, trainer.lopt.init_theta(jax.random.PRNGKey(0)), job.mesh, console, job.main)
+    selection = None if s.eval.select is None else periodic.Selection(s.eval.select, job.dir)
+    eval_s = 0.0
     job.write_config()
     last: dict[str, Any] = {}
     if job.main:
@@ -224,6 +232,14 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                         streak = int(state.nonfinite_streak)
                         if streak >= s.max_nonfinite_iterations:
                             _stop_nonfinite(it, streak, state, ckpt, tracker, s)
+                    if evaluator is not None and (it % s.eval.every == 0 or it == s.outer_iterations):
+                        record, _ = evaluator(state.theta)
+                        tracker.log({"outer_iteration": it, **record}, step=it)
+                        eval_s += record["time/eval_s"]
+                        window_t += record["time/eval_s"]  # evaluation time stays out of the training rates
+                        if selection is not None and selection.offer(it, record):
+                            checkpoint.save_tree(job.dir / "best_theta", state.theta)  # collective (orbax)
+                            job.write_json("best.json", selection.record())
                     if s.checkpoint_every and it % s.checkpoint_every == 0:
                         ckpt.save(it, state)
                     progress.update(bar, advance=1)
@@ -232,15 +248,21 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
             checkpoint.save_tree(job.dir / "final_theta", state.theta)  # collective (orbax)
             end = time.perf_counter()
             done = s.outer_iterations - start  # iterations run by this process
-            steady = (done - 1) / (end - first_done) if done > 1 and first_done is not None else float("nan")
+            steady = ((done - 1) / (end - first_done - eval_s) if done > 1 and first_done is not None
+                      else float("nan"))  # evaluation time excluded
             summary = {
                 "task": ",".join(c.trainer.names), "lopt": cfg["lopt"]["name"],
                 "estimator": cfg["estimator"]["name"], "num_tasks": s.num_tasks, "outer_iterations": s.outer_iterations,
                 "resumed_from_iteration": start, "final_outer_loss": last.get("outer/loss"),
                 "compile_s": compile_s, "first_iteration_s": None if first_done is None else first_done - t_command,
                 "wall_s": end - t_start, "inner_steps_per_s": steady * trainer.inner_steps_per_iteration,
-                "run_dir": str(job.dir), **job.wrote("config.yaml, metrics.jsonl, checkpoints/, final_theta/"),
+                "run_dir": str(job.dir), **job.wrote("config.yaml, metrics.jsonl, checkpoints/, final_theta/"
+                                                     + (", best_theta/, best.json" if selection is not None else "")),
             }
+            if evaluator is not None:
+                summary.update({"eval_s": eval_s, "eval_compile_s": evaluator.compile_s})
+            if selection is not None:
+                summary.update({"best_iteration": selection.iteration, f"best {selection.metric}": selection.value})
             tracker.summary(summary)
             return summary
     finally:

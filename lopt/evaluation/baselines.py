@@ -107,7 +107,7 @@ class BaselineStore:
                                          for cfg in curves.tolist()]})
         return path
 
-    def load(self, fields: dict[str, Any], command: str) -> dict[str, Any]:
+    def load(self, fields: dict[str, Any], command: str, node: str = "baselines") -> dict[str, Any]:
         """The baseline stored for exactly `fields`, with `train_loss` as an array (NaN where a seed
         diverged). A missing one is a UserError naming `command`, the one that makes it, and any
         baseline of the same task and optimizer made for something else, with what differs."""
@@ -123,7 +123,7 @@ class BaselineStore:
                     continue
                 detail += f" {other} was made for another configuration ({'; '.join(diff[:3])}) and is not used."
             raise UserError(f"No {optimizer} baseline for task {task!r} in {self.root} (key {key(fields)}).{detail} "
-                            f"Make the missing baselines with `{command}`, or pass baselines.run_missing=true.")
+                            f"Make the missing baselines with `{command}`, or pass {node}.run_missing=true.")
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             stored = doc["fields"]

@@ -34,39 +34,58 @@ def _curve(a: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in a]
 
 
+class TaskEvaluation:
+    """One suite task ready to score any theta of `optimizer`: its data on the device and the
+    training of `s.num_seeds` seeds of the evaluation stream (never a baseline's seeds) compiled
+    once, with theta an argument. `theta` is an example of the meta-parameters it will be called
+    with (None for an optimizer without any, e.g. a hand-designed one or a learned one exported
+    with its theta inside)."""
+
+    def __init__(self, entry: SuiteTask, eval_every: int, optimizer: Optimizer, baseline: dict[str, Any],
+                 s: curves.CurveSettings, smoothing: float, data: DataSettings, mesh: Mesh, console: Console,
+                 theta: Any = None):
+        self.entry, self.baseline, self.smoothing = entry, baseline, smoothing
+        self.task = tasks.build(entry.config)
+        self.dataset = data.load(entry.config, s.seed)
+        self.settings = curves.CurveSettings(s.seed, s.num_seeds, entry.num_steps, eval_every, s.eval_batches,
+                                             s.last_eval_batches)
+        self.key = jax.random.fold_in(jax.random.PRNGKey(s.seed), EVALUATION_SEEDS)
+        self.compiled, self.compile_s = curves.compile_curves(self.task, entry.name, optimizer, self.dataset,
+                                                              self.key, self.settings, mesh, console, theta)
+        self.envelope = scores.envelope(baseline["train_loss"], smoothing)
+
+    def __call__(self, theta: Any = None) -> dict[str, Any]:
+        """Train the seeds with `theta` and score them against the baseline: the point scores, the
+        per-seed scores, the 95% interval of the mean speedup over seeds, and the seed-mean smoothed
+        training curve beside the tuned-Adam envelope."""
+        start = time.perf_counter()
+        values = {k: np.asarray(v, float) for k, v in jax.device_get(self.compiled(theta, self.dataset,
+                                                                                    self.key)).items()}
+        train_s = time.perf_counter() - start
+        sc = scores.score_task(values["train/loss"], self.baseline["train_loss"], self.smoothing, self.task.loss_clip)
+        best = self.baseline["hyperparameters"][self.baseline["best"]]
+        return {
+            "num_steps": self.entry.num_steps, "compile_s": round(self.compile_s, 2), "train_s": round(train_s, 2),
+            "scores": sc.point(),
+            "per_seed": {k: getattr(sc, k).tolist() for k in ("final_loss", "speedup", "reached", "loss_ratio",
+                                                               "normalized_loss")},
+            "speedup_ci": aggregate.estimate([sc.speedup], aggregate.STATISTICS["mean"], self.settings.seed)["ci"],
+            "baseline": {"file": self.baseline["path"], "key": self.baseline["key"], "best_lr": best["lr"],
+                         "at_edge": self.baseline.get("at_edge")},
+            "curves": {"train_loss": _curve(scores.smooth(values["train/loss"], self.smoothing).mean(axis=0)),
+                       "envelope": _curve(self.envelope),
+                       **{k: _curve(np.nanmean(v, axis=0)) for k, v in values.items() if k.startswith("eval/")}},
+        }
+
+
 def evaluate_task(entry: SuiteTask, eval_every: int, optimizer: Optimizer, baseline: dict[str, Any],
                   s: curves.CurveSettings, smoothing: float, data: DataSettings, mesh: Mesh,
                   console: Console) -> dict[str, Any]:
-    """Train `entry` with `optimizer` on `s.num_seeds` seeds of the evaluation stream (never a
-    baseline's seeds) and score it against `baseline` (`BaselineStore.load`): the per-task point
-    scores, per-seed scores, the 95% interval of the mean speedup over seeds, and the seed-mean
-    smoothed training curve beside the tuned-Adam envelope."""
+    """`TaskEvaluation` of `entry` for an optimizer without meta-parameters, run once."""
     console.print(f"[bold]{entry.name}[/]: evaluating ({entry.num_steps} steps)", highlight=False)
-    task = tasks.build(entry.config)
-    dataset = data.load(entry.config, s.seed)
-    settings = curves.CurveSettings(s.seed, s.num_seeds, entry.num_steps, eval_every, s.eval_batches,
-                                    s.last_eval_batches)
-    key = jax.random.fold_in(jax.random.PRNGKey(s.seed), EVALUATION_SEEDS)
-    compiled, compile_s = curves.compile_curves(task, entry.name, optimizer, dataset, key, settings, mesh, console)
-    start = time.perf_counter()
+    evaluation = TaskEvaluation(entry, eval_every, optimizer, baseline, s, smoothing, data, mesh, console)
     with console.status(f"{entry.name}: {s.num_seeds} seeds x {entry.num_steps} steps"):
-        values = {k: np.asarray(v, float) for k, v in jax.device_get(compiled(None, dataset, key)).items()}
-    train_s = time.perf_counter() - start
-    sc = scores.score_task(values["train/loss"], baseline["train_loss"], smoothing, task.loss_clip)
-    smoothed = scores.smooth(values["train/loss"], smoothing).mean(axis=0)
-    best = baseline["hyperparameters"][baseline["best"]]
-    return {
-        "num_steps": entry.num_steps, "compile_s": round(compile_s, 2), "train_s": round(train_s, 2),
-        "scores": sc.point(),
-        "per_seed": {k: getattr(sc, k).tolist() for k in ("final_loss", "speedup", "reached", "loss_ratio",
-                                                           "normalized_loss")},
-        "speedup_ci": aggregate.estimate([sc.speedup], aggregate.STATISTICS["mean"], s.seed)["ci"],
-        "baseline": {"file": baseline["path"], "key": baseline["key"], "best_lr": best["lr"],
-                     "at_edge": baseline.get("at_edge")},
-        "curves": {"train_loss": _curve(smoothed), "envelope": _curve(scores.envelope(baseline["train_loss"],
-                                                                                       smoothing)),
-                   **{k: _curve(np.nanmean(v, axis=0)) for k, v in values.items() if k.startswith("eval/")}},
-    }
+        return evaluation()
 
 
 def summarize(results: dict[str, dict[str, Any]], seed: int) -> dict[str, Any]:

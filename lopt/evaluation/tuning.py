@@ -1,7 +1,7 @@
 """Making a suite task's baseline: a hand-designed optimizer's sweep, widened until the best
 learning rate is inside the grid, stored under the task's key (`lopt.evaluation.baselines`)."""
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -10,9 +10,12 @@ from jax.sharding import Mesh
 from rich.console import Console
 
 from lopt import curves, tasks
+from lopt.config import shipped_config
+from lopt.errors import ConfigError, UserError, unknown_choice
 from lopt.evaluation import scores
-from lopt.evaluation.baselines import BASELINE_SEEDS, BaselineStore, key_fields
+from lopt.evaluation.baselines import BASELINE_SEEDS, BaselineSettings, BaselineStore, key_fields
 from lopt.evaluation.suite import Suite, SuiteTask
+from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
 from lopt.settings import DataSettings
 from lopt.sweep import SweepSettings, compile_sweep, half_decade_grid
@@ -120,3 +123,69 @@ def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mes
     return {"task": entry.name, "configurations": len(hyperparameters), "best_lr": hyperparameters[best]["lr"],
             "best_final_loss": float(final), "at_edge": at_edge, "compile_s": round(compile_s, 2),
             "file": str(store.path(fields))}
+
+
+def command(suite: str, optimizer: str, search: str, store: str, data: DataSettings) -> str:
+    """The one command that makes a suite's baselines of `optimizer`."""
+    words = [f"lopt baseline-sweep suite={suite} optimizer={optimizer}"]
+    if search == "random":
+        words.append("sweep.num_samples=<N>")
+    if store != BaselineSettings.dir:
+        words.append(f"baselines.dir={store}")
+    if data.source != DataSettings.source:
+        words.append(f"data.source={data.source}")
+    return " ".join(words)
+
+
+def suite_tuning(optimizer: HandDesigned, name: str, search: str, suite: Suite, seed: int, smoothing: float,
+                 data: DataSettings) -> Tuning:
+    """A suite's baselines of `optimizer`: what their keys hold, and how a missing one is made
+    (baseline-sweep's defaults: a grid over the suite's range). Only a grid is ever run from here;
+    for a random search (num_samples set) only the hyperparameters it tunes matter."""
+    sweep = SweepSettings(num_samples=None if search == "grid" else 1)
+    return Tuning.of(optimizer, name, sweep, suite, NUM_SEEDS, seed, smoothing, data)
+
+
+class References(NamedTuple):
+    """A suite's tuned reference baselines: how they are keyed and made, where they are stored, the
+    command that makes them, and those found (a task without one is absent)."""
+
+    tuning: Tuning
+    store: BaselineStore
+    command: str
+    found: dict[str, dict[str, Any]]
+
+
+def references(suite: Suite, b: BaselineSettings, seed: int, smoothing: float, data: DataSettings,
+               node: str = "baselines") -> References:
+    """The stored reference baselines of `suite` (config node `node`): a missing one is an error
+    naming the command that makes it, unless `b.run_missing` (then `complete` makes it)."""
+    if b.optimizer not in hand_designed.REGISTRY.names():
+        raise unknown_choice(f"{node}.optimizer", b.optimizer, hand_designed.REGISTRY.names())
+    make = command(suite.name, b.optimizer, b.search, b.dir, data)
+    if b.search == "random" and b.run_missing:
+        raise ConfigError(f"{node}.run_missing=true sweeps a learning-rate grid; a random-search baseline "
+                          f"({node}.search=random) is made by `{make}`.")
+    reference = hand_designed.from_config(shipped_config("optimizer", f"{b.optimizer}.yaml"))
+    t = suite_tuning(reference, b.optimizer, b.search, suite, seed, smoothing, data)
+    store = BaselineStore(b.dir)
+    found: dict[str, dict[str, Any]] = {}
+    for entry in suite.tasks:
+        try:
+            found[entry.name] = store.load(t.fields(entry), make, node)
+        except UserError:
+            if not b.run_missing:
+                raise
+    return References(t, store, make, found)
+
+
+def complete(refs: References, suite: Suite, mesh: Mesh, console: Console, write: bool) -> dict[str, dict[str, Any]]:
+    """Every task's reference baseline: the stored ones, and the missing ones swept now."""
+    found = dict(refs.found)
+    for entry in suite.tasks:
+        if entry.name not in found:
+            console.print(f"{entry.name}: no {refs.tuning.name} baseline yet; sweeping it first",
+                          markup=False, highlight=False)
+            tune(entry, suite.eval_every, refs.tuning, refs.store, mesh, console, write=write)
+            found[entry.name] = refs.store.load(refs.tuning.fields(entry), refs.command)
+    return found

@@ -38,13 +38,15 @@ def build(cfg: Mapping[str, Any], node: str = "lopt") -> Any:
     return REGISTRY.build(cfg, node)
 
 
-_GIVE = "give a meta-train run directory or its final_theta/ directory"
+_GIVE = "give a meta-train run directory, its final_theta/ or its best_theta/ directory"
+THETA_DIRS = ("final_theta", "best_theta")  # a run's trained meta-parameters: at the end, at the best evaluation
 _CHECKPOINT_FILES = ("_CHECKPOINT_METADATA", "_METADATA")  # what an orbax checkpoint directory holds
 
 
 def theta_path(given: str | None, key: str = "theta") -> Path | None:
-    """The final_theta directory that config key `key` names (a meta-train run directory or its
-    final_theta/), checked to exist and to hold a checkpoint; None if unset. No array is read."""
+    """The theta directory that config key `key` names (a meta-train run directory, whose
+    final_theta/ it means, or a run's final_theta/ or best_theta/), checked to exist and to hold a
+    checkpoint; None if unset. No array is read."""
     if given is None:
         return None
     if not str(given).strip():
@@ -70,8 +72,8 @@ def _configured_name(lopt: Any) -> str:
 
 
 def _run_of(path: Path) -> Path:
-    """The meta-train run directory of `path` (the run itself, or its final_theta/)."""
-    return path.parent if path.name == "final_theta" and not (path / "config.yaml").is_file() else path
+    """The meta-train run directory of `path` (the run itself, or its final_theta/ or best_theta/)."""
+    return path.parent if path.name in THETA_DIRS and not (path / "config.yaml").is_file() else path
 
 
 def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:

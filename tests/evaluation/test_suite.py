@@ -1,6 +1,6 @@
 import pytest
 
-from lopt.commands.base import config_groups
+from lopt.config import config_groups
 from lopt.errors import ConfigError
 from lopt.evaluation.suite import parse
 from tests.conftest import compose
