@@ -3,6 +3,7 @@
 The outer step is `lopt.meta_trainer.MetaTrainer.step`, jitted once with its state donated and the
 task axis sharded over the devices; this module is the loop around it that the CLI drives.
 """
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,13 +25,13 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from lopt import checkpoint, distributed, estimators, learned, memory, resume, schedules, tasks
+from lopt import checkpoint, distributed, estimators, figures, learned, memory, resume, schedules, tasks
 from lopt import data as data_lib
 from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
 from lopt.commands.base import Job, Shared, prepare, settings
 from lopt.config import check
 from lopt.errors import UserError
-from lopt.evaluation import periodic
+from lopt.evaluation import meta_figure, periodic
 from lopt.meta_trainer import MetaTrainer, MetaTrainState, metric_record
 from lopt.optimizers import outer as outer_lib
 from lopt.results import trim_records
@@ -234,7 +235,8 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                             _stop_nonfinite(it, streak, state, ckpt, tracker, s)
                     if evaluator is not None and (it % s.eval.every == 0 or it == s.outer_iterations):
                         record, _ = evaluator(state.theta)
-                        tracker.log({"outer_iteration": it, **record}, step=it)
+                        tracker.log({"outer_iteration": it, **record, "time/wall_s": time.perf_counter() - t_start},
+                                    step=it)
                         eval_s += record["time/eval_s"]
                         window_t += record["time/eval_s"]  # evaluation time stays out of the training rates
                         if selection is not None and selection.offer(it, record):
@@ -257,10 +259,17 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                 "compile_s": compile_s, "first_iteration_s": None if first_done is None else first_done - t_command,
                 "wall_s": end - t_start, "inner_steps_per_s": steady * trainer.inner_steps_per_iteration,
                 "run_dir": str(job.dir), **job.wrote("config.yaml, metrics.jsonl, checkpoints/, final_theta/"
+                                                     + (", meta_training.png" if evaluator is not None else "")
                                                      + (", best_theta/, best.json" if selection is not None else "")),
             }
             if evaluator is not None:
                 summary.update({"eval_s": eval_s, "eval_compile_s": evaluator.compile_s})
+                if job.main:  # metrics.jsonl holds every record of the run, resumed parts included
+                    records = [json.loads(line) for line in (job.dir / "metrics.jsonl").read_text().splitlines()]
+                    job.save_figure(meta_figure.figure(records, list(evaluator.plan.groups),
+                                                       figures.title(",".join(trainer.names), job.dir,
+                                                                     f"meta-training of {cfg['lopt']['name']}")),
+                                    "meta_training.png")
             if selection is not None:
                 summary.update({"best_iteration": selection.iteration, f"best {selection.metric}": selection.value})
             tracker.summary(summary)

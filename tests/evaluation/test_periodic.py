@@ -45,6 +45,12 @@ def test_each_task_compiles_once_for_every_evaluation(run):
     assert summary["eval_s"] > 0 and summary["eval_compile_s"] > 0
 
 
+def test_the_meta_training_figure_is_written(run):
+    root, _, summary, evals, _ = run
+    assert all(r["time/wall_s"] > 0 for r in evals)  # its wall-time axis
+    assert (root / "run" / "meta_training.png").stat().st_size > 0 and "meta_training.png" in summary["wrote"]
+
+
 def test_documented_keys_are_logged(run):
     _, _, _, evals, _ = run
     for task in ("digits_mlp", "quadratic", "wine_mlp"):
