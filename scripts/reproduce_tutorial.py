@@ -6,7 +6,7 @@ Drives the `lopt` commands a user would type, each writing its own run directory
   2. lopt meta-train +experiment=tutorial_conv_cifar  (the tutorial's preset: small_fc_lopt, PES, 32 tasks,
      truncations of 20, 1000 outer iterations; --quick: +experiment=quick_offline), with only the
      size flags given here (--task, --num-tasks, --outer-iterations, --trunc-length, --num-steps) on top
-  3. lopt evaluate lopt=small_fc_lopt theta=<2> compare_to=<1>/best.json  (5 seeds)
+  3. lopt evaluate theta=<2> (its architecture from the run) compare_to=<1>/best.json  (5 seeds)
 then draws the tutorial's figures -- learning-rate curves and learning rate vs last/mean loss
 (the sweep's sweep.png), the meta-training curve, learned vs Adam curves -- writes tutorial.json
 and prints a one-line verdict with the numbers.
@@ -108,6 +108,11 @@ def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path, run: Path) -> N
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="offline: the quick_offline preset (digits_mlp, 8 tasks)")
+    p.add_argument("--preset", default=None,
+                   help="meta-train's conf/experiment/ preset (default: tutorial_conv_cifar; with --quick: "
+                        "quick_offline)")
+    p.add_argument("--theta", choices=("final_theta", "best_theta"), default="final_theta",
+                   help="which trained theta to evaluate: the final one, or the best by meta-train's eval.select")
     p.add_argument("--task", default=None,
                    help="task option (default: the preset's, conv_cifar; digits_mlp with --quick)")
     p.add_argument("--num-tasks", type=int, default=None,
@@ -124,7 +129,8 @@ def main() -> None:
     a = p.parse_args()
     sizes = {"task": a.task, "num_tasks": a.num_tasks, "outer_iterations": a.outer_iterations,
              "estimator.trunc_length": a.trunc_length, "schedule.length": a.num_steps}
-    meta = [f"+experiment={PRESETS[a.quick]}", *(f"{k}={v}" for k, v in sizes.items() if v is not None), *a.overrides]
+    preset = a.preset or PRESETS[a.quick]
+    meta = [f"+experiment={preset}", *(f"{k}={v}" for k, v in sizes.items() if v is not None), *a.overrides]
     cfg = _meta_train_config(meta)  # what meta-train will run: the task, sizes and inner length of the other runs
     task, num_tasks, outer_iterations = cfg.task.name, cfg.num_tasks, cfg.outer_iterations
     trunc_length, num_steps = cfg.estimator.trunc_length, cfg.schedule.length
@@ -138,7 +144,7 @@ def main() -> None:
         "meta-train": _lopt("meta-train", out / "meta", meta),
     }
     wall["evaluate"] = _lopt("evaluate", out / "evaluate", [
-        f"task={task}", "lopt=small_fc_lopt", f"theta={out / 'meta'}",
+        f"task={task}", f"theta={out / 'meta' / a.theta}",
         f"compare_to={out / 'sweep' / 'best.json'}", *training, *a.overrides])
 
     sweep = json.loads((out / "sweep" / "sweep.json").read_text())
@@ -148,7 +154,7 @@ def main() -> None:
     cmp = curves["comparison"]
     learned, adam = cmp["evaluated"], cmp["baseline"]
     wins = learned["mean_loss"] < adam["mean_loss"]
-    result = {"task": task, "num_tasks": num_tasks, "outer_iterations": outer_iterations, "preset": PRESETS[a.quick],
+    result = {"task": task, "num_tasks": num_tasks, "outer_iterations": outer_iterations, "preset": preset,
               "trunc_length": trunc_length, "num_steps": num_steps, "num_seeds": a.num_seeds,
               "best_adam": cmp["baseline_label"], "learned": learned, "adam": adam, "learned_wins": wins,
               "wall_s": wall, "figures": ["sweep/sweep.png", "meta_training.png", "learned_vs_adam.png",

@@ -5,7 +5,8 @@ Every score compares training losses measured the same way on both sides: the pe
 loss, smoothed by a debiased exponential moving average. The baseline's *envelope* is, at every
 step, the lowest seed-mean smoothed loss over its learning rates, made monotone by a running
 minimum: the best loss tuned Adam has reached by that step. An optimizer's final loss on a seed
-then reads as "how many Adam steps would it take to get here" (speedup), as a ratio to the best
+then reads as a speedup (the ratio of the steps Adam and the optimizer need to reach the same
+loss: the optimizer's final loss when Adam gets there, else Adam's best loss), as a ratio to the best
 tuned final loss, and as a position between the initial loss and that best loss.
 
 A seed whose loss went non-finite scores at the task's loss clip (`Task.loss_clip`, the value the
@@ -58,8 +59,8 @@ class TaskScores(NamedTuple):
     were measured against."""
 
     final_loss: np.ndarray  # smoothed training loss at the last step (non-finite -> the loss clip)
-    speedup: np.ndarray  # baseline steps to reach final_loss / the optimizer's steps (> 1: faster)
-    reached: np.ndarray  # False where the envelope never reaches final_loss: speedup is a lower bound
+    speedup: np.ndarray  # Adam's steps / the optimizer's steps to the same loss (> 1: faster; see score_task)
+    reached: np.ndarray  # False where the envelope never reaches final_loss: speedup measured at Adam's best loss
     loss_ratio: np.ndarray  # final_loss / best baseline loss (< 1: better)
     normalized_loss: np.ndarray  # (final - best) / (initial - best), clipped to [0, 1] (0: as good)
     best_loss: float  # the envelope's last value: the best smoothed loss tuned Adam reaches
@@ -83,7 +84,14 @@ def final_losses(train_loss: np.ndarray, decay: float, loss_clip: float) -> np.n
 
 def score_task(train_loss: np.ndarray, baseline: np.ndarray, decay: float, loss_clip: float) -> TaskScores:
     """Scores of an optimizer's per-step training losses `train_loss` [seeds, steps] against the
-    baseline's `baseline` [learning rates, baseline seeds, steps] (the same number of steps)."""
+    baseline's `baseline` [learning rates, baseline seeds, steps] (the same number of steps N).
+
+    The speedup compares the steps both need to reach one loss. When the envelope reaches the
+    optimizer's final loss (after k steps), it is k / N (at most 1). When it never does (the
+    optimizer ends below anything tuned Adam reaches), it is N / m, where m is the number of steps
+    the optimizer's own smoothed curve needs to reach Adam's best loss. That is VeLO's "how much
+    sooner does it get to where tuned Adam ends" (above 1), and the two meet at 1 when the final
+    losses are equal."""
     if train_loss.shape[-1] != baseline.shape[-1]:
         raise ValueError(f"the evaluated curves have {train_loss.shape[-1]} steps, the baseline's "
                          f"{baseline.shape[-1]}")
@@ -94,7 +102,14 @@ def score_task(train_loss: np.ndarray, baseline: np.ndarray, decay: float, loss_
     final = final_losses(train_loss, decay, loss_clip)
     steps = [steps_to_reach(env, f) for f in final]
     reached = np.array([s is not None for s in steps])
-    speedup = np.array([num_steps if s is None else s for s in steps], float) / num_steps
+    smoothed = smooth(train_loss, decay)
+    own_best = np.minimum.accumulate(np.where(np.isfinite(smoothed), smoothed, np.inf), axis=1)
+    speedup = np.empty(len(final))
+    for i, k in enumerate(steps):
+        if k is not None:
+            speedup[i] = k / num_steps
+        else:  # it ends below tuned Adam's best, so its own curve gets there: how much sooner
+            speedup[i] = num_steps / (steps_to_reach(own_best[i], best) or num_steps)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = final / best if best > 0 else np.full_like(final, np.nan)
         normalized = np.clip((final - best) / (initial - best), 0.0, 1.0) if initial > best else np.zeros_like(final)

@@ -20,8 +20,10 @@ DEFINITIONS = {  # written into suite.json so a reader knows what each number is
                 "then the running minimum (Metz et al. 2022, VeLO, arXiv:2211.09760)",
     "final_loss": "the smoothed (debiased EMA, decay `smoothing`) per-step training loss at the last step, "
                   "per seed; a diverged seed counts at the task's loss clip",
-    "speedup_over_adam": "steps the envelope needs to reach the final loss / the optimizer's steps (> 1: faster); "
-                         "where the envelope never reaches it (reached=false) it is the lower bound 1",
+    "speedup_over_adam": "Adam's steps / the optimizer's steps to the same loss (> 1: faster): the steps the "
+                         "envelope needs to reach the final loss / the optimizer's steps (at most 1); where the "
+                         "envelope never reaches it (reached=false), the optimizer's steps / the steps its own "
+                         "smoothed curve needs to reach the envelope's last value (at least 1)",
     "loss_ratio": "final loss / the envelope's last value, the best loss tuned Adam reaches (< 1: better)",
     "normalized_loss": "(final - best Adam) / (initial - best Adam), clipped to [0, 1]",
     "aggregates": "IQM, median and mean over every (task, seed) score, and the fraction of tasks whose seed-mean "

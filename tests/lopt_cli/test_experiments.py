@@ -28,6 +28,9 @@ TRADEOFFS = {"lopt.name": "small_fc_lopt", "estimator.name": "pes", "estimator.s
 CLAIMS = {
     "tutorial_conv_cifar": {**TUTORIAL, "task.name": "conv_cifar", "num_tasks": 32},
     "quick_offline": {**TUTORIAL, "task.name": "digits_mlp", "num_tasks": 8},
+    "offline_recipe": {**TUTORIAL, "task.name": "digits_mlp", "num_tasks": 8, "lopt.step_mult": 0.01,
+                       "outer_iterations": 2000, "eval.every": 250, "eval.tasks": ["digits_mlp"],
+                       "eval.select": "eval/digits_mlp/loss_ratio"},
     "pathologies_cifar_conv32": {
         "task.name": "cifar_conv32", "lopt.name": "fc_lopt", "estimator.name": "merged", "schedule.name": "linear",
         "schedule.start": 50, "schedule.end": 10000, "schedule.iterations": 5000, "schedule.jitter": 0.2,
