@@ -2,8 +2,10 @@
 (Metz et al. 2022, "VeLO: Training versatile learned optimizers by scaling up", arXiv:2211.09760;
 Moudgil et al. 2025, "Celo: training versatile learned optimizers on a compute diet", TMLR).
 
-`suite` reads a suite config, `baselines` stores each task's learning-rate sweep under a key of
-what it is a baseline for, `scores` turns a training curve into VeLO's per-task scores, `aggregate`
-summarizes a suite with interquartile means and stratified bootstrap intervals, and `runner`
-trains a suite's tasks one compiled program per task.
+`suite` reads a suite config; `baselines` stores each task's sweep under a key of what it is a
+baseline for, and `tuning` makes those sweeps; `scores` turns training curves into VeLO's per-task
+scores and `aggregate` summarizes a suite with interquartile means and stratified bootstrap
+intervals; `scoring` evaluates one task (its program compiled once, any theta); `report` prints
+and draws a suite evaluation; `periodic` runs evaluations during meta-training and
+`meta_figure` draws them.
 """
