@@ -202,7 +202,7 @@ def _run_suite(cfg: DictConfig, job: Job, c: Components, console: Console) -> di
     name = cfg["optimizer"]["name"]
     tuning = Tuning.of(c.optimizer, name, s.sweep, suite, s.num_seeds, s.seed, s.smoothing, c.shared.data)
     start = time.perf_counter()
-    rows = [tune(entry, suite.eval_every, tuning, store, job.mesh, console, write=job.main) for entry in suite.tasks]
+    rows = [tune(entry, suite.eval_every, tuning, store, job.mesh, console, write=job.main)[0] for entry in suite.tasks]
     seconds = time.perf_counter() - start
     job.write_config()  # only now: a task that fails (missing data) leaves no run directory behind
     job.write_json("baselines.json", {"suite": suite.name, "optimizer": name, "num_seeds": s.num_seeds,

@@ -52,14 +52,11 @@ def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | No
 def _log(job: Job, result: dict[str, Any]) -> None:
     """Per-task and aggregate scores (`eval/<task>/<score>`, `eval/<stat>/<score>`) to metrics.jsonl
     and W&B, the per-task W&B table and the figure."""
-    agg, results = result["aggregates"], result["tasks"]
+    results = result["tasks"]
     record: dict[str, Any] = {}
     for name, r in results.items():
         record.update({f"eval/{name}/{k}": v for k, v in r["scores"].items()})
-    for stat in ("iqm", "median", "mean"):
-        for metric in ("speedup_over_adam", "loss_ratio"):
-            record[f"eval/{stat}/{metric}"] = agg[metric][stat]["value"]
-    record["eval/win_fraction"] = agg["win_fraction"]["value"]
+    record.update(scoring.aggregate_record("eval", result["aggregates"]))
     with job.tracker("evaluate") as tracker:
         tracker.log(record, step=0)
         columns = ["task", *next(iter(results.values()))["scores"]]

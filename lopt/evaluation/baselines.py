@@ -94,18 +94,23 @@ class BaselineStore:
     def path(self, fields: dict[str, Any]) -> Path:
         return self.root / f"{fields['task']['name']}.{fields['optimizer']['name']}.{key(fields)}.json"
 
-    def write(self, fields: dict[str, Any], hyperparameters: list[dict[str, float]], train_loss: np.ndarray,
-              best: int, at_edge: str | None) -> Path:
-        """Store a sweep: `train_loss` [configurations, seeds, steps], the index of the best
-        configuration and whether its learning rate lies at an edge of the grid. Written whole."""
+    def document(self, fields: dict[str, Any], hyperparameters: list[dict[str, float]], train_loss: np.ndarray,
+                 best: int, at_edge: str | None) -> dict[str, Any]:
+        """A sweep as the baseline `load` returns: `train_loss` [configurations, seeds, steps] (NaN
+        where a seed diverged), the index of the best configuration and whether its learning rate
+        lies at an edge of the grid."""
+        return {"format": FORMAT, "key": key(fields), "fields": fields, "hyperparameters": hyperparameters,
+                "best": best, "at_edge": at_edge, "train_loss": np.where(np.isfinite(train_loss), train_loss, np.nan),
+                "path": str(self.path(fields))}
+
+    def write(self, baseline: dict[str, Any]) -> Path:
+        """Store a baseline made by `document`, written whole."""
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.path(fields)
-        curves = np.where(np.isfinite(train_loss), train_loss, np.nan)
-        write_json(path, {"format": FORMAT, "key": key(fields), "fields": fields,
-                          "hyperparameters": hyperparameters, "best": best, "at_edge": at_edge,
-                          "train_loss": [[[None if math.isnan(v) else v for v in seed] for seed in cfg]
-                                         for cfg in curves.tolist()]})
-        return path
+        doc = {k: v for k, v in baseline.items() if k != "path"}
+        doc["train_loss"] = [[[None if math.isnan(v) else v for v in seed] for seed in cfg]
+                             for cfg in baseline["train_loss"].tolist()]
+        write_json(Path(baseline["path"]), doc)
+        return Path(baseline["path"])
 
     def load(self, fields: dict[str, Any], command: str, node: str = "baselines") -> dict[str, Any]:
         """The baseline stored for exactly `fields`, with `train_loss` as an array (NaN where a seed

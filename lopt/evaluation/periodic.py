@@ -20,7 +20,7 @@ from lopt import curves, tasks
 from lopt.base import LearnedOptimizer
 from lopt.config import CONFIG_PACKAGE, check, config_groups, shipped_config, to_plain
 from lopt.errors import ConfigError, unknown_choice
-from lopt.evaluation import aggregate, tuning
+from lopt.evaluation import scoring, tuning
 from lopt.evaluation.baselines import BaselineSettings
 from lopt.evaluation.scores import check_smoothing
 from lopt.evaluation.scoring import TaskEvaluation
@@ -110,11 +110,8 @@ class Plan:
 
     def metric_names(self) -> list[str]:
         names = [f"eval/{t.name}/{k}" for t in self.suite.tasks for k in SCORES]
-        for prefix in ["eval", *(f"eval/{g}" for g in self.groups)]:
-            names += [f"{prefix}/{stat}/{m}" for stat in aggregate.STATISTICS for m in ("speedup_over_adam",
-                                                                                       "loss_ratio")]
-            names.append(f"{prefix}/win_fraction")
-        return names
+        return names + [f"{prefix}/{k}" for prefix in ["eval", *(f"eval/{g}" for g in self.groups)]
+                        for k in scoring.AGGREGATE_KEYS]
 
 
 def better(metric: str, value: float, best: float | None) -> bool:
@@ -155,12 +152,8 @@ class Evaluator:
         for name, r in results.items():
             record.update({f"eval/{name}/{k}": r["scores"][k] for k in SCORES})
         for prefix, names in [("eval", list(results)), *((f"eval/{g}", ns) for g, ns in self.plan.groups.items())]:
-            agg = aggregate.summarize([np.asarray(results[n]["per_seed"]["speedup"]) for n in names],
-                                      [np.asarray(results[n]["per_seed"]["loss_ratio"]) for n in names], self.seed)
-            for stat in aggregate.STATISTICS:
-                for metric in ("speedup_over_adam", "loss_ratio"):
-                    record[f"{prefix}/{stat}/{metric}"] = agg[metric][stat]["value"]
-            record[f"{prefix}/win_fraction"] = agg["win_fraction"]["value"]
+            record.update(scoring.aggregate_record(prefix, scoring.summarize({n: results[n] for n in names},
+                                                                             self.seed)))
         record["time/eval_s"] = time.perf_counter() - start
         return record, results
 

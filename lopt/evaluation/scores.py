@@ -65,6 +65,8 @@ class TaskScores(NamedTuple):
     normalized_loss: np.ndarray  # (final - best) / (initial - best), clipped to [0, 1] (0: as good)
     best_loss: float  # the envelope's last value: the best smoothed loss tuned Adam reaches
     initial_loss: float  # the seed-mean training loss before the first step
+    envelope: np.ndarray  # the baseline's envelope [steps]
+    smoothed: np.ndarray  # the optimizer's smoothed training losses [seeds, steps]
 
     def point(self) -> dict[str, Any]:
         """The task's scores for the seed-mean final loss (what its table row shows)."""
@@ -75,11 +77,15 @@ class TaskScores(NamedTuple):
                 "beats_adam": final < self.best_loss}
 
 
+def _clipped_last(smoothed: np.ndarray, loss_clip: float) -> np.ndarray:
+    last = smoothed[:, -1]
+    return np.where(np.isfinite(last), np.minimum(last, loss_clip), loss_clip)
+
+
 def final_losses(train_loss: np.ndarray, decay: float, loss_clip: float) -> np.ndarray:
     """Per seed, the smoothed training loss at the last step of `train_loss` [seeds, steps]; a seed
     that went non-finite (or above the clip) gets `loss_clip`."""
-    last = smooth(train_loss, decay)[:, -1]
-    return np.where(np.isfinite(last), np.minimum(last, loss_clip), loss_clip)
+    return _clipped_last(smooth(train_loss, decay), loss_clip)
 
 
 def score_task(train_loss: np.ndarray, baseline: np.ndarray, decay: float, loss_clip: float) -> TaskScores:
@@ -99,10 +105,10 @@ def score_task(train_loss: np.ndarray, baseline: np.ndarray, decay: float, loss_
     env = envelope(baseline, decay)
     best = float(env[-1])
     initial = float(np.nanmean(np.where(np.isfinite(baseline[..., 0]), baseline[..., 0], np.nan)))
-    final = final_losses(train_loss, decay, loss_clip)
+    smoothed = smooth(train_loss, decay)
+    final = _clipped_last(smoothed, loss_clip)
     steps = [steps_to_reach(env, f) for f in final]
     reached = np.array([s is not None for s in steps])
-    smoothed = smooth(train_loss, decay)
     own_best = np.minimum.accumulate(np.where(np.isfinite(smoothed), smoothed, np.inf), axis=1)
     speedup = np.empty(len(final))
     for i, k in enumerate(steps):
@@ -113,4 +119,4 @@ def score_task(train_loss: np.ndarray, baseline: np.ndarray, decay: float, loss_
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = final / best if best > 0 else np.full_like(final, np.nan)
         normalized = np.clip((final - best) / (initial - best), 0.0, 1.0) if initial > best else np.zeros_like(final)
-    return TaskScores(final, speedup, reached, ratio, normalized, best, initial)
+    return TaskScores(final, speedup, reached, ratio, normalized, best, initial, env, smoothed)

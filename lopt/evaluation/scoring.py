@@ -54,7 +54,6 @@ class TaskEvaluation:
         self.key = jax.random.fold_in(jax.random.PRNGKey(s.seed), EVALUATION_SEEDS)
         self.compiled, self.compile_s = curves.compile_curves(self.task, entry.name, optimizer, self.dataset,
                                                               self.key, self.settings, mesh, console, theta)
-        self.envelope = scores.envelope(baseline["train_loss"], smoothing)
 
     def __call__(self, theta: Any = None) -> dict[str, Any]:
         """Train the seeds with `theta` and score them against the baseline: the point scores, the
@@ -74,8 +73,7 @@ class TaskEvaluation:
             "speedup_ci": aggregate.estimate([sc.speedup], aggregate.STATISTICS["mean"], self.settings.seed)["ci"],
             "baseline": {"file": self.baseline["path"], "key": self.baseline["key"], "best_lr": best["lr"],
                          "at_edge": self.baseline.get("at_edge")},
-            "curves": {"train_loss": _curve(scores.smooth(values["train/loss"], self.smoothing).mean(axis=0)),
-                       "envelope": _curve(self.envelope),
+            "curves": {"train_loss": _curve(sc.smoothed.mean(axis=0)), "envelope": _curve(sc.envelope),
                        **{k: _curve(np.nanmean(v, axis=0)) for k, v in values.items() if k.startswith("eval/")}},
         }
 
@@ -94,3 +92,20 @@ def summarize(results: dict[str, dict[str, Any]], seed: int) -> dict[str, Any]:
     """The suite's aggregates (`lopt.evaluation.aggregate`) over the tasks' per-seed scores."""
     return aggregate.summarize([np.asarray(r["per_seed"]["speedup"]) for r in results.values()],
                                [np.asarray(r["per_seed"]["loss_ratio"]) for r in results.values()], seed)
+
+
+AGGREGATE_KEYS = (*(f"{stat}/{metric}" for stat in aggregate.STATISTICS for metric in ("speedup_over_adam",
+                                                                                       "loss_ratio")),
+                  "win_fraction")  # the aggregates as flat metric names (under a prefix, e.g. `eval/`)
+
+
+def aggregate_record(prefix: str, agg: dict[str, Any]) -> dict[str, float]:
+    """The aggregates of `summarize` as flat metrics: `<prefix>/<stat>/<score>` for every statistic
+    of the speedup and the loss ratio, and `<prefix>/win_fraction`."""
+    def value(name: str) -> float:
+        if name == "win_fraction":
+            return agg["win_fraction"]["value"]
+        stat, metric = name.split("/")
+        return agg[metric][stat]["value"]
+
+    return {f"{prefix}/{name}": value(name) for name in AGGREGATE_KEYS}

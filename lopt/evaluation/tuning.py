@@ -77,10 +77,10 @@ def widened(grid: list[float], best: float) -> list[float]:
 
 
 def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mesh: Mesh, console: Console,
-         write: bool = True) -> dict[str, Any]:
+         write: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sweep `entry` with `t`, widen a learning-rate grid whose best value is at its edge (up to
     `WIDENINGS` decades), store the baseline (when `write`: process 0 of a multi-process run) and
-    return its summary row."""
+    return its summary row and the baseline (as `BaselineStore.load` would read it back)."""
     console.print(f"[bold]{entry.name}[/]: tuning {t.name} ({entry.num_steps} steps)", highlight=False)
     task = tasks.build(entry.config)
     dataset = t.data.load(entry.config, t.seed)
@@ -116,13 +116,13 @@ def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mes
         at_edge = "low" if swept["lr"][best] == min(swept["lr"]) else "high"
     hyperparameters = [{**t.optimizer.hyperparameters(), **{k: float(v[i]) for k, v in swept.items()}}
                        for i in range(len(swept["lr"]))]
-    fields = t.fields(entry)
+    baseline = store.document(t.fields(entry), hyperparameters, train_loss, best, at_edge)
     if write:
-        store.write(fields, hyperparameters, train_loss, best, at_edge)
+        store.write(baseline)
     final = scores.final_losses(train_loss[best], t.smoothing, task.loss_clip).mean()
     return {"task": entry.name, "configurations": len(hyperparameters), "best_lr": hyperparameters[best]["lr"],
             "best_final_loss": float(final), "at_edge": at_edge, "compile_s": round(compile_s, 2),
-            "file": str(store.path(fields))}
+            "file": baseline["path"]}, baseline
 
 
 def command(suite: str, optimizer: str, search: str, store: str, data: DataSettings) -> str:
@@ -180,12 +180,12 @@ def references(suite: Suite, b: BaselineSettings, seed: int, smoothing: float, d
 
 
 def complete(refs: References, suite: Suite, mesh: Mesh, console: Console, write: bool) -> dict[str, dict[str, Any]]:
-    """Every task's reference baseline: the stored ones, and the missing ones swept now."""
+    """Every task's reference baseline: the stored ones, and the missing ones swept now (used as
+    swept, not read back: every process of a multi-process run has them, not only the writer)."""
     found = dict(refs.found)
     for entry in suite.tasks:
         if entry.name not in found:
             console.print(f"{entry.name}: no {refs.tuning.name} baseline yet; sweeping it first",
                           markup=False, highlight=False)
-            tune(entry, suite.eval_every, refs.tuning, refs.store, mesh, console, write=write)
-            found[entry.name] = refs.store.load(refs.tuning.fields(entry), refs.command)
+            _, found[entry.name] = tune(entry, suite.eval_every, refs.tuning, refs.store, mesh, console, write=write)
     return found

@@ -30,9 +30,12 @@ def test_keys_hold_what_a_baseline_is_for_and_ignore_the_tuned_hyperparameter():
 def test_store_round_trip_and_refusals(tmp_path):
     store = BaselineStore(tmp_path)
     curves = np.array([[[1.0, 0.5], [1.0, np.nan]]])
-    path = store.write(fields(), [{"lr": 0.1}], curves, 0, None)
+    made = store.document(fields(), [{"lr": 0.1}], curves, 0, None)
+    path = store.write(made)
     loaded = store.load(fields(), "make it")
     np.testing.assert_array_equal(loaded["train_loss"], curves)
+    assert {k: v for k, v in loaded.items() if k != "train_loss"} == {k: v for k, v in made.items()
+                                                                       if k != "train_loss"}
     with pytest.raises(UserError, match=r"No adam baseline for task 'q' .* was made for another configuration "
                                         r"\(task.dim: 4 there, 5 here\) and is not used. Make the missing "
                                         r"baselines with `make it`"):
