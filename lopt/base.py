@@ -74,7 +74,11 @@ class Optimizer(Protocol):
 
 
 class LearnedOptimizer(Optimizer, Protocol):
-    """An optimizer with meta-parameters (`lopt.learned` registers the architectures)."""
+    """An optimizer with meta-parameters (`lopt.learned` registers the architectures).
+
+    Optional attributes: `trainable_keys`, the top-level keys of theta that meta-training moves
+    (None or absent: all; the rest is frozen, `lopt.unroll.partial`), and `WARM_START_MAY_CHANGE`,
+    the options a run warm-started from another run's theta may set differently (Celo's `phase`)."""
 
     def init_theta(self, key: PRNGKey) -> Theta:
         """Freshly initialized meta-parameters."""

@@ -6,6 +6,8 @@ inner step, the estimator and the outer update). A single task is a task family 
 Each variant has its own unroll, data and estimator state (variants differ in parameter shapes, so
 each is its own vectorized unroll, unrolled at trace time in one program), and the meta-gradient is
 the mean of the variants' estimates: every variant weighs the same whatever its loss scale or size.
+A learned optimizer that names `trainable_keys` has only that part of theta estimated and updated;
+the rest stays frozen (`lopt.unroll.partial`).
 """
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from lopt.base import (
 from lopt.compile_options import jit_once
 from lopt.data import Dataset
 from lopt.tree import where_rows
+from lopt.unroll.partial import PartialUnroll, split, trainable_keys
 
 COUNTS = ("inner/resets", "inner/nonfinite")  # metric prefixes summed over variants, not averaged
 
@@ -106,18 +109,32 @@ class MetaTrainer:
     def _init(self, key: PRNGKey, theta: Theta | None) -> MetaTrainState:
         k_theta, k_est, k_next = jax.random.split(key, 3)
         theta = self.lopt.init_theta(k_theta) if theta is None else theta
-        keys = variant_keys(k_est, len(self.unrolls))
-        est = tuple(self.estimator.init(u, theta, k, self.num_tasks, self.random_initial_offset)
-                    for u, k in zip(self.unrolls, keys))
-        return MetaTrainState(theta, self.outer_opt.init(theta), est, k_next, jnp.zeros((), jnp.int32),
+        trainable, unrolls = self.trainable(theta), self.partial_unrolls(theta)
+        keys = variant_keys(k_est, len(unrolls))
+        est = tuple(self.estimator.init(u, trainable, k, self.num_tasks, self.random_initial_offset)
+                    for u, k in zip(unrolls, keys))
+        return MetaTrainState(theta, self.outer_opt.init(trainable), est, k_next, jnp.zeros((), jnp.int32),
                               jnp.zeros((), jnp.int32))  # two buffers: the state is donated
+
+    def trainable(self, theta: Theta) -> Theta:
+        """The part of theta meta-training moves (all of it unless the learned optimizer names
+        `trainable_keys`): what the estimator perturbs and the outer optimizer updates."""
+        keys = trainable_keys(self.lopt)
+        return theta if keys is None else split(theta, keys)[0]
+
+    def partial_unrolls(self, theta: Theta) -> tuple[Unroll, ...]:
+        """The unrolls driven with `trainable(theta)`: theta's frozen part is merged back in."""
+        keys = trainable_keys(self.lopt)
+        return self.unrolls if keys is None else tuple(PartialUnroll(u, split(theta, keys)[1]) for u in self.unrolls)
 
     def estimate(self, theta: Theta, states: tuple[EstimatorState, ...], data: tuple[Dataset | None, ...],
                  key: PRNGKey, outer_iteration: jax.Array) -> Estimate:
-        """The combined estimate of every variant (variant i with `variant_keys(key, n)[i]`)."""
+        """The combined estimate of every variant (variant i with `variant_keys(key, n)[i]`): a
+        meta-gradient of `trainable(theta)`."""
         keys = variant_keys(key, len(self.unrolls))
-        return combine(self.names, [self.estimator.estimate(u, theta, s, d, k, outer_iteration)
-                                    for u, s, d, k in zip(self.unrolls, states, data, keys)])
+        trainable = self.trainable(theta)
+        return combine(self.names, [self.estimator.estimate(u, trainable, s, d, k, outer_iteration)
+                                    for u, s, d, k in zip(self.partial_unrolls(theta), states, data, keys)])
 
     def step(self, state: MetaTrainState, data: tuple[Dataset | None, ...]) -> tuple[MetaTrainState, OuterStep]:
         """One outer iteration over the variants' `data`. Non-finite tasks are dropped; when none is
@@ -125,9 +142,11 @@ class MetaTrainer:
         the iteration."""
         key, k_est = jax.random.split(state.key)
         est = self.estimate(state.theta, state.estimator_state, data, k_est, state.iteration)
-        updates, opt_state = self.outer_opt.update(est.grad, state.outer_opt_state, state.theta)
+        trainable = self.trainable(state.theta)
+        updates, opt_state = self.outer_opt.update(est.grad, state.outer_opt_state, trainable)
         skip = est.finite_tasks == 0
-        theta = where_rows(skip, state.theta, optax.apply_updates(state.theta, updates))
+        moved = optax.apply_updates(trainable, updates)
+        theta = where_rows(skip, state.theta, moved if trainable is state.theta else {**state.theta, **moved})
         opt_state = where_rows(skip, state.outer_opt_state, opt_state)
         streak = jnp.where(skip, state.nonfinite_streak + 1, 0)
         metrics = {"outer/nonfinite_tasks": self.num_tasks * len(self.unrolls) - est.finite_tasks, **est.metrics,

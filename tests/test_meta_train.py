@@ -5,7 +5,7 @@ import optax
 import pytest
 
 from lopt.commands import meta_train
-from lopt.errors import ConfigError
+from lopt.errors import ConfigError, UserError
 from lopt.estimators import ES
 from lopt.meta_trainer import MetaTrainer, metric_record
 from lopt.schedules import ConstantSchedule
@@ -168,3 +168,27 @@ def test_task_families_train_every_variant_in_one_compiled_step():
         assert len(losses) == 4
         np.testing.assert_allclose(h["outer/loss"], np.mean(losses), rtol=1e-6)
     assert np.all(np.isfinite(np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(state.theta)])))
+
+
+def test_meta_training_on_suite_tasks_builds_each_task_as_the_suite_defines_it():
+    """suite=smoke: one unroll per suite task, with the suite's overrides (digits_mlp hidden [16]);
+    suite_tasks picks some of them, and adds them to a family's variants."""
+    c = meta_train.build(compose_meta_train(*CHEAP, "suite=smoke"))
+    assert c.trainer.names == ("digits_mlp", "quadratic")
+    w0 = jax.eval_shape(c.trainer.unrolls[0].task.init, jax.random.PRNGKey(0))
+    assert sorted(x.shape for x in jax.tree_util.tree_leaves(w0)) == [(10,), (16,), (16, 10), (64, 16)]
+    c = meta_train.build(compose_meta_train(*CHEAP, "suite=smoke", "suite_tasks=[quadratic]",
+                                            "family=quadratic_family", "family.quadratic_family.num_variants=1"))
+    assert c.trainer.names == ("quadratic_family_0", "quadratic")
+    assert c.task_configs[1].noise_std == 0.0  # the suite's override
+
+
+@pytest.mark.parametrize("overrides, match", [
+    (["suite_tasks=[quadratic]"], r"suite_tasks=\['quadratic'\] needs suite=<name>"),
+    (["suite=smoke", "suite_tasks=[nope]"], "Unknown suite_tasks entry 'nope'. Valid choices: digits_mlp, quadratic"),
+    (["suite=smoke", "suite_tasks=[quadratic,quadratic]"], "names a task twice"),
+    (["eval.every=2", "eval.training_tasks=true"], "eval.training_tasks=true needs meta-training on suite tasks"),
+])
+def test_bad_suite_task_settings_are_rejected(overrides, match):
+    with pytest.raises(UserError, match=match):
+        meta_train.build(compose_meta_train(*CHEAP, *overrides))

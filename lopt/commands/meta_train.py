@@ -5,7 +5,7 @@ task axis sharded over the devices; this module is the loop around it that the C
 """
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,8 +30,10 @@ from lopt import data as data_lib
 from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
 from lopt.commands.base import Job, Shared, prepare, settings
 from lopt.config import check
-from lopt.errors import UserError
+from lopt.errors import ConfigError, UserError
 from lopt.evaluation import meta_figure, periodic
+from lopt.evaluation.suite import Suite
+from lopt.evaluation.suite import parse as parse_suite
 from lopt.meta_trainer import MetaTrainer, MetaTrainState, metric_record
 from lopt.optimizers import outer as outer_lib
 from lopt.results import trim_records
@@ -39,6 +41,7 @@ from lopt.tasks import family
 from lopt.tracking import NullTracker, Tracker
 from lopt.unroll import TruncatedUnroll
 from lopt.unroll import meta_loss as meta_losses
+from lopt.unroll.augment import Augmentation
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ class Settings:
     max_nonfinite_iterations: int = 10  # stop after this many consecutive iterations with no finite task
     resume: str | None = None  # a run directory to continue (lopt.resume)
     theta: str | None = None  # a meta-train run (or its final_theta/) to start from instead of a fresh init
+    suite_tasks: tuple[str, ...] = ()  # with suite=: the suite's tasks meta-training trains on (empty: all)
     eval: periodic.EvalSettings = field(default_factory=periodic.EvalSettings)  # evaluation during meta-training
+    augment: Augmentation = field(default_factory=Augmentation)  # task augmentation of the inner problems
 
     def __post_init__(self):
         check(self.num_tasks > 0, "num_tasks", self.num_tasks, "a positive integer")
@@ -73,7 +78,7 @@ class Components:
 
     settings: Settings
     shared: Shared
-    task_configs: tuple[tasks.TaskConfig, ...]  # the task, or every task-family variant
+    task_configs: tuple[tasks.TaskConfig, ...]  # the task, or every task-family variant and suite task
     unrolls: tuple[TruncatedUnroll, ...]
     lopt: LearnedOptimizer
     estimator: GradientEstimator
@@ -89,20 +94,31 @@ class Components:
                            self.settings.random_initial_offset)
 
 
+def training_suite(node: Mapping[str, Any] | None, names: Sequence[str]) -> Suite | None:
+    """The suite tasks meta-training trains on (`suite=` restricted to `suite_tasks`), or None."""
+    if not node:
+        if names:
+            raise ConfigError(f"suite_tasks={list(names)} needs suite=<name>: the suite whose tasks they are.")
+        return None
+    return parse_suite(node, "suite").subset(names, "suite_tasks")
+
+
 def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the whole config and build every component; loads no data, compiles nothing."""
     s = settings(Settings, cfg)
     shared = Shared.parse(cfg)
-    task_configs = tuple(family.variants(cfg.get("family"))) or (tasks.parse(cfg["task"]),)
+    training = training_suite(cfg.get("suite"), s.suite_tasks)
+    suite_configs = tuple(t.config for t in training.tasks) if training else ()
+    task_configs = (*family.variants(cfg.get("family")), *suite_configs) or (tasks.parse(cfg["task"]),)
     schedule = schedules.build(cfg["schedule"])
     estimator = estimators.build(cfg["estimator"])
     meta_loss = meta_losses.build(cfg["meta_loss"])
     estimator.check_schedule(schedule)
     meta_loss.check_schedule(schedule)
     lopt = learned.build(cfg["lopt"])
-    learned.check_architecture(lopt, s.theta)  # the warm start's run was meta-trained with this architecture
-    unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, schedule, meta_loss) for t in task_configs)
-    eval_plan = periodic.Plan(s.eval, s.seed, shared.data) if s.eval.every else None
+    learned.check_architecture(lopt, s.theta, warm_start=True)  # the warm start's run: this architecture
+    unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, schedule, meta_loss, s.augment) for t in task_configs)
+    eval_plan = periodic.Plan(s.eval, s.seed, shared.data, training) if s.eval.every else None
     return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer_lib.build(cfg["outer_opt"]),
                       learned.theta_path(s.theta), eval_plan)
 

@@ -36,12 +36,15 @@ HIGHER_IS_BETTER = ("speedup_over_adam", "win_fraction")  # a selected metric en
 class EvalSettings:
     """The `eval` node of `lopt meta-train`. `every` outer iterations (0: never; the last iteration
     is always evaluated when on), theta trains the tasks of `suite` (a `suite/` config) and the task
-    configs named in `tasks` (each for `num_steps` steps) on `num_seeds` seeds. `select` names a
-    logged metric (e.g. `eval/iqm/speedup_over_adam`) whose best value keeps `best_theta/`."""
+    configs named in `tasks` (each for `num_steps` steps) on `num_seeds` seeds; with
+    `training_tasks`, the suite tasks meta-training trains on (meta-train's `suite=` and
+    `suite_tasks`) too, each at its suite length. `select` names a logged metric (e.g.
+    `eval/iqm/speedup_over_adam`) whose best value keeps `best_theta/`."""
 
     every: int = 0
     suite: str | None = None
     tasks: tuple[str, ...] = ()
+    training_tasks: bool = False
     num_steps: int = 200
     num_seeds: int = 3
     select: str | None = None
@@ -50,8 +53,8 @@ class EvalSettings:
 
     def __post_init__(self):
         check(self.every >= 0, "every", self.every, "a non-negative integer (0: no evaluation)")
-        check(self.every == 0 or self.suite is not None or len(self.tasks) > 0, "every", self.every,
-              "0 unless eval.suite or eval.tasks names what to evaluate")
+        check(self.every == 0 or self.suite is not None or len(self.tasks) > 0 or self.training_tasks, "every",
+              self.every, "0 unless eval.suite, eval.tasks or eval.training_tasks names what to evaluate")
         check(self.num_steps > 0, "num_steps", self.num_steps, "a positive integer")
         check(self.num_seeds > 0, "num_seeds", self.num_seeds, "a positive integer")
         check(self.select is None or self.every > 0, "select", self.select, "null unless eval.every > 0")
@@ -68,14 +71,31 @@ def compose_suite(name: str) -> Any:
         return compose("evaluate", overrides=[f"suite={name}"]).suite
 
 
-def groups(s: EvalSettings) -> tuple[Suite, dict[str, list[str]]]:
+TRAINING = "training"  # the group of the meta-training tasks (eval.training_tasks)
+
+
+def groups(s: EvalSettings, training: Suite | None = None) -> tuple[Suite, dict[str, list[str]]]:
     """The tasks to evaluate as one suite, and the groups whose aggregates are logged apart: the
-    suite's tasks under its name, the `eval.tasks` under "tasks" (when both are given)."""
+    meta-training tasks under "training" (with `eval.training_tasks`; `training` is the suite
+    meta-training draws them from), the suite's tasks under its name, the `eval.tasks` under
+    "tasks" (when one of the others is given)."""
     entries: list[SuiteTask] = []
     named: dict[str, list[str]] = {}
     eval_every, lr_range = s.num_steps, (1e-4, 1.0)
+    if s.training_tasks:
+        if training is None:
+            raise ConfigError("eval.training_tasks=true needs meta-training on suite tasks (suite=<name>, "
+                              "optionally suite_tasks=[...]); with task= or family=, name the tasks to evaluate "
+                              "in eval.tasks instead.")
+        entries += training.tasks
+        named[TRAINING] = [t.name for t in training.tasks]
+        eval_every, lr_range = training.eval_every, training.lr_range
     if s.suite is not None:
         suite = parse_suite(compose_suite(s.suite), "eval.suite")
+        if entries and suite.eval_every != eval_every:
+            raise ConfigError(f"eval.suite={s.suite} records curves every {suite.eval_every} steps but the "
+                              f"meta-training suite {training.name if training else ''} every {eval_every}: "
+                              f"evaluate suites with the same eval_every together.")
         entries += suite.tasks
         named[suite.name] = [t.name for t in suite.tasks]
         eval_every, lr_range = suite.eval_every, suite.lr_range
@@ -91,17 +111,17 @@ def groups(s: EvalSettings) -> tuple[Suite, dict[str, list[str]]]:
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ConfigError(f"eval.tasks names a task twice or one of eval.suite's ({', '.join(names)}).")
-    if s.tasks and s.suite is not None:
+    if s.tasks and named:
         named["tasks"] = list(s.tasks)
-    return Suite(s.suite or "tasks", tuple(entries), eval_every, lr_range), named
+    return Suite(s.suite or (TRAINING if s.training_tasks else "tasks"), tuple(entries), eval_every, lr_range), named
 
 
 class Plan:
     """What evaluation during a meta-training run needs, checked when the run's config is."""
 
-    def __init__(self, s: EvalSettings, seed: int, data: DataSettings):
+    def __init__(self, s: EvalSettings, seed: int, data: DataSettings, training: Suite | None = None):
         self.settings, self.seed, self.data = s, seed, data
-        self.suite, self.groups = groups(s)
+        self.suite, self.groups = groups(s, training)
         self.references = tuning.references(self.suite, s.baselines, seed, s.smoothing, data, "eval.baselines")
         valid = self.metric_names()
         if s.select is not None and s.select not in valid:

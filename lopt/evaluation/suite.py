@@ -5,13 +5,13 @@ A `suite/` config composes shipped task configs under `tasks.<name>` (Hydra defa
 task's `num_steps`. The key under `tasks` is the task's name everywhere (baseline files, tables,
 metrics), so two variants of one shipped task stay apart.
 """
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from lopt import tasks
 from lopt.config import to_plain
-from lopt.errors import ConfigError
+from lopt.errors import ConfigError, unknown_choice
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,18 @@ class Suite:
 
     def task(self, name: str) -> SuiteTask:
         return next(t for t in self.tasks if t.name == name)
+
+    def subset(self, names: Sequence[str], key: str) -> "Suite":
+        """The suite restricted to the tasks `names` (config key `key`), in the suite's order;
+        the whole suite when `names` is empty."""
+        valid = [t.name for t in self.tasks]
+        for name in names:
+            if name not in valid:
+                raise unknown_choice(f"{key} entry", name, valid)
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{key}={list(names)} names a task twice.")
+        kept = tuple(t for t in self.tasks if not names or t.name in names)
+        return Suite(self.name, kept, self.eval_every, self.lr_range)
 
 
 def _positive_int(value: Any, path: str) -> int:

@@ -3,6 +3,7 @@
 Trained meta-parameters are named apart from the architecture (`theta=<meta-train run>` in
 meta-train and evaluate, `outer_opt.theta` for a learned outer optimizer) and loaded at run time.
 """
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ from omegaconf import OmegaConf
 from lopt import checkpoint
 from lopt.config import Registry
 from lopt.errors import UserError
+from lopt.learned.celo import Celo
+from lopt.learned.celo2 import Celo2
 from lopt.learned.fc_lopt import FCLOpt
 from lopt.learned.hypernet import Hypernet
 from lopt.learned.learnable_adam import LearnableAdam
@@ -27,10 +30,12 @@ REGISTRY = Registry("learned optimizer", {
     "nn_adam": NNAdam,
     "rnn_mlp_lopt": RNNMLPLOpt,
     "hypernet": Hypernet,
+    "celo2": Celo2,
+    "celo": Celo,
 })
 
-__all__ = ["REGISTRY", "FCLOpt", "Hypernet", "LearnableAdam", "NNAdam", "RNNMLPLOpt", "SmallFCLOpt", "build",
-           "load_theta", "theta_path"]
+__all__ = ["REGISTRY", "Celo", "Celo2", "FCLOpt", "Hypernet", "LearnableAdam", "NNAdam", "RNNMLPLOpt", "SmallFCLOpt",
+           "build", "load_theta", "theta_path"]
 
 
 def build(cfg: Mapping[str, Any], node: str = "lopt") -> Any:
@@ -113,8 +118,6 @@ def _value(v: Any) -> str:
 def _differing_options(a: Any, b: Any) -> list[str]:
     """`key=value` of `a`'s options (dataclass fields) that differ from `b` (same class), or from
     its class's defaults (another class)."""
-    import dataclasses
-
     if type(a) is not type(b):
         try:
             b = type(a)()
@@ -128,10 +131,12 @@ def _described(name: str, options: list[str]) -> str:
     return f"lopt={name}" + (f" ({', '.join(options)})" if options else "")
 
 
-def check_architecture(lopt: Any, given: str | Path | None, key: str = "theta") -> None:
+def check_architecture(lopt: Any, given: str | Path | None, key: str = "theta", warm_start: bool = False) -> None:
     """Refuse a configured learned optimizer `lopt` that differs from the architecture the run
     named by `given` (config key `key`) was meta-trained with, as its config.yaml records it
-    (nothing to check without one: loading theta then checks the arrays)."""
+    (nothing to check without one: loading theta then checks the arrays). For a `warm_start`
+    (meta-training from the run's theta) the options its class lists in `WARM_START_MAY_CHANGE`
+    may differ (Celo's phase 2 starts from a phase-1 run)."""
     stored = stored_architecture(given)
     if stored is None:
         return
@@ -139,6 +144,9 @@ def check_architecture(lopt: Any, given: str | Path | None, key: str = "theta") 
         trained = build(stored)
     except UserError:  # a config.yaml this version cannot build: loading theta decides
         return
+    if warm_start and type(trained) is type(lopt):
+        changed = {f: getattr(lopt, f) for f in getattr(lopt, "WARM_START_MAY_CHANGE", ())}
+        trained = dataclasses.replace(trained, **changed)
     if trained == lopt:
         return
     trained_name = str(stored["name"])

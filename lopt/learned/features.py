@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from lopt.config import check
+from lopt.learned import accumulators as acc
 
 TIMESCALES = (1, 3, 10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000)
 
@@ -14,12 +15,27 @@ def tanh_time_features(step: jax.Array, timescales: tuple[float, ...] = TIMESCAL
     return jnp.tanh(step.astype(jnp.float32) / jnp.asarray(timescales, jnp.float32) - 1.0)
 
 
-def momentum_rms_features(m: jax.Array, rms: jax.Array) -> list[jax.Array]:
+def momentum_rms_features(m: jax.Array, rms: jax.Array, eps: float = 1e-6) -> list[jax.Array]:
     """Adam-like features of momentum `m` and second moment `rms` (Metz et al. 2018, Learned optimizers
     that outperform SGD on wall-clock and test loss, arXiv:1810.10180, App. C.1):
-    m, rms, m / sqrt(rms) and 1 / sqrt(rms), at every decay of the accumulators."""
-    rsqrt_rms = jax.lax.rsqrt(rms + 1e-6)
+    m, rms, m / sqrt(rms + eps) and 1 / sqrt(rms + eps), at every decay of the accumulators."""
+    rsqrt_rms = jax.lax.rsqrt(rms + eps)
     return [m, rms, m * rsqrt_rms, rsqrt_rms]
+
+
+def factored_features(m: jax.Array, fac: acc.Factored, shape: tuple[int, ...]) -> list[jax.Array]:
+    """The AdaFactor features of a factored tensor of `shape` with momentum `m` [*shape, decays]
+    (Metz et al. 2022, Practical tradeoffs between memory, compute, and performance in learned
+    optimizers, arXiv:2203.11860, App. A): its row and column second moments broadcast over the
+    tensor, their reciprocal square roots, and the momentum preconditioned by them."""
+    dims = acc.factored_dims(shape)
+    assert dims is not None and fac.v_row is not None and fac.v_col is not None, "a factored tensor"
+    d1, d0 = dims
+    full = shape + fac.v_row.shape[-1:]
+    row = jnp.broadcast_to(jnp.expand_dims(fac.v_row, d0), full)
+    col = jnp.broadcast_to(jnp.expand_dims(fac.v_col, d1), full)
+    row_factor, col_factor = acc.row_col_factors(fac, shape)
+    return [row, col, jax.lax.rsqrt(row + 1e-8), jax.lax.rsqrt(col + 1e-8), m * row_factor * col_factor]
 
 
 def clip_log_abs(x: jax.Array) -> jax.Array:

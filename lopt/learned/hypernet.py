@@ -28,7 +28,7 @@ from lopt.base import Params, PRNGKey, Theta
 from lopt.config import check
 from lopt.learned import loss_features, tensor_lstm, training_fraction
 from lopt.learned.features import TIMESCALES
-from lopt.learned.mlp import init_mlp
+from lopt.learned.mlp import init_linear, init_mlp
 from lopt.learned.small_fc_lopt import SmallFCLOpt, SmallFCState
 
 
@@ -37,11 +37,6 @@ class HypernetState(NamedTuple):
     lstm: tensor_lstm.Carry  # per-tensor LSTM carry: [num tensors, lstm_size] each
     loss: loss_features.LossStats
     num_steps: jax.Array  # the training's length (0: unknown), for the fraction-of-training features
-
-
-def _linear(key: jax.Array, fan_in: int, fan_out: int) -> dict[str, jax.Array]:
-    nn = init_mlp(key, [fan_in, fan_out])
-    return {"w": nn["w0"], "b": nn["b0"]}
 
 
 @dataclass(frozen=True)
@@ -85,8 +80,8 @@ class Hypernet:
         theta = {k: v for k, v in self.mlp.init_theta(key).items() if k != "nn"}  # the learnable decays
         theta.update({
             "bank": jax.vmap(lambda k: init_mlp(k, sizes))(jax.random.split(k_bank, self.bank_size)),
-            "mix_in": _linear(k_in, self.num_lstm_inputs, self.lstm_size),
-            "mix_max": _linear(k_max, self.num_lstm_inputs, self.lstm_size),
+            "mix_in": init_linear(k_in, self.num_lstm_inputs, self.lstm_size),
+            "mix_max": init_linear(k_max, self.num_lstm_inputs, self.lstm_size),
             "lstm": tensor_lstm.init(k_lstm, self.lstm_size, self.lstm_size),
             # zero read-out: every tensor starts with the bank's mean MLP
             "controls": {"w": jnp.zeros((self.lstm_size, self.bank_size)), "b": jnp.zeros((self.bank_size,))},
@@ -110,8 +105,7 @@ class Hypernet:
                                loss_features.features(state.loss, loss))
         frac = training_fraction.features(state.fc.iteration, state.num_steps)
         x = jnp.concatenate([x, jnp.broadcast_to(frac, (x.shape[0], frac.size))], axis=1)
-        mixed = jax.nn.relu(x @ theta["mix_max"]["w"] + theta["mix_max"]["b"])
-        x = x @ theta["mix_in"]["w"] + theta["mix_in"]["b"] + jnp.max(mixed, axis=0)
+        x = tensor_lstm.mix_tensors(theta["mix_in"], theta["mix_max"], x)
         lstm, out = tensor_lstm.step(theta["lstm"], state.lstm, x)
         controls = 1.0 / self.bank_size + out @ theta["controls"]["w"] + theta["controls"]["b"]  # [tensors, bank]
         new_leaves = []

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from lopt.config import check
+from lopt.learned.features import second_moment_scales
 
 
 def init_mlp(key: jax.Array, sizes: Sequence[int]) -> dict[str, jax.Array]:
@@ -17,6 +18,13 @@ def init_mlp(key: jax.Array, sizes: Sequence[int]) -> dict[str, jax.Array]:
         nn[f"w{i}"] = jax.random.truncated_normal(k, -2.0, 2.0, (fan_in, fan_out)) / jnp.sqrt(fan_in)
         nn[f"b{i}"] = jnp.zeros((fan_out,))
     return nn
+
+
+def init_linear(key: jax.Array, fan_in: int, fan_out: int) -> dict[str, jax.Array]:
+    """{w, b} of one dense layer, initialized as `init_mlp` initializes a layer (haiku's hk.Linear
+    default: truncated normal with standard deviation 1/sqrt(fan_in), zero bias)."""
+    nn = init_mlp(key, [fan_in, fan_out])
+    return {"w": nn["w0"], "b": nn["b0"]}
 
 
 
@@ -76,3 +84,16 @@ def _mlp_bwd(residuals, cotangents):
 
 per_parameter_mlp.defvjp(_mlp_fwd, _mlp_bwd)
 
+
+def normalized_mlp(nn: dict[str, jax.Array], bias: jax.Array, feats: list[jax.Array], hidden_layers: int
+                   ) -> tuple[jax.Array, ...]:
+    """The per-parameter MLP `nn` ({w0, b0, w1, b1, ...}, `hidden_layers` hidden layers) on the F
+    features `feats` of one tensor, each scaled to unit second moment over the tensor first (Metz et
+    al. 2022, Practical tradeoffs between memory, compute, and performance in learned optimizers,
+    arXiv:2203.11860, App. A). The scaling is folded into the first layer's weights (same numbers, no
+    normalized copies), its mean squares taken in one pass over the tensor. `bias` is the first
+    layer's input from everything constant over the tensor (b0, plus e.g. time features' share);
+    only the first F rows of nn["w0"] are read. One output array per output unit."""
+    w0 = nn["w0"][: len(feats)] * second_moment_scales(feats)[:, None]
+    layers = tuple((nn[f"w{i}"], nn[f"b{i}"]) for i in range(1, hidden_layers + 1))
+    return per_parameter_mlp(tuple(feats), w0, bias, layers)

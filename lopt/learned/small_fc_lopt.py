@@ -21,12 +21,12 @@ from lopt.learned.features import (
     check_decays,
     decay_to_param,
     direction_magnitude_step,
+    factored_features,
     momentum_rms_features,
     param_to_decay,
-    second_moment_scales,
     tanh_time_features,
 )
-from lopt.learned.mlp import check_hidden, init_mlp, per_parameter_mlp
+from lopt.learned.mlp import check_hidden, init_mlp, normalized_mlp
 
 
 class SmallFCState(NamedTuple):
@@ -45,15 +45,30 @@ def _tensor_features(p, g, m, rms, fac_g, fac: acc.Factored) -> list[jax.Array]:
         assert v is not None, "an unfactored tensor keeps its full second moment"
         feats += [v, v, jax.lax.rsqrt(v + 1e-8), jax.lax.rsqrt(v + 1e-8), m * (v + 1e-6) ** -0.5]
     else:
-        d1, d0 = dims
-        assert fac.v_row is not None and fac.v_col is not None, "a factored tensor keeps row and column moments"
-        full = p.shape + fac.v_row.shape[-1:]
-        row = jnp.broadcast_to(jnp.expand_dims(fac.v_row, d0), full)
-        col = jnp.broadcast_to(jnp.expand_dims(fac.v_col, d1), full)
-        row_factor, col_factor = acc.row_col_factors(fac, p.shape)
-        feats += [row, col, jax.lax.rsqrt(row + 1e-8), jax.lax.rsqrt(col + 1e-8),
-                  m * row_factor * col_factor]
+        feats += factored_features(m, fac, p.shape)
     return [f[..., i] for f in feats for i in range(f.shape[-1])]
+
+
+def as_vectors(p, g, m, rms, fac_g, fac: acc.Factored) -> tuple:
+    """One tensor's values and accumulators, a scalar tensor's as those of a 1-element vector."""
+    if p.shape:
+        return p, g, m, rms, fac_g, fac
+    return (*(x[None] for x in (p, g, m, rms, fac_g)), jax.tree_util.tree_map(lambda x: x[None], fac))
+
+
+def accumulate(momentum_decays: jax.Array, rms_decays: jax.Array, adafactor_decays: jax.Array, state: SmallFCState,
+               grads: Params) -> tuple[Params, Params, Params, Params]:
+    """The momentum, second-moment and AdaFactor accumulators of `state` with `grads` included, at
+    the given decays, and the AdaFactor-preconditioned gradient (leaves [*shape, decays])."""
+    mom = acc.momentum(momentum_decays, state.mom, grads)
+    rms = acc.second_moment(rms_decays, state.rms, grads)
+    fac_and_g = jax.tree_util.tree_map(
+        lambda f, g: acc.factored_update(adafactor_decays, f, g), state.fac, grads,
+        is_leaf=lambda x: isinstance(x, acc.Factored))
+    treedef: Any  # a PyTreeDef (jaxlib's type is opaque to the type checker)
+    treedef = jax.tree_util.tree_structure(grads)
+    fac, fac_g = (jax.tree_util.tree_unflatten(treedef, part) for part in zip(*treedef.flatten_up_to(fac_and_g)))
+    return mom, rms, fac, fac_g
 
 
 @dataclass(frozen=True)
@@ -112,32 +127,16 @@ class SmallFCLOpt:
         the tensor (time features and bias here; hypernet passes its generated bias). Only the first
         rows of nn["w0"], those of the normalized features, are read."""
         shape = p.shape
-        if not shape:  # scalars are treated as 1-element vectors
-            p, g, m, rms, fac_g = (x[None] for x in (p, g, m, rms, fac_g))
-            fac = jax.tree_util.tree_map(lambda x: x[None], fac)
-        feats = _tensor_features(p, g, m, rms, fac_g, fac)
-        # The unit-second-moment normalization is folded into the first layer's weights (same
-        # numbers, no normalized copies), its mean squares taken in one pass over the tensor.
-        w0 = nn["w0"][: len(feats)] * second_moment_scales(feats)[:, None]
-        layers = tuple((nn[f"w{i}"], nn[f"b{i}"]) for i in range(1, self.hidden_layers + 1))
-        direction, magnitude = per_parameter_mlp(tuple(feats), w0, bias, layers)
+        p, g, m, rms, fac_g, fac = as_vectors(p, g, m, rms, fac_g, fac)
+        direction, magnitude = normalized_mlp(nn, bias, _tensor_features(p, g, m, rms, fac_g, fac), self.hidden_layers)
         step = direction_magnitude_step(direction, magnitude, self.step_mult, self.exp_mult)
         return (p - step).reshape(shape)
 
     def accumulate(self, theta: Theta, state: SmallFCState, grads: Params) -> tuple[Params, Params, Params, Params]:
         """Momentum, second moment and AdaFactor accumulators with `grads` included, at the decays
         that theta sets, and the AdaFactor-preconditioned gradient (leaves [*shape, decays])."""
-        mom = acc.momentum(self._decays(theta, "momentum_decays"), state.mom, grads)
-        rms = acc.second_moment(self._decays(theta, "rms_decays"), state.rms, grads)
-        fac_decays = self._decays(theta, "adafactor_decays")
-        fac_and_g = jax.tree_util.tree_map(
-            lambda f, g: acc.factored_update(fac_decays, f, g), state.fac, grads,
-            is_leaf=lambda x: isinstance(x, acc.Factored))
-        treedef: Any  # a PyTreeDef (jaxlib's type is opaque to the type checker)
-        treedef = jax.tree_util.tree_structure(grads)
-        fac, fac_g = (jax.tree_util.tree_unflatten(treedef, part) for part in
-                      zip(*treedef.flatten_up_to(fac_and_g)))
-        return mom, rms, fac, fac_g
+        return accumulate(self._decays(theta, "momentum_decays"), self._decays(theta, "rms_decays"),
+                          self._decays(theta, "adafactor_decays"), state, grads)
 
     def update(self, theta: Theta, state: SmallFCState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, SmallFCState]:

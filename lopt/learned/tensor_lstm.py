@@ -28,6 +28,36 @@ def init(key: jax.Array, size: int, num_inputs: int) -> Any:
     return nn.LSTMCell(size).init(key, zero_carry(1, size), jnp.zeros((1, num_inputs)))["params"]
 
 
+def init_haiku_style(key: jax.Array, size: int, num_inputs: int) -> Any:
+    """`init`'s weights drawn as haiku's hk.LSTM draws its own, for optimizers defined with it (Celo).
+
+    hk.LSTM computes its four gates with one Linear over [inputs, h] (a truncated normal kernel with
+    standard deviation 1/sqrt(num_inputs + size), zero bias) and adds a constant 1 to the forget
+    gate's pre-activation inside the sigmoid; flax's LSTMCell has a kernel per gate and input kind
+    (their order in haiku's split, i g f o, does not matter: each gate is its own block) and no
+    forget offset. The two are one function family: haiku's cell with bias b is flax's with the
+    forget bias b_f + 1. So every block is drawn from haiku's distribution, and the forget bias
+    starts at 1. Because the offset is a translation of one bias, ES perturbations and gradients
+    are the same in either parameterization."""
+    std = 1.0 / jnp.sqrt(num_inputs + size)
+    keys = iter(jax.random.split(key, 8))
+    params = {}
+    for gate in "ifgo":
+        params[f"i{gate}"] = {"kernel": std * jax.random.truncated_normal(next(keys), -2.0, 2.0, (num_inputs, size))}
+        params[f"h{gate}"] = {"kernel": std * jax.random.truncated_normal(next(keys), -2.0, 2.0, (size, size)),
+                              "bias": jnp.full((size,), 1.0 if gate == "f" else 0.0)}
+    return params
+
+
+def mix_tensors(mix_in: Any, mix_max: Any, x: jax.Array) -> jax.Array:
+    """VeLO's cross-tensor mixing layer on per-tensor inputs `x` [num tensors, inputs]:
+    W x + b + max over tensors of relu(W' x + b') (`mix_in` = {w, b}, `mix_max` = {w', b'}), so each
+    tensor's LSTM input also sees the others (Metz et al. 2022, VeLO: Training versatile learned
+    optimizers by scaling up, arXiv:2211.09760, App. B)."""
+    mixed = jax.nn.relu(x @ mix_max["w"] + mix_max["b"])
+    return x @ mix_in["w"] + mix_in["b"] + jnp.max(mixed, axis=0)
+
+
 def step(params: Any, carry: Carry, inputs: jax.Array) -> tuple[Carry, jax.Array]:
     """One LSTM step of every tensor: the new carry and the outputs [num tensors, size]."""
     return cast(tuple[Carry, jax.Array], nn.LSTMCell(carry[0].shape[-1]).apply({"params": params}, carry, inputs))

@@ -78,6 +78,26 @@ class Adam(_AdamBase):
 
 
 @dataclass(frozen=True)
+class AdamW(_AdamBase):
+    """AdamW (Adam with decoupled weight decay, optax.adamw) on the meta-gradient, after scaling it
+    to global norm at most `max_norm` (null: no clipping): the outer optimizer of Celo (Moudgil,
+    Knyazev, Lajoie, Belilovsky 2025, arXiv:2501.12670: learned_optimization's AdamW, weight decay
+    1e-4, no clipping)."""
+
+    weight_decay: float = 1e-4
+    max_norm: float | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "a non-negative float")
+        check(self.max_norm is None or self.max_norm > 0, "max_norm", self.max_norm, "a positive float or null")
+
+    def transform(self) -> optax.GradientTransformation:
+        adamw = optax.adamw(self.lr, self.b1, self.b2, self.eps, weight_decay=self.weight_decay)
+        return adamw if self.max_norm is None else optax.chain(optax.clip_by_global_norm(self.max_norm), adamw)
+
+
+@dataclass(frozen=True)
 class LearnedOuter:
     """A learned optimizer trains theta: the building block of self-training (Metz et al. 2021,
     Training learned optimizers with randomly initialized learned optimizers), where learned
@@ -103,7 +123,8 @@ class LearnedOuter:
         return as_optax(lopt, theta)
 
 
-REGISTRY = Registry("outer optimizer", {"sgd": SGD, "adam_clip": AdamClip, "adam": Adam, "lopt": LearnedOuter})
+REGISTRY = Registry("outer optimizer", {"sgd": SGD, "adam_clip": AdamClip, "adam": Adam, "adamw": AdamW,
+                                        "lopt": LearnedOuter})
 
 
 def build(cfg: Mapping[str, Any]) -> Any:

@@ -5,7 +5,9 @@ step counter, length and RNG key. One call to `TruncatedUnroll.run` advances all
 `num_steps` inside a single `lax.scan`, sampling each step's batch in-graph from device data and
 resetting (re-initializing) any problem that reaches its length, so a truncation never leaves
 compiled code. A problem whose loss, gradient or new params are not finite is reset the same way
-(with its antithetic partners) and flagged, so a diverging problem never propagates NaN/inf.
+(with its antithetic partners) and flagged, so a diverging problem never propagates NaN/inf. With
+task augmentation (`lopt.unroll.augment`) each problem draws its weights' scale when it starts and
+trains the reparameterized weights.
 """
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -17,6 +19,7 @@ from lopt.base import MetaLoss, Optimizer, OptState, Params, PRNGKey, Task, Thet
 from lopt.data import Dataset
 from lopt.schedules import NEVER
 from lopt.tree import all_finite, where_rows
+from lopt.unroll.augment import Augmentation, effective, reparameterize
 from lopt.unroll.meta_loss import MeanLoss, Objective
 
 
@@ -26,6 +29,7 @@ class InnerState(NamedTuple):
     step: jax.Array  # steps taken on the current problem
     length: jax.Array  # steps the current problem trains for before it is reset
     key: jax.Array  # the current problem's key: init, batches and the next problem derive from it
+    scale: Params = None  # with task augmentation: the problem's weight scales (params trains p0 / s)
 
 
 class StepOutput(NamedTuple):
@@ -55,6 +59,7 @@ class TruncatedUnroll:
     optimizer: Optimizer
     schedule: TruncationSchedule
     meta_loss: MetaLoss = field(default_factory=MeanLoss)
+    augment: Augmentation = field(default_factory=Augmentation)
 
     @property
     def max_length(self) -> int:
@@ -70,11 +75,14 @@ class TruncatedUnroll:
         return self.meta_loss.full(out.meta_loss, out.ended, length)
 
     def fresh(self, theta: Theta, key: PRNGKey, outer_iteration: jax.Array) -> InnerState:
-        """A newly initialized inner problem (unbatched)."""
+        """A newly initialized inner problem (unbatched); with augmentation its scale is drawn from
+        its key (a stream of its own, so the other draws are those of an unaugmented run)."""
         k_init, k_len, k_next = jax.random.split(key, 3)
         params, length = self.task.init(k_init), self.schedule.sample(k_len, outer_iteration)
+        scale = self.augment.sample(jax.random.fold_in(k_init, 1), params)
+        params = reparameterize(params, scale)
         return InnerState(params, self.optimizer.init(theta, params, length), jnp.zeros((), jnp.int32),
-                          length, k_next)
+                          length, k_next, scale)
 
     def init(self, theta: Theta, key: PRNGKey, num_tasks: int, random_offset: bool = True) -> InnerState:
         """`num_tasks` fresh problems; with `random_offset` each starts at a random step of its
@@ -95,11 +103,12 @@ class TruncatedUnroll:
         """One training step of one inner problem, before any reset: the advanced state and its
         output (`reset`: it reached its length; `nonfinite`: its loss, grads or params are not)."""
         key = jax.random.fold_in(state.key, state.step)
-        loss, grads = jax.value_and_grad(self.task.loss)(state.params, self.task.sample_batch(data, key))
+        batch = self.task.sample_batch(data, key)
+        loss, grads = jax.value_and_grad(lambda p: self.task.loss(effective(p, state.scale), batch))(state.params)
         params, opt_state = self.optimizer.update(theta, state.opt_state, state.params, grads, loss)
         advanced = state._replace(params=params, opt_state=opt_state, step=state.step + 1)
         value = (jnp.zeros_like(loss) if self.meta_loss.at_end else
-                 self.meta_loss.evaluate(self.task, data, state.params, key, loss))
+                 self.meta_loss.evaluate(self.task, data, effective(state.params, state.scale), key, loss))
         finite = jnp.isfinite(loss) & all_finite(grads) & all_finite(params)
         return advanced, StepOutput(loss, value, advanced.step >= state.length, ~finite)
 
@@ -108,7 +117,8 @@ class TruncatedUnroll:
         next step would draw; computed only at steps where some problem ends."""
         def evaluate(_):
             keys = jax.vmap(jax.random.fold_in)(advanced.key, advanced.step)
-            return jax.vmap(lambda p, k: self.meta_loss.evaluate(self.task, data, p, k))(advanced.params, keys)
+            params = jax.vmap(effective)(advanced.params, advanced.scale)
+            return jax.vmap(lambda p, k: self.meta_loss.evaluate(self.task, data, p, k))(params, keys)
 
         values = jax.lax.cond(ended.any(), evaluate, lambda _: jnp.zeros(ended.shape), None)
         return jnp.where(ended, values, 0.0)

@@ -8,6 +8,7 @@ import pytest
 from lopt.estimators import PES
 from lopt.schedules import ConstantSchedule
 from lopt.unroll import TruncatedUnroll
+from lopt.unroll.augment import Augmentation
 from tests.quadratic import DATA, QUADRATIC, LogLrSGD, quadratic_unroll
 
 
@@ -73,3 +74,23 @@ def test_pes_is_unbiased_when_the_optimizers_init_depends_on_theta(length):
     exact = _full_unroll_gradient(unroll, theta, jax.random.PRNGKey(0), trunc * truncations, trunc)
     assert abs(float(exact[1])) > 0.1 * float(jnp.linalg.norm(exact))  # the init's share is not negligible
     np.testing.assert_allclose(total, exact, rtol=0.1, atol=0.03 * float(jnp.linalg.norm(exact)))
+
+
+def test_pes_is_unbiased_with_task_augmentation():
+    """Every problem trains its weights rescaled by a scale of its own (log-uniform in [0.5, 2], drawn
+    again by each successor at a reset): the sum of the PES estimates is the mean over the tasks of
+    each task's exact whole-unroll gradient."""
+    trunc, truncations, num_tasks = 5, 4, 4096
+    unroll = TruncatedUnroll(QUADRATIC, LogLrSGD(), ConstantSchedule(7), augment=Augmentation("global", (0.5, 2.0)))
+    theta = LogLrSGD().init_theta(None)
+    total = _pes_total(unroll, theta, trunc, truncations, num_tasks)
+
+    def objective(theta):
+        state = unroll.init(jax.lax.stop_gradient(theta), jax.random.PRNGKey(0), num_tasks, random_offset=False)
+        _, out = unroll.run(theta, state, DATA, trunc * truncations, jnp.zeros((), jnp.int32), theta_batched=False)
+        return out.meta_loss.sum() / trunc / num_tasks
+
+    exact = jax.grad(objective)(theta)
+    plain = _full_unroll_gradient(quadratic_unroll(7), theta, jax.random.PRNGKey(0), trunc * truncations, trunc)
+    assert float(jnp.abs(exact - plain).max()) > 0.1 * float(jnp.abs(plain).max())  # the augmentation matters
+    np.testing.assert_allclose(total, exact, rtol=0.1)

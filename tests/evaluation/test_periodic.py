@@ -11,6 +11,7 @@ from lopt import checkpoint, curves, learned
 from lopt.commands import evaluate, meta_train
 from lopt.errors import UserError
 from lopt.evaluation import periodic
+from lopt.evaluation.suite import parse as parse_suite
 from tests.conftest import CHEAP, compose
 
 EVAL = ["eval.every=2", "eval.suite=smoke", "eval.tasks=[wine_mlp]", "eval.num_steps=20", "eval.num_seeds=2",
@@ -106,7 +107,7 @@ def test_a_resumed_run_keeps_the_best_so_far(tmp_path):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["eval.every=5"], "eval.every=5 is invalid: it must be 0 unless eval.suite or eval.tasks names"),
+    (["eval.every=5"], "eval.every=5 is invalid: it must be 0 unless eval.suite, eval.tasks or eval.training_tasks names"),
     (["eval.every=5", "eval.suite=nope"], "Unknown eval.suite 'nope'. Valid choices: "),
     (["eval.every=5", "eval.suite=smoke"], "No adam baseline for task 'digits_mlp' .* or pass "
                                            "eval.baselines.run_missing=true"),
@@ -127,3 +128,15 @@ def test_evaluate_takes_the_best_theta_on_request(run):
     c = evaluate.build(compose("evaluate", f"theta={root / 'run' / 'best_theta'}", "tracking.mode=disabled"))
     assert c.theta_path == root / "run" / "best_theta" and c.learned
     assert type(c.optimizer).__name__ == "LearnableAdam"
+
+
+def test_training_tasks_are_evaluated_at_their_suite_length_beside_the_other_groups():
+    """eval.training_tasks: the meta-training suite's tasks (as meta-train's suite= and
+    suite_tasks give them) join the evaluation as group "training", each at its suite length."""
+    training = parse_suite(periodic.compose_suite("smoke")).subset(["quadratic"], "suite_tasks")
+    s = periodic.EvalSettings(every=1, training_tasks=True, tasks=("wine_mlp",), num_steps=20)
+    suite, named = periodic.groups(s, training)
+    assert [(t.name, t.num_steps) for t in suite.tasks] == [("quadratic", 40), ("wine_mlp", 20)]
+    assert named == {"training": ["quadratic"], "tasks": ["wine_mlp"]}
+    suite, named = periodic.groups(periodic.EvalSettings(every=1, training_tasks=True), training)
+    assert [t.name for t in suite.tasks] == ["quadratic"] and named == {"training": ["quadratic"]}

@@ -18,22 +18,24 @@ PARAMS = {"w": np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), "b": np.o
           "s": np.float32(0.5)}  # a matrix, a bias and a scalar
 
 
-def grads(seed: int) -> dict:
-    return jax.tree_util.tree_map(lambda p: jax.random.normal(jax.random.PRNGKey(seed), np.shape(p)), PARAMS)
+def grads(seed: int, params=PARAMS) -> dict:
+    return jax.tree_util.tree_map(lambda p: jax.random.normal(jax.random.PRNGKey(seed), np.shape(p)), params)
 
 
 def num_meta_params(theta) -> int:
     return sum(x.size for x in jax.tree_util.tree_leaves(theta))
 
 
-def assert_meta_training_moves_theta(name: str) -> None:
-    """3 outer iterations of PES on the tiny synthetic task: theta changes, everything stays finite."""
-    c = meta_train.build(compose_meta_train(*TINY, f"lopt={name}"))
+def assert_meta_training_moves_theta(name: str, *overrides: str, base: tuple[str, ...] = tuple(TINY),
+                                     iterations: int = 3) -> None:
+    """`iterations` outer iterations of PES on the tiny synthetic task (`base`, then `overrides`):
+    theta changes, everything stays finite."""
+    c = meta_train.build(compose_meta_train(*base, f"lopt={name}", *overrides))
     data = meta_train.load_data(c)
     state = c.trainer.init(jax.random.PRNGKey(0))
     theta0 = jax.device_get(state.theta)
     step = jax.jit(c.trainer.step)
-    for _ in range(3):
+    for _ in range(iterations):
         state, report = step(state, data)
         metrics = metric_record(report)
         assert np.isfinite(metrics["outer/loss"]) and np.isfinite(metrics["outer/grad_norm"])
@@ -54,12 +56,12 @@ def evaluate_curves(run_dir: Path, *overrides: str) -> dict:
 
 
 def run_steps(lopt, theta, n: int, losses=None, params=PARAMS):
-    """`n` updates of PARAMS with gradients grads(i) and losses 1 + i (or `losses`): the list of steps
-    (new - old params) and the final state."""
+    """`n` updates of `params` (PARAMS) with gradients grads(i, params) and losses 1 + i (or `losses`):
+    the list of steps (new - old params) and the final state."""
     state, steps = lopt.init(theta, params), []
     for i in range(n):
         loss = jnp.float32(1.0 + i if losses is None else losses[i])
-        new, state = lopt.update(theta, state, params, grads(i), loss)
+        new, state = lopt.update(theta, state, params, grads(i, params), loss)
         steps.append(jax.tree_util.tree_map(jnp.subtract, new, params))
         params = new
     return steps, state

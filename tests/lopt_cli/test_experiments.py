@@ -24,6 +24,12 @@ TUTORIAL = {"lopt.name": "small_fc_lopt", "estimator.name": "pes", "estimator.st
 TRADEOFFS = {"lopt.name": "small_fc_lopt", "estimator.name": "pes", "estimator.std": 0.01,
              "estimator.trunc_length": 20, "schedule.length": 2000, "meta_loss.name": "mean",
              "outer_opt.name": "adam_clip", "outer_opt.clip": 3.0, "num_tasks": 32}
+CELO = {"lopt.name": "celo", "lopt.phase": 1, "lopt.train_partial": True, "estimator.name": "pes",
+        "estimator.std": 0.01, "estimator.trunc_length": 50, "schedule.name": "log_uniform", "schedule.low": 100,
+        "schedule.high": 2000, "meta_loss.name": "mean", "outer_opt.name": "adamw", "outer_opt.lr": 3e-4,
+        "outer_opt.weight_decay": 1e-4, "outer_opt.max_norm": None, "augment.level": "global",
+        "augment.range": [1e-3, 1e3], "num_tasks": 8, "random_initial_offset": True, "task.name": "digits_mlp",
+        "task.hidden": [32], "task.batch_size": 64, "outer_iterations": 10000}
 # What each preset's recipe is: these values, whatever the defaults are.
 CLAIMS = {
     "tutorial_conv_cifar": {**TUTORIAL, "task.name": "conv_cifar", "num_tasks": 32},
@@ -38,8 +44,14 @@ CLAIMS = {
         "outer_opt.max_norm": None, "num_tasks": 128, "outer_iterations": 5000},
     "tradeoffs_fmnist_mlp": {**TRADEOFFS, "task.name": "fmnist_mlp"},
     "tradeoffs_conv_cifar": {**TRADEOFFS, "task.name": "conv_cifar"},
+    "celo": CELO,
+    "celo_phase2": {**CELO, "lopt.phase": 2},
     "velo_families": {"lopt.name": "hypernet", "estimator.name": "full_es", "estimator.normalize_task_grads": True,
                       "meta_loss.name": "final", "schedule.name": "log_uniform", "family": FAMILIES},
+    "celo2": {"lopt.name": "celo2", "estimator.name": "pes", "estimator.std": 0.01, "estimator.trunc_length": 50,
+              "schedule.name": "log_uniform", "schedule.low": 100, "schedule.high": 2000, "meta_loss.name": "mean",
+              "outer_opt.name": "adam", "outer_opt.lr": 1e-4, "outer_opt.max_norm": None, "num_tasks": 8,
+              "outer_iterations": 100000, "task.name": "digits_mlp", "task.hidden": [32], "task.batch_size": 64},
     "self_training": {"outer_opt.name": "lopt", "outer_opt.lopt.name": "small_fc_lopt", "schedule.name": "choice",
                       "schedule.lengths": [200, 300, 400, 800], "estimator.name": "pes", "family": FAMILIES},
 }

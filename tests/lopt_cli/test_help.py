@@ -31,7 +31,7 @@ def meta_train_help(tmp_path_factory) -> str:
 
 def test_meta_train_help_lists_its_groups_and_the_experiment_presets(meta_train_help):
     groups = _groups(meta_train_help)
-    assert set(groups) == {"data", "distributed", "lopt", "task", "tracking", *META_TRAIN_ONLY}
+    assert set(groups) == {"data", "distributed", "lopt", "suite", "task", "tracking", *META_TRAIN_ONLY}
     assert groups["estimator"] == "es, full_es, merged, pes, tbptt"
     assert "tutorial_conv_cifar" in groups["experiment"].split(", ")
 
@@ -40,7 +40,7 @@ def test_meta_train_help_shows_groups_and_config(meta_train_help):
     for text in ("task: breast_cancer_mlp, cifar_ae, cifar_conv32, conv_cifar, diabetes_mlp, digits_mlp, fmnist_mlp, "
                  "imagenet16_mlp, lm1b_lstm, mnist1d_conv, mnist1d_mlp, patches_ae, quadratic, stdlib_lstm, two_minima, "
                  "wine_mlp", "estimator: es, full_es, merged, pes, tbptt",
-                 "outer_opt: adam, adam_clip, lopt, sgd", "num_tasks: 8", "trunc_length: 20"):
+                 "outer_opt: adam, adam_clip, adamw, lopt, sgd", "num_tasks: 8", "trunc_length: 20"):
         assert text in meta_train_help
 
 

@@ -136,3 +136,15 @@ def test_meta_training_with_adam_takes_bounded_steps():
 def test_meta_training_with_a_learned_outer_optimizer_moves_theta():
     moves, history = run_meta_training("outer_opt=lopt", "outer_opt.seed=1")
     assert min(moves) > 0 and all(np.isfinite(h["outer/loss"]) for h in history)
+
+
+def test_adamw_adds_decoupled_weight_decay_to_adams_step():
+    """The first AdamW update is Adam's, -lr g / (|g| + eps), minus lr * weight_decay * theta;
+    without max_norm the meta-gradient is not clipped (G1's norm is 13)."""
+    lr, wd = 0.01, 0.1
+    u1, _ = two_updates(build("outer_opt=adamw", f"outer_opt.lr={lr}", f"outer_opt.weight_decay={wd}").transform())
+    assert_trees_close(u1, jax.tree_util.tree_map(lambda g, p: -lr * (g / (jnp.abs(g) + 1e-8) + wd * p), G1, PARAMS))
+    _, u2 = two_updates(build("outer_opt=adamw", f"outer_opt.lr={lr}", "outer_opt.weight_decay=0.0").transform())
+    assert_trees_close(u2, adam_second_update(G1, G2, lr))
+    with pytest.raises(ConfigError, match=r"outer_opt\.weight_decay=-1\.0 is invalid: it must be a non-negative float"):
+        build("outer_opt=adamw", "outer_opt.weight_decay=-1.0")

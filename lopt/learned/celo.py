@@ -1,0 +1,200 @@
+"""celo: the compute-efficient learned optimizer of Moudgil, Knyazev, Lajoie, Belilovsky 2025, Celo:
+Training Versatile Learned Optimizers on a Compute Diet (TMLR, arXiv:2501.12670), as its public
+code (github.com/amoudgl/celo: its `Celo` with the settings of `celo_phase1` / `celo`) computes it.
+
+Two modules, meta-trained one after the other:
+
+- **The MLP update rule** (theta["mlp"]). Gradients are clipped to [-1000, 1000] and update
+  accumulators at fixed decays (not learned): momenta at 0.9/0.99/0.999, a second moment at 0.999
+  and AdaFactor row/column moments at 0.9/0.99/0.999 (learned_optimization's accumulators, as
+  small_fc_lopt's). Each parameter has 30 features: g, clip(g, +-0.1), p, the momenta m, the second
+  moment v, m / sqrt(v + 1e-6), 1 / sqrt(v + 1e-6), the AdaFactor-preconditioned gradients,
+  g / sqrt(v + 1e-6), and the AdaFactor features (row and column moments, their rsqrt, the momenta
+  preconditioned by them; a tensor of rank < 2 uses its full AdaFactor moment v_a for both, and
+  m / sqrt(v_a)); each is scaled to unit second moment over its tensor. A ReLU MLP 30 -> 4 -> 4 -> 2
+  reads them; with its outputs direction d and magnitude m the step of a tensor p is
+
+      d * exp(exp_mult * m) * step_mult * sqrt(mean(p^2) + 1e-9) [* lr_mult in phase 2].
+
+- **The learned scheduler** (theta["scheduler"]): a per-tensor LSTM(64) whose inputs, the same for
+  every tensor, are the 9 fraction-of-training features (`training_fraction`: step / the training's
+  length) and the 9 loss features of `loss_buffer`, first mixed across tensors by VeLO's layer
+  (`tensor_lstm.mix_tensors`). Its output h gives each tensor lr_mult = 0.1 * exp(w . h + b). Its
+  initial carry is learned (theta["scheduler"]["initial_carry"], zeros at init).
+
+`phase` 1 steps without the scheduler (it is neither run nor used, its state stays at its init) and
+meta-trains only theta["mlp"]; `phase` 2 multiplies the steps by lr_mult and meta-trains only
+theta["scheduler"], warm-started from a phase-1 run (`theta=<run>`). Both phases have the same theta
+(`trainable_keys` names the part meta-training moves; `train_partial: false` moves all of it, the
+reference without --train_partial). The meta-trainer freezes the rest (lopt.unroll.partial).
+
+Differences from the reference code (none changes an update of a training of known length, up to
+float rounding):
+- its MLP has 3 outputs and reads 2: this one has the 2 (154 meta-parameters instead of 159);
+- with param_inits=1 its "controls" read-out goes through a softmax over one value, identically 1:
+  there is no such head here;
+- its mixing layer computes relu(Linear(x)) twice and keeps the second (the first's weights are
+  dead): only the effective one is built;
+- its LSTM is haiku's (one Linear over [x, h], gates i g f o, +1 inside the forget sigmoid); this
+  is flax's cell with haiku's initialization and the +1 folded into the forget bias
+  (`tensor_lstm.init_haiku_style`): the same function family, a re-parameterization;
+- phase 1 does not run the LSTM, whose output it never reads;
+- the fraction of training is clipped to 1.5 and reads 0 for an unknown length (lopt's convention,
+  `training_fraction`), and the loss buffer's half-lives assume 1000 steps for an unknown length;
+- the initial weights are drawn from lopt's key stream, not haiku's (the same distributions).
+With the default sizes theta has 154 (MLP) + 35,649 (scheduler) = 35,803 meta-parameters (the
+reference's, with its dead weights: 37,089).
+"""
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from lopt.base import Params, PRNGKey, Theta
+from lopt.config import check
+from lopt.learned import accumulators as acc
+from lopt.learned import loss_buffer, tensor_lstm, training_fraction
+from lopt.learned.features import direction_magnitude_step, factored_features, momentum_rms_features
+from lopt.learned.mlp import init_linear, init_mlp, normalized_mlp
+from lopt.learned.small_fc_lopt import SmallFCLOpt, SmallFCState, accumulate, as_vectors
+
+GRAD_CLIP = 1000.0  # gradients are clipped to +-GRAD_CLIP before anything reads them
+FEATURE_CLIP = 0.1  # the clipped-gradient feature
+LR_MULT_SCALE = 0.1  # lr_mult = LR_MULT_SCALE * exp(read-out of the LSTM)
+PHASES = (1, 2)
+
+
+class CeloState(NamedTuple):
+    fc: SmallFCState  # the accumulators (at fixed decays) and the step count
+    lstm: tensor_lstm.Carry  # the scheduler's carry, one row per tensor (phase 1: its initial value)
+    loss: loss_buffer.LossBuffer  # the scheduler's loss statistics (phase 1: never updated)
+    num_steps: jax.Array  # the training's length (0: unknown)
+
+
+def tensor_features(p, g, m, rms, fac_g, fac: acc.Factored) -> list[jax.Array]:
+    """The 30 per-parameter features of one tensor (rank >= 1), in the reference's order, each
+    shaped like `p`."""
+    m, rms, m_norm, rsqrt_rms = momentum_rms_features(m, rms)
+    feats = [g[..., None], jnp.clip(g, -FEATURE_CLIP, FEATURE_CLIP)[..., None], p[..., None], m, rms, m_norm,
+             rsqrt_rms, fac_g, g[..., None] * rsqrt_rms]
+    if acc.factored_dims(p.shape) is not None:
+        feats += factored_features(m, fac, p.shape)
+    else:  # the full AdaFactor moment stands for the row and the column moments (no eps in m / sqrt)
+        v = fac.v_diag
+        assert v is not None, "an unfactored tensor keeps its full second moment"
+        feats += [v, v, jax.lax.rsqrt(v + 1e-8), jax.lax.rsqrt(v + 1e-8), m * v**-0.5]
+    return [f[..., i] for f in feats for i in range(f.shape[-1])]
+
+
+def param_scale(p: jax.Array) -> jax.Array:
+    """sqrt(mean(p^2) + 1e-9): steps are relative to the tensor's scale."""
+    return jnp.sqrt(jnp.mean(jnp.square(p)) + 1e-9)
+
+
+@dataclass(frozen=True)
+class Celo:
+    """Per-parameter MLP update rule (phase 1) scaled per tensor by a learned LSTM scheduler (phase 2)."""
+
+    phase: int = 1
+    train_partial: bool = True
+    lstm_size: int = 64
+    hidden_size: int = 4
+    hidden_layers: int = 2
+    step_mult: float = 1e-3
+    exp_mult: float = 1e-3
+    momentum_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
+    rms_decays: tuple[float, ...] = (0.999,)
+    adafactor_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
+
+    # Options a warm start may change: a phase-2 run starts from a phase-1 run's theta.
+    WARM_START_MAY_CHANGE = ("phase", "train_partial")
+
+    def __post_init__(self):
+        check(self.phase in PHASES, "phase", self.phase,
+              "1 (meta-train the MLP update rule) or 2 (meta-train the learned scheduler)")
+        check(self.lstm_size > 0, "lstm_size", self.lstm_size, "a positive integer")
+        _ = self._accumulators  # building it checks the MLP's sizes and the decays
+
+    @property
+    def _accumulators(self) -> SmallFCLOpt:
+        """small_fc_lopt with these decays: its accumulator state (the decays are not learned here)."""
+        return SmallFCLOpt(self.hidden_size, self.hidden_layers, self.step_mult, self.exp_mult,
+                           self.momentum_decays, self.rms_decays, self.adafactor_decays)
+
+    @property
+    def num_features(self) -> int:
+        """g, clip(g), p, momenta, v, m / sqrt(v) (one per momentum), 1 / sqrt(v), the
+        AdaFactor-preconditioned gradients, g / sqrt(v) and 5 AdaFactor features per decay."""
+        m, r, a = len(self.momentum_decays), len(self.rms_decays), len(self.adafactor_decays)
+        return 3 + 2 * m + 3 * r + 6 * a
+
+    @property
+    def num_scheduler_inputs(self) -> int:
+        return training_fraction.NUM_FEATURES + loss_buffer.NUM_FEATURES
+
+    @property
+    def trainable_keys(self) -> tuple[str, ...] | None:
+        """The top-level keys of theta that meta-training moves (None: all of theta)."""
+        if not self.train_partial:
+            return None
+        return ("mlp",) if self.phase == 1 else ("scheduler",)
+
+    def init_theta(self, key: PRNGKey) -> Theta:
+        k_mlp, k_in, k_max, k_lstm, k_lr = jax.random.split(key, 5)
+        n, h = self.num_scheduler_inputs, self.lstm_size
+        return {
+            "mlp": init_mlp(k_mlp, [self.num_features] + [self.hidden_size] * self.hidden_layers + [2]),
+            "scheduler": {
+                "mix_in": init_linear(k_in, n, h),
+                "mix_max": init_linear(k_max, n, h),
+                "lstm": tensor_lstm.init_haiku_style(k_lstm, h, h),
+                "initial_carry": {"c": jnp.zeros((h,)), "h": jnp.zeros((h,))},
+                "lr": init_linear(k_lr, h, 1),
+            },
+        }
+
+    def init(self, theta: Theta, params: Params, num_steps: jax.Array | int | None = None) -> CeloState:
+        rows = (len(jax.tree_util.tree_leaves(params)), self.lstm_size)
+        carry = theta["scheduler"]["initial_carry"]
+        lstm = (jnp.broadcast_to(carry["c"], rows), jnp.broadcast_to(carry["h"], rows))
+        horizon = training_fraction.horizon(num_steps)
+        return CeloState(self._accumulators.init(theta, params), lstm, loss_buffer.init(horizon), horizon)
+
+    def scheduler(self, theta: Theta, carry: tensor_lstm.Carry, iteration: jax.Array, num_steps: jax.Array,
+                  buffer: loss_buffer.LossBuffer) -> tuple[tensor_lstm.Carry, jax.Array]:
+        """One step of the learned scheduler: its new carry and each tensor's lr_mult [tensors]."""
+        shared = jnp.concatenate([training_fraction.features(iteration, num_steps), loss_buffer.features(buffer)])
+        x = jnp.broadcast_to(shared, (carry[0].shape[0], shared.size))
+        x = tensor_lstm.mix_tensors(theta["mix_in"], theta["mix_max"], x)
+        carry, out = tensor_lstm.step(theta["lstm"], carry, x)
+        return carry, LR_MULT_SCALE * jnp.exp(out @ theta["lr"]["w"][:, 0] + theta["lr"]["b"][0])
+
+    def tensor_step(self, nn: Params, lr_mult: jax.Array | float, p, g, m, rms, fac_g, fac) -> jax.Array:
+        """New values of one tensor from its accumulators (with this step's gradient included)."""
+        shape = p.shape
+        p, g, m, rms, fac_g, fac = as_vectors(p, g, m, rms, fac_g, fac)
+        direction, magnitude = normalized_mlp(nn, nn["b0"], tensor_features(p, g, m, rms, fac_g, fac),
+                                              self.hidden_layers)
+        step = direction_magnitude_step(direction, magnitude, self.step_mult, self.exp_mult) * param_scale(p)
+        return (p - lr_mult * step).reshape(shape)
+
+    def update(self, theta: Theta, state: CeloState, params: Params, grads: Params,
+               loss: jax.Array) -> tuple[Params, CeloState]:
+        grads = jax.tree_util.tree_map(lambda g: jnp.clip(g, -GRAD_CLIP, GRAD_CLIP), grads)
+        fc = state.fc
+        mom, rms, fac, fac_g = accumulate(jnp.asarray(self.momentum_decays, jnp.float32),
+                                          jnp.asarray(self.rms_decays, jnp.float32),
+                                          jnp.asarray(self.adafactor_decays, jnp.float32), fc, grads)
+        treedef: Any  # a PyTreeDef (jaxlib's type is opaque to the type checker)
+        leaves, treedef = jax.tree_util.tree_flatten(params)
+        if self.phase == 1:
+            lstm, buffer, lr_mult = state.lstm, state.loss, [1.0] * len(leaves)
+        else:
+            buffer = loss_buffer.update(state.loss, loss)
+            lstm, lr = self.scheduler(theta["scheduler"], state.lstm, fc.iteration, state.num_steps, buffer)
+            lr_mult = list(lr)
+        per_tensor = zip(lr_mult, leaves, *(treedef.flatten_up_to(t) for t in (grads, mom, rms, fac_g, fac)))
+        new_leaves = [self.tensor_step(theta["mlp"], *t) for t in per_tensor]
+        return treedef.unflatten(new_leaves), CeloState(SmallFCState(mom, rms, fac, fc.iteration + 1), lstm,
+                                                         buffer, state.num_steps)
