@@ -20,7 +20,7 @@ from lopt.config import check
 from lopt.errors import UserError
 from lopt.evaluation.baselines import BaselineSettings
 from lopt.evaluation.scores import check_smoothing
-from lopt.evaluation.suite import SuiteTask
+from lopt.evaluation.suite import SuiteTask, parse_selected
 from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
@@ -37,6 +37,7 @@ class Settings(curves.CurveSettings):
     baselines: BaselineSettings = field(default_factory=BaselineSettings)  # suite mode: the tuned reference
     smoothing: float = 0.9  # suite mode: EMA decay of the training losses the scores compare
     tuned: str | None = None  # suite mode, grid | random: `optimizer` at each task's best stored configuration
+    suite_tasks: tuple[str, ...] = ()  # suite mode: the suite's tasks to evaluate (empty: all)
 
     def __post_init__(self):
         super().__post_init__()
@@ -83,6 +84,8 @@ def build(cfg: Mapping[str, Any]) -> Components:
     plan, baseline = None, None
     if cfg.get("suite") is not None:
         plan = evaluate_suite.plan(cfg, s, shared, hand)
+    elif s.suite_tasks:
+        parse_selected(None, s.suite_tasks)  # refuses suite_tasks without a suite
     elif s.compare_to is not None:
         baseline = comparison.load_baseline(s.compare_to, task_config.name, s.eval_steps)
     return Components(s, shared, task_config, tasks.build(task_config), optimizer, is_learned,

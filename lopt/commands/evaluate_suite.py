@@ -32,7 +32,7 @@ def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | No
     """The suite, its stored reference baselines (a missing one is an error naming the command that
     makes it, unless `baselines.run_missing`), with `tuned=` each task's best configuration of the
     evaluated optimizer, and the compared suite.json. `s` is evaluate's settings."""
-    suite, b = parse_suite(cfg["suite"]), s.baselines
+    suite, b = parse_suite(cfg["suite"]).subset(s.suite_tasks, "suite_tasks"), s.baselines
     refs = tuning.references(suite, b, s.seed, s.smoothing, shared.data)
     tuned: dict[str, dict[str, float]] = {}
     if s.tuned is not None:

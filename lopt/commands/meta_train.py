@@ -5,7 +5,7 @@ task axis sharded over the devices; this module is the loop around it that the C
 """
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,10 +30,9 @@ from lopt import data as data_lib
 from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
 from lopt.commands.base import Job, Shared, prepare, settings
 from lopt.config import check
-from lopt.errors import ConfigError, UserError
+from lopt.errors import UserError
 from lopt.evaluation import meta_figure, periodic
-from lopt.evaluation.suite import Suite
-from lopt.evaluation.suite import parse as parse_suite
+from lopt.evaluation.suite import parse_selected
 from lopt.meta_trainer import MetaTrainer, MetaTrainState, metric_record
 from lopt.optimizers import outer as outer_lib
 from lopt.results import trim_records
@@ -94,20 +93,11 @@ class Components:
                            self.settings.random_initial_offset)
 
 
-def training_suite(node: Mapping[str, Any] | None, names: Sequence[str]) -> Suite | None:
-    """The suite tasks meta-training trains on (`suite=` restricted to `suite_tasks`), or None."""
-    if not node:
-        if names:
-            raise ConfigError(f"suite_tasks={list(names)} needs suite=<name>: the suite whose tasks they are.")
-        return None
-    return parse_suite(node, "suite").subset(names, "suite_tasks")
-
-
 def build(cfg: Mapping[str, Any]) -> Components:
     """Validate the whole config and build every component; loads no data, compiles nothing."""
     s = settings(Settings, cfg)
     shared = Shared.parse(cfg)
-    training = training_suite(cfg.get("suite"), s.suite_tasks)
+    training = parse_selected(cfg.get("suite"), s.suite_tasks)  # suite tasks meta-training trains on
     suite_configs = tuple(t.config for t in training.tasks) if training else ()
     task_configs = (*family.variants(cfg.get("family")), *suite_configs) or (tasks.parse(cfg["task"]),)
     schedule = schedules.build(cfg["schedule"])

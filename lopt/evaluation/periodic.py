@@ -28,7 +28,7 @@ from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.evaluation.suite import parse as parse_suite
 from lopt.settings import DataSettings
 
-SCORES = ("final_loss", "speedup_over_adam", "loss_ratio", "normalized_loss")
+SCORES = ("final_loss", "speedup_over_adam", "loss_ratio", "normalized_loss", "mean_loss")
 HIGHER_IS_BETTER = ("speedup_over_adam", "win_fraction")  # a selected metric ending so is maximized
 
 

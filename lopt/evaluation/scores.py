@@ -63,6 +63,7 @@ class TaskScores(NamedTuple):
     reached: np.ndarray  # False where the envelope never reaches final_loss: speedup measured at Adam's best loss
     loss_ratio: np.ndarray  # final_loss / best baseline loss (< 1: better)
     normalized_loss: np.ndarray  # (final - best) / (initial - best), clipped to [0, 1] (0: as good)
+    mean_loss: np.ndarray  # the raw training loss averaged over every step (non-finite -> the loss clip)
     best_loss: float  # the envelope's last value: the best smoothed loss tuned Adam reaches
     initial_loss: float  # the seed-mean training loss before the first step
     envelope: np.ndarray  # the baseline's envelope [steps]
@@ -74,7 +75,7 @@ class TaskScores(NamedTuple):
         return {"final_loss": final, "best_adam_loss": self.best_loss, "initial_loss": self.initial_loss,
                 "loss_ratio": float(self.loss_ratio.mean()), "speedup_over_adam": float(self.speedup.mean()),
                 "reached": bool(self.reached.all()), "normalized_loss": float(self.normalized_loss.mean()),
-                "beats_adam": final < self.best_loss}
+                "mean_loss": float(self.mean_loss.mean()), "beats_adam": final < self.best_loss}
 
 
 def _clipped_last(smoothed: np.ndarray, loss_clip: float) -> np.ndarray:
@@ -119,4 +120,5 @@ def score_task(train_loss: np.ndarray, baseline: np.ndarray, decay: float, loss_
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = final / best if best > 0 else np.full_like(final, np.nan)
         normalized = np.clip((final - best) / (initial - best), 0.0, 1.0) if initial > best else np.zeros_like(final)
-    return TaskScores(final, speedup, reached, ratio, normalized, best, initial, env, smoothed)
+    clipped = np.where(np.isfinite(train_loss), np.minimum(train_loss, loss_clip), loss_clip)
+    return TaskScores(final, speedup, reached, ratio, normalized, clipped.mean(axis=1), best, initial, env, smoothed)

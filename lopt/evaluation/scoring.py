@@ -26,6 +26,8 @@ DEFINITIONS = {  # written into suite.json so a reader knows what each number is
                          "smoothed curve needs to reach the envelope's last value (at least 1)",
     "loss_ratio": "final loss / the envelope's last value, the best loss tuned Adam reaches (< 1: better)",
     "normalized_loss": "(final - best Adam) / (initial - best Adam), clipped to [0, 1]",
+    "mean_loss": "the per-step training loss averaged over every step, per seed (the area under the training "
+                 "curve, the tutorial's measure); a non-finite or larger loss counts at the task's loss clip",
     "aggregates": "IQM, median and mean over every (task, seed) score, and the fraction of tasks whose seed-mean "
                   "loss ratio is below 1, each with a 95% stratified (seeds within tasks) percentile bootstrap "
                   "interval (Agarwal et al. 2021, rliable)",
@@ -69,7 +71,7 @@ class TaskEvaluation:
             "num_steps": self.entry.num_steps, "compile_s": round(self.compile_s, 2), "train_s": round(train_s, 2),
             "scores": sc.point(),
             "per_seed": {k: getattr(sc, k).tolist() for k in ("final_loss", "speedup", "reached", "loss_ratio",
-                                                               "normalized_loss")},
+                                                               "normalized_loss", "mean_loss")},
             "speedup_ci": aggregate.estimate([sc.speedup], aggregate.STATISTICS["mean"], self.settings.seed)["ci"],
             "baseline": {"file": self.baseline["path"], "key": self.baseline["key"], "best_lr": best["lr"],
                          "at_edge": self.baseline.get("at_edge")},

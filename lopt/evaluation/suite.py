@@ -95,3 +95,13 @@ def parse(node: Mapping[str, Any] | None, path: str = "suite") -> Suite:
                               f"{path}.eval_every={eval_every}.")
         parsed.append(SuiteTask(tasks.parse({**entry, "name": str(key)}, task_path), num_steps))
     return Suite(name, tuple(parsed), eval_every, (float(lr_range[0]), float(lr_range[1])))
+
+
+def parse_selected(node: Mapping[str, Any] | None, names: Sequence[str]) -> Suite | None:
+    """The suite of the `suite` config node restricted to the tasks `names` (config key
+    `suite_tasks`; empty: every task), or None when no suite is given (then `names` must be empty)."""
+    if not node:
+        if names:
+            raise ConfigError(f"suite_tasks={list(names)} needs suite=<name>: the suite whose tasks they are.")
+        return None
+    return parse(node, "suite").subset(names, "suite_tasks")

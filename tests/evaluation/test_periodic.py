@@ -55,7 +55,7 @@ def test_the_meta_training_figure_is_written(run):
 def test_documented_keys_are_logged(run):
     _, _, _, evals, _ = run
     for task in ("digits_mlp", "quadratic", "wine_mlp"):
-        for score in ("final_loss", "speedup_over_adam", "loss_ratio", "normalized_loss"):
+        for score in ("final_loss", "speedup_over_adam", "loss_ratio", "normalized_loss", "mean_loss"):
             assert np.isfinite(evals[-1][f"eval/{task}/{score}"])
     for prefix in ("eval", "eval/smoke", "eval/tasks"):
         for key in ("iqm/speedup_over_adam", "median/speedup_over_adam", "iqm/loss_ratio", "win_fraction"):

@@ -44,6 +44,7 @@ def test_task_scores_by_hand():
     assert s.best_loss == 0.9 and s.initial_loss == 3.0
     np.testing.assert_allclose(s.loss_ratio, [1.5 / 0.9, 0.7 / 0.9, 4.0 / 0.9])
     np.testing.assert_allclose(s.normalized_loss, [(1.5 - 0.9) / 2.1, 0.0, 1.0])
+    np.testing.assert_allclose(s.mean_loss, [10.1 / 5, 7.7 / 5, (3.0 + 4.0 * 4) / 5])  # 9, inf, nan at the clip
     point = s.point()
     assert point["reached"] is False and point["beats_adam"] is False
     assert point["final_loss"] == pytest.approx((1.5 + 0.7 + 4.0) / 3)

@@ -124,3 +124,17 @@ def test_tuned_nadamw_from_a_random_search(runs):
     assert summary["optimizer"] == "nadamw (tuned per task: random search)"
     doc = json.loads((root / "nadamw" / "suite.json").read_text())
     assert all(np.isfinite(t["scores"]["final_loss"]) for t in doc["tasks"].values())
+
+
+def test_suite_tasks_evaluates_some_of_the_suite_with_the_same_scores(runs):
+    """suite_tasks=[quadratic]: only that task, scored as in the whole suite's evaluation (the
+    same seeds), and the aggregates over it alone."""
+    root, store, _, _, _ = runs
+    evaluate.run(compose("evaluate", *SMALL, store, "optimizer.lr=0.01", "suite_tasks=[quadratic]"),
+                 root / "some", Console(quiet=True))
+    some = json.loads((root / "some" / "suite.json").read_text())
+    whole = json.loads((root / "eval" / "suite.json").read_text())
+    assert list(some["tasks"]) == ["quadratic"] and some["aggregates"]["num_tasks"] == 1
+    assert some["tasks"]["quadratic"]["scores"] == whole["tasks"]["quadratic"]["scores"]
+    with pytest.raises(UserError, match=r"suite_tasks=\['quadratic'\] needs suite=<name>"):
+        evaluate.build(compose("evaluate", "suite_tasks=[quadratic]"))
