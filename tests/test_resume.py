@@ -157,3 +157,10 @@ def test_a_resumed_run_continues_its_wandb_run(monkeypatch, tmp_path):
                 tags=[], console=Console(quiet=True)).finish()
     assert calls[0]["id"] == calls[1]["id"] == (tmp_path / "wandb_run_id").read_text()
     assert len(calls[0]["id"]) == 16 and calls[0]["resume"] == "allow"
+
+
+def test_a_resumed_runs_wall_time_goes_on_from_its_last_record(runs):
+    """time/wall_s (meta_training.png's time axis) never runs backwards across the resume."""
+    _, killed, last, _ = runs
+    walls = [json.loads(line)["time/wall_s"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert np.all(np.diff(walls) > 0) and walls[last] > walls[last - 1]

@@ -217,6 +217,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
             if start:
                 console.print(f"Resuming {job.dir} from outer iteration {start}.", soft_wrap=True)
             t_start = time.perf_counter()
+            before = float(last.get("time/wall_s", 0.0))  # a resumed run's logged wall time continues
             first_done = None
             with _progress(console) as progress:
                 bar = progress.add_task("meta-train", total=s.outer_iterations, completed=start, loss="--")
@@ -232,7 +233,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                         per_s = (it - window_it) / (now - window_t) if it > window_it else float("nan")
                         last = {"outer_iteration": it, **values,
                                 "perf/inner_steps_per_s": per_s * trainer.inner_steps_per_iteration,
-                                "perf/outer_iterations_per_s": per_s, "time/wall_s": now - t_start}
+                                "perf/outer_iterations_per_s": per_s, "time/wall_s": before + now - t_start}
                         tracker.log(last, step=it)
                         window_t, window_it = now, it
                         progress.update(bar, loss=f"{values['outer/loss']:.4f}")
@@ -241,7 +242,8 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
                             _stop_nonfinite(it, streak, state, ckpt, tracker, s)
                     if evaluator is not None and (it % s.eval.every == 0 or it == s.outer_iterations):
                         record, _ = evaluator(state.theta)
-                        tracker.log({"outer_iteration": it, **record, "time/wall_s": time.perf_counter() - t_start},
+                        tracker.log({"outer_iteration": it, **record,
+                                     "time/wall_s": before + time.perf_counter() - t_start},
                                     step=it)
                         eval_s += record["time/eval_s"]
                         window_t += record["time/eval_s"]  # evaluation time stays out of the training rates

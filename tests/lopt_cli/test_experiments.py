@@ -30,13 +30,23 @@ CELO = {"lopt.name": "celo", "lopt.phase": 1, "lopt.train_partial": True, "estim
         "outer_opt.weight_decay": 1e-4, "outer_opt.max_norm": None, "augment.level": "global",
         "augment.range": [1e-3, 1e3], "num_tasks": 8, "random_initial_offset": True, "task.name": "digits_mlp",
         "task.hidden": [32], "task.batch_size": 64, "outer_iterations": 10000}
+SUITE_TASKS = ["digits_mlp", "digits_mlp_tanh", "breast_cancer_mlp", "wine_mlp", "diabetes_mlp", "quadratic"]
+SUITE_EVAL = {"eval.every": 1250, "eval.training_tasks": True, "eval.suite": "offline_heldout",
+              "eval.select": "eval/training/iqm/speedup_over_adam"}
 # What each preset's recipe is: these values, whatever the defaults are.
 CLAIMS = {
     "tutorial_conv_cifar": {**TUTORIAL, "task.name": "conv_cifar", "num_tasks": 32},
     "quick_offline": {**TUTORIAL, "task.name": "digits_mlp", "num_tasks": 8},
     "offline_recipe": {**TUTORIAL, "task.name": "digits_mlp", "num_tasks": 8, "lopt.step_mult": 0.01,
                        "outer_iterations": 2000, "eval.every": 250, "eval.tasks": ["digits_mlp"],
-                       "eval.select": "eval/digits_mlp/loss_ratio"},
+                       "eval.select": "eval/digits_mlp/mean_loss"},
+    "offline_suite": {"suite.name": "offline_small", "suite_tasks": SUITE_TASKS, "lopt.name": "small_fc_lopt",
+                      "lopt.step_mult": 0.01, "estimator.name": "pes", "estimator.trunc_length": 20,
+                      "estimator.normalize_task_grads": True, "schedule.name": "log_uniform", "schedule.low": 50,
+                      "schedule.high": 300, "num_tasks": 8, "outer_iterations": 20000, **SUITE_EVAL},
+    "celo_offline_suite": {**CELO, "suite.name": "offline_small", "suite_tasks": SUITE_TASKS,
+                           "estimator.trunc_length": 20, "estimator.normalize_task_grads": True, "schedule.low": 50,
+                           "schedule.high": 300, "lopt.step_mult": 1e-3, **SUITE_EVAL},
     "pathologies_cifar_conv32": {
         "task.name": "cifar_conv32", "lopt.name": "fc_lopt", "estimator.name": "merged", "schedule.name": "linear",
         "schedule.start": 50, "schedule.end": 10000, "schedule.iterations": 5000, "schedule.jitter": 0.2,
@@ -122,3 +132,21 @@ def test_cli_unknown_preset_exits_2_naming_the_presets(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"Unknown experiment option (experiment=) 'bad'. Valid choices: {', '.join(PRESETS)}." in err
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("name", ["offline_suite", "celo_offline_suite"])
+def test_suite_presets_run_a_few_iterations_on_every_training_task(name, tmp_path):
+    """The suite presets, shrunk (2 problems per task, truncations of 3, lengths 6-9, no
+    evaluation), run 2 outer iterations with one unroll per training task and a finite outer loss."""
+    import json
+
+    from rich.console import Console
+
+    cfg = compose("meta_train", f"+experiment={name}", "data.source=synthetic", "data.synthetic_examples=64",
+                  "tracking.mode=disabled", "num_tasks=2", "estimator.trunc_length=3", "schedule.low=6",
+                  "schedule.high=9", "outer_iterations=2", "log_every=1", "eval.every=0", "eval.select=null")
+    summary = COMMANDS["meta-train"].load().run(cfg, tmp_path / "run", Console(quiet=True))
+    assert summary["task"].split(",") == CLAIMS[name]["suite_tasks"]
+    record = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["outer_iteration"] == 2 and all(
+        record[f"family/{t}/loss"] > 0 for t in CLAIMS[name]["suite_tasks"])
