@@ -20,7 +20,7 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (ALL, ["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: breast_cancer_mlp, cifar_ae, "),
     (["evaluate", "baseline-sweep"], ["optimizer=rmsprop"],
      "Unknown optimizer option (optimizer=) 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
-    (["meta-train", "evaluate"], ["lopt=big"], "Unknown lopt option (lopt=) 'big'. Valid choices: fc_lopt, "),
+    (["meta-train", "evaluate"], ["lopt=big"], "Unknown lopt option (lopt=) 'big'. Valid choices: celo, celo2, fc_lopt, "),
     (["meta-train"], ["estimator=nope"], "Unknown estimator option (estimator=) 'nope'. Valid choices: es, "),
     (["meta-train"], ["schedule=nope"], "Unknown schedule option (schedule=) 'nope'. Valid choices: choice, "),
     (["meta-train"], ["outer_opt=nope"], "Unknown outer_opt option (outer_opt=) 'nope'. Valid choices: adam, "),

@@ -67,7 +67,7 @@ def test_run_directories_are_unique_for_runs_started_together(tmp_path):
     (["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: breast_cancer_mlp, cifar_ae, cifar_conv32, "
                     "conv_cifar, diabetes_mlp, digits_mlp, fmnist_mlp, imagenet16_mlp, lm1b_lstm, mnist1d_conv, "
                     "mnist1d_mlp, patches_ae, quadratic, stdlib_lstm, two_minima, wine_mlp."),
-    (["lopt=big"], "Valid choices: fc_lopt, hypernet, learnable_adam, nn_adam, rnn_mlp_lopt, small_fc_lopt."),
+    (["lopt=big"], "Valid choices: celo, celo2, fc_lopt, hypernet, learnable_adam, nn_adam, rnn_mlp_lopt, small_fc_lopt."),
     (["num_tasks=0"], "num_tasks=0 is invalid: it must be a positive integer."),
     (["num_tasks=abc"], "num_tasks='abc' has the wrong type: expected int."),
     (["estimator.std=-1"], "estimator.std=-1.0 is invalid: it must be a positive float."),
