@@ -55,7 +55,7 @@ from lopt.base import Params, PRNGKey, Theta
 from lopt.config import check
 from lopt.learned import accumulators as acc
 from lopt.learned import loss_buffer, tensor_lstm, training_fraction
-from lopt.learned.features import direction_magnitude_step, factored_features, momentum_rms_features
+from lopt.learned.features import direction_magnitude_step, factored_features, momentum_rms_features, per_decay
 from lopt.learned.mlp import init_linear, init_mlp, normalized_mlp
 from lopt.learned.small_fc_lopt import SmallFCLOpt, SmallFCState, accumulate, as_vectors
 
@@ -72,19 +72,26 @@ class CeloState(NamedTuple):
     num_steps: jax.Array  # the training's length (0: unknown)
 
 
+def shared_features(p, g, m, rms, fac_g, rms_eps: float = 1e-6) -> list[jax.Array]:
+    """The features Celo and Celo2 (github.com/amoudgl/celo) both start with, each [*shape, k]: g,
+    clip(g, +-0.1), p, m, rms, m / sqrt(rms + eps), 1 / sqrt(rms + eps), the AdaFactor-preconditioned
+    gradients and g / sqrt(rms + eps) (eps 1e-6 in Celo, 1e-8 in Celo2)."""
+    m, rms, m_norm, rsqrt_rms = momentum_rms_features(m, rms, eps=rms_eps)
+    return [g[..., None], jnp.clip(g, -FEATURE_CLIP, FEATURE_CLIP)[..., None], p[..., None], m, rms, m_norm,
+            rsqrt_rms, fac_g, g[..., None] * rsqrt_rms]
+
+
 def tensor_features(p, g, m, rms, fac_g, fac: acc.Factored) -> list[jax.Array]:
     """The 30 per-parameter features of one tensor (rank >= 1), in the reference's order, each
     shaped like `p`."""
-    m, rms, m_norm, rsqrt_rms = momentum_rms_features(m, rms)
-    feats = [g[..., None], jnp.clip(g, -FEATURE_CLIP, FEATURE_CLIP)[..., None], p[..., None], m, rms, m_norm,
-             rsqrt_rms, fac_g, g[..., None] * rsqrt_rms]
+    feats = shared_features(p, g, m, rms, fac_g)
     if acc.factored_dims(p.shape) is not None:
         feats += factored_features(m, fac, p.shape)
     else:  # the full AdaFactor moment stands for the row and the column moments (no eps in m / sqrt)
         v = fac.v_diag
         assert v is not None, "an unfactored tensor keeps its full second moment"
         feats += [v, v, jax.lax.rsqrt(v + 1e-8), jax.lax.rsqrt(v + 1e-8), m * v**-0.5]
-    return [f[..., i] for f in feats for i in range(f.shape[-1])]
+    return per_decay(feats)
 
 
 def param_scale(p: jax.Array) -> jax.Array:

@@ -46,17 +46,16 @@ import jax.numpy as jnp
 from lopt.base import Params, PRNGKey, Theta
 from lopt.config import check
 from lopt.learned import accumulators as acc
+from lopt.learned.celo import GRAD_CLIP, shared_features
 from lopt.learned.features import (
     check_decays,
     factored_features,
-    momentum_rms_features,
+    per_decay,
     second_moment_scale,
     second_moment_scales,
 )
 from lopt.learned.mlp import check_hidden, init_mlp, per_parameter_mlp
 
-GRAD_CLIP = 1000.0  # matrices' gradients are clipped to +-GRAD_CLIP before anything reads them
-FEATURE_CLIP = 0.1  # the clipped-gradient feature
 RMS_EPS = 1e-8  # in 1 / sqrt(rms + eps) of the features
 NORM_EPS = 1e-9  # in the unit-second-moment scaling of the features and of the output
 
@@ -100,13 +99,12 @@ def newton_schulz(x: jax.Array, coeffs: tuple[float, ...], iters: int, eps: floa
 
 
 def tensor_features(p, g, m, rms, fac_g, fac: acc.Factored) -> list[jax.Array]:
-    """The MLP inputs of one tensor (rank >= 1): F arrays shaped like `p`, in the reference's order."""
-    m, rms, m_norm, rsqrt_rms = momentum_rms_features(m, rms, eps=RMS_EPS)
-    feats = [g[..., None], jnp.clip(g, -FEATURE_CLIP, FEATURE_CLIP)[..., None], p[..., None], m, rms, m_norm,
-             rsqrt_rms, fac_g, g[..., None] * rsqrt_rms]
+    """The MLP inputs of one tensor (rank >= 1): F arrays shaped like `p`, in the reference's order
+    (Celo's shared features; the AdaFactor ones for a factored tensor only)."""
+    feats = shared_features(p, g, m, rms, fac_g, rms_eps=RMS_EPS)
     if acc.factored_dims(p.shape) is not None:
         feats += factored_features(m, fac, p.shape)
-    return [f[..., i] for f in feats for i in range(f.shape[-1])]
+    return per_decay(feats)
 
 
 @dataclass(frozen=True)

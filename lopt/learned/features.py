@@ -23,6 +23,11 @@ def momentum_rms_features(m: jax.Array, rms: jax.Array, eps: float = 1e-6) -> li
     return [m, rms, m * rsqrt_rms, rsqrt_rms]
 
 
+def per_decay(feats: list[jax.Array]) -> list[jax.Array]:
+    """Features [*shape, k] (one per accumulator decay) as k arrays shaped like the tensor, in order."""
+    return [f[..., i] for f in feats for i in range(f.shape[-1])]
+
+
 def factored_features(m: jax.Array, fac: acc.Factored, shape: tuple[int, ...]) -> list[jax.Array]:
     """The AdaFactor features of a factored tensor of `shape` with momentum `m` [*shape, decays]
     (Metz et al. 2022, Practical tradeoffs between memory, compute, and performance in learned

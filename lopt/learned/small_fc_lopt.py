@@ -24,6 +24,7 @@ from lopt.learned.features import (
     factored_features,
     momentum_rms_features,
     param_to_decay,
+    per_decay,
     tanh_time_features,
 )
 from lopt.learned.mlp import check_hidden, init_mlp, normalized_mlp
@@ -46,7 +47,7 @@ def _tensor_features(p, g, m, rms, fac_g, fac: acc.Factored) -> list[jax.Array]:
         feats += [v, v, jax.lax.rsqrt(v + 1e-8), jax.lax.rsqrt(v + 1e-8), m * (v + 1e-6) ** -0.5]
     else:
         feats += factored_features(m, fac, p.shape)
-    return [f[..., i] for f in feats for i in range(f.shape[-1])]
+    return per_decay(feats)
 
 
 def as_vectors(p, g, m, rms, fac_g, fac: acc.Factored) -> tuple:

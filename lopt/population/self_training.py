@@ -18,7 +18,7 @@ from lopt.base import LearnedOptimizer, OptState, Theta
 
 def trainers(thetas: Theta, outer: jax.Array) -> Theta:
     """Per member i, the current theta of member outer[i]: the meta-parameters that train it."""
-    return jax.tree_util.tree_map(lambda x: x[outer], thetas)
+    return member(thetas, outer)
 
 
 def init(lopt: LearnedOptimizer, thetas: Theta, outer: jax.Array) -> OptState:
@@ -36,16 +36,20 @@ def update(lopt: LearnedOptimizer, thetas: Theta, states: OptState, grads: Theta
     return jax.vmap(one)(trainers(thetas, outer), states, thetas, grads)
 
 
-def replace(tree: Any, member: int, source: Any) -> Any:
-    """`tree` (stacked over members) with member `member`'s entry set to `source` (unstacked)."""
-    return jax.tree_util.tree_map(lambda x, s: x.at[member].set(s), tree, source)
+def member(tree: Any, i: int | jax.Array) -> Any:
+    """Member `i`'s entry of `tree` (stacked over members)."""
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+def replace(tree: Any, i: int, source: Any) -> Any:
+    """`tree` (stacked over members) with member `i`'s entry set to `source` (unstacked)."""
+    return jax.tree_util.tree_map(lambda x, s: x.at[i].set(s), tree, source)
 
 
 def restart(lopt: LearnedOptimizer, thetas: Theta, states: OptState, outer: jax.Array, loser: int,
             winner: int) -> tuple[Theta, OptState]:
     """An exploit step on the device arrays: member `loser` takes `winner`'s theta, and its outer
     state restarts for its (new) trainer outer[loser]."""
-    theta = jax.tree_util.tree_map(lambda x: x[winner], thetas)
+    theta = member(thetas, winner)
     thetas = replace(thetas, loser, theta)
-    trainer = jax.tree_util.tree_map(lambda x: x[outer[loser]], thetas)
-    return thetas, replace(states, loser, lopt.init(trainer, theta))
+    return thetas, replace(states, loser, lopt.init(member(thetas, outer[loser]), theta))

@@ -22,10 +22,6 @@ def _stack(trees):
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
 
 
-def _member(tree, i):
-    return jax.tree_util.tree_map(lambda x: x[i], tree)
-
-
 def _close(a, b):
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
@@ -40,8 +36,8 @@ def test_each_member_is_updated_by_its_trainers_current_theta():
     for i in range(3):
         trainer = thetas[int(OUTER[i])]
         by_hand, state = step(trainer, init(trainer, thetas[i]), thetas[i], grads[i], zero)
-        _close(_member(new, i), by_hand)
-        _close(_member(new_states, i), state)
+        _close(self_training.member(new, i), by_hand)
+        _close(self_training.member(new_states, i), state)
     moved = [np.abs(a - b).max() for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(stacked))]
     assert max(moved) > 0
     # another trainer gives another step: the assignment matters
@@ -57,8 +53,8 @@ def test_an_exploit_copies_the_winners_theta_and_restarts_the_losers_state():
     stacked2, states2 = jax.jit(lambda t, s, g: self_training.update(LOPT, t, s, g, OUTER))(
         stacked, states, _stack(grads))  # the states move
     copied, restarted = self_training.restart(LOPT, stacked2, states2, OUTER, loser=0, winner=2)
-    _close(_member(copied, 0), _member(stacked2, 2))
-    _close(_member(copied, 1), _member(stacked2, 1))  # the others unchanged
-    _close(_member(restarted, 0), LOPT.init(_member(stacked2, 1), _member(stacked2, 2)))
-    _close(_member(restarted, 2), _member(states2, 2))
-    assert int(_member(states2, 0).iteration) == 1 and int(_member(restarted, 0).iteration) == 0
+    _close(self_training.member(copied, 0), self_training.member(stacked2, 2))
+    _close(self_training.member(copied, 1), self_training.member(stacked2, 1))  # the others unchanged
+    _close(self_training.member(restarted, 0), LOPT.init(self_training.member(stacked2, 1), self_training.member(stacked2, 2)))
+    _close(self_training.member(restarted, 2), self_training.member(states2, 2))
+    assert int(self_training.member(states2, 0).iteration) == 1 and int(self_training.member(restarted, 0).iteration) == 0
