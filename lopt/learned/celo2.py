@@ -52,9 +52,8 @@ from lopt.learned.features import (
     factored_features,
     per_decay,
     second_moment_scale,
-    second_moment_scales,
 )
-from lopt.learned.mlp import check_hidden, init_mlp, per_parameter_mlp
+from lopt.learned.mlp import check_hidden, init_mlp, normalized_mlp
 
 RMS_EPS = 1e-8  # in 1 / sqrt(rms + eps) of the features
 NORM_EPS = 1e-9  # in the unit-second-moment scaling of the features and of the output
@@ -188,11 +187,8 @@ class Celo2:
             shape = feats[0].shape
             stacked = [f.reshape((-1,) + shape[-2:]) for f in feats]
             return jax.vmap(lambda *fs: self.direction(nn, list(fs)))(*stacked).reshape(shape)
-        w0 = nn["w0"][: len(feats)]  # an unfactored tensor has no AdaFactor features
-        if self.normalize_input:  # folded into the first layer: the same numbers, no normalized copies
-            w0 = w0 * second_moment_scales(feats, eps=NORM_EPS)[:, None]
-        layers = tuple((nn[f"w{i}"], nn[f"b{i}"]) for i in range(1, self.hidden_layers + 1))
-        (d,) = per_parameter_mlp(tuple(feats), w0, nn["b0"], layers)
+        # an unfactored tensor has no AdaFactor features: only the first rows of w0 are read
+        (d,) = normalized_mlp(nn, nn["b0"], feats, self.hidden_layers, NORM_EPS, self.normalize_input)
         if self.orthogonalize and d.ndim == 2:
             d = newton_schulz(d, self.ns_coeffs, self.ns_iters, self.ns_eps)
         if self.normalize_output:

@@ -85,15 +85,18 @@ def _mlp_bwd(residuals, cotangents):
 per_parameter_mlp.defvjp(_mlp_fwd, _mlp_bwd)
 
 
-def normalized_mlp(nn: dict[str, jax.Array], bias: jax.Array, feats: list[jax.Array], hidden_layers: int
-                   ) -> tuple[jax.Array, ...]:
+def normalized_mlp(nn: dict[str, jax.Array], bias: jax.Array, feats: list[jax.Array], hidden_layers: int,
+                   eps: float = 1e-5, normalize: bool = True) -> tuple[jax.Array, ...]:
     """The per-parameter MLP `nn` ({w0, b0, w1, b1, ...}, `hidden_layers` hidden layers) on the F
     features `feats` of one tensor, each scaled to unit second moment over the tensor first (Metz et
     al. 2022, Practical tradeoffs between memory, compute, and performance in learned optimizers,
     arXiv:2203.11860, App. A). The scaling is folded into the first layer's weights (same numbers, no
     normalized copies), its mean squares taken in one pass over the tensor. `bias` is the first
     layer's input from everything constant over the tensor (b0, plus e.g. time features' share);
-    only the first F rows of nn["w0"] are read. One output array per output unit."""
-    w0 = nn["w0"][: len(feats)] * second_moment_scales(feats)[:, None]
+    only the first F rows of nn["w0"] are read. One output array per output unit. `eps` is the
+    scaling's rsqrt(eps + mean square); `normalize=False` reads the features as they are."""
+    w0 = nn["w0"][: len(feats)]
+    if normalize:
+        w0 = w0 * second_moment_scales(feats, eps)[:, None]
     layers = tuple((nn[f"w{i}"], nn[f"b{i}"]) for i in range(1, hidden_layers + 1))
     return per_parameter_mlp(tuple(feats), w0, bias, layers)
