@@ -15,7 +15,7 @@ from lopt.config import to_plain
 from lopt.errors import UserError
 
 MAY_CHANGE = ("resume", "outer_iterations", "log_every", "checkpoint_every", "max_nonfinite_iterations",
-              "tracking", "data.dir", "data.download")
+              "tracking", "data.dir", "data.download", "population.backend", "population.ray")
 _ABSENT = "(absent)"
 
 

@@ -6,7 +6,7 @@ task axis sharded over the devices; this module is the loop around it that the C
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,14 @@ from lopt import checkpoint, distributed, estimators, figures, learned, memory, 
 from lopt import data as data_lib
 from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
 from lopt.commands.base import Job, Shared, prepare, settings
-from lopt.config import check
-from lopt.errors import UserError
+from lopt.config import check, from_config
+from lopt.errors import ConfigError, UserError
+from lopt.estimators.base import TruncatedEstimator
 from lopt.evaluation import meta_figure, periodic
 from lopt.evaluation.suite import parse_selected
 from lopt.meta_trainer import MetaTrainer, MetaTrainState, metric_record
 from lopt.optimizers import outer as outer_lib
+from lopt.population.settings import SELF, PopulationSettings
 from lopt.results import trim_records
 from lopt.tasks import family
 from lopt.tracking import NullTracker, Tracker
@@ -84,7 +86,8 @@ class Components:
     schedule: TruncationSchedule
     outer: Any  # an outer-optimizer config (lopt.optimizers.outer)
     theta_path: Path | None
-    eval_plan: periodic.Plan | None  # evaluation during meta-training (eval.every > 0)
+    eval_plan: periodic.Plan | None  # evaluation during meta-training (eval.every > 0, or a population's)
+    population: PopulationSettings | None = None  # population self-training (lopt.commands.population)
 
     @cached_property
     def trainer(self) -> MetaTrainer:
@@ -108,9 +111,39 @@ def build(cfg: Mapping[str, Any]) -> Components:
     lopt = learned.build(cfg["lopt"])
     learned.check_architecture(lopt, s.theta, warm_start=True)  # the warm start's run: this architecture
     unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, schedule, meta_loss, s.augment) for t in task_configs)
-    eval_plan = periodic.Plan(s.eval, s.seed, shared.data, training) if s.eval.every else None
-    return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer_lib.build(cfg["outer_opt"]),
-                      learned.theta_path(s.theta), eval_plan)
+    population = _population(cfg, s, estimator, schedule)
+    eval_plan = periodic.Plan(s.eval, s.seed, shared.data, training) if s.eval.every or population else None
+    outer = outer_lib.build(cfg["outer_opt"])
+    if population is not None and population.outer != SELF and cfg["outer_opt"]["name"] != population.outer:
+        outer = outer_lib.build({"name": population.outer})  # the control's optimizer, at its defaults
+    return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer,
+                      learned.theta_path(s.theta), eval_plan, population)
+
+
+def _population(cfg: Mapping[str, Any], s: Settings, estimator: GradientEstimator,
+                schedule: TruncationSchedule) -> PopulationSettings | None:
+    """The `population` node, checked against the rest of the run (None: a single learned optimizer)."""
+    if cfg.get("population") is None:
+        return None
+    p = from_config(PopulationSettings, cfg["population"], "population")
+    if not isinstance(estimator, TruncatedEstimator):
+        raise ConfigError(f"population needs a truncated estimator, whose truncation length each member "
+                          f"re-samples; estimator={cfg['estimator']['name']} has none. Valid choices: pes, tbptt, es, "
+                          f"merged.")
+    for length in p.trunc_lengths:
+        try:
+            replace(estimator, trunc_length=length).check_schedule(schedule)
+        except ConfigError as err:
+            raise ConfigError(f"population.trunc_lengths={list(p.trunc_lengths)} is invalid for this schedule: "
+                              f"{err}") from None
+    if not (s.eval.suite or s.eval.tasks or s.eval.training_tasks):
+        raise ConfigError("population needs evaluation tasks to compare its members on: set eval.suite, "
+                          "eval.tasks or eval.training_tasks (e.g. eval.tasks=[digits_mlp]).")
+    if s.theta is not None or s.eval.select is not None:
+        key, value = ("theta", s.theta) if s.theta is not None else ("eval.select", s.eval.select)
+        raise ConfigError(f"{key}={value!r} is invalid with population: its members start from random inits and "
+                          f"final_theta/ holds the best member at the last evaluation; set {key}=null.")
+    return p
 
 
 def load_data(c: Components, job: Job | None = None) -> tuple[data_lib.Dataset | None, ...]:
@@ -150,18 +183,24 @@ def _restore(run_dir: Path, cfg: DictConfig, c: Components) -> MetaTrainState | 
         ckpt.close()
 
 
+def nonfinite_error(it: int, streak: int, s: Settings, ckpt: checkpoint.Checkpointer,
+                    whose: str = "of every task") -> UserError:
+    """The error that stops a run whose losses have stayed non-finite (its state checkpointed at `it`)."""
+    return UserError(
+        f"Meta-training stopped at outer iteration {it}: the loss {whose} has been non-finite for "
+        f"{streak} consecutive iterations (max_nonfinite_iterations={s.max_nonfinite_iterations}), so theta "
+        f"has not changed since iteration {it - streak}. That state is checkpointed in "
+        f"{ckpt.directory / str(it)}. Lower outer_opt.lr or estimator.std, or check the task, in a new run; "
+        f"resuming this run with a larger max_nonfinite_iterations continues from the checkpoint.")
+
+
 def _stop_nonfinite(it: int, streak: int, state: MetaTrainState, ckpt: checkpoint.Checkpointer,
                     tracker: Tracker | NullTracker, s: Settings) -> None:
     """Checkpoint the state of a run whose tasks all stay non-finite, summarize and stop it."""
     if ckpt.latest_step() != it:
         ckpt.save(it, state)
     tracker.summary({"stopped": "non-finite losses", "stopped_at_iteration": it, "nonfinite_streak": streak})
-    raise UserError(
-        f"Meta-training stopped at outer iteration {it}: the loss of every task has been non-finite for "
-        f"{streak} consecutive iterations (max_nonfinite_iterations={s.max_nonfinite_iterations}), so theta "
-        f"has not changed since iteration {it - streak}. That state is checkpointed in "
-        f"{ckpt.directory / str(it)}. Lower outer_opt.lr or estimator.std, or check the task, in a new run; "
-        f"resuming this run with a larger max_nonfinite_iterations continues from the checkpoint.")
+    raise nonfinite_error(it, streak, s, ckpt)
 
 
 def _compile(c: Components, theta0: Any, data: Any, job: Job, console: Console) -> tuple[Any, float]:
@@ -188,6 +227,10 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     numbers of an uninterrupted run: every random draw flows from the checkpointed key."""
     t_command = time.perf_counter()  # the wait a user sees runs from here to the first iteration's end
     job, c = prepare(build, cfg, run_dir, console)
+    if c.population is not None:
+        from lopt.commands import population
+
+        return population.run(cfg, job, c, console, t_command)
     s, trainer = c.settings, c.trainer
     distributed.check_divisible(s.num_tasks, job.mesh, "num_tasks")
     job.dir = resume.run_directory(s.resume, job.dir)
