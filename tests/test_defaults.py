@@ -21,6 +21,7 @@ from lopt import distributed, estimators, learned, schedules
 from lopt.commands import COMMANDS
 from lopt.config import config_groups
 from lopt.optimizers import hand_designed, outer
+from lopt.population.settings import PopulationSettings
 from lopt.settings import DataSettings, TrackingSettings
 from lopt.tasks import family
 from lopt.unroll import meta_loss
@@ -40,6 +41,7 @@ GROUPS = {
     "data": DataSettings,
     "tracking": TrackingSettings,
     "distributed": distributed.Settings,
+    "population": PopulationSettings,
 }
 
 SKIPPED_KEYS: set[str] = set()  # keys that are no dataclass field by design (none today)
