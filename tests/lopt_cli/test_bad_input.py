@@ -15,6 +15,7 @@ from tests.conftest import compose
 
 ALL = ["meta-train", "evaluate", "baseline-sweep"]
 LEARNED = {"meta-train": [], "evaluate": ["lopt=small_fc_lopt"]}  # commands that load a learned optimizer
+POP = ["population=self_training", "eval.tasks=[wine_mlp]", "eval.num_steps=20"]  # a valid population
 CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled in by the fixture
     # unknown group options
     (ALL, ["task=nope"], "Unknown task option (task=) 'nope'. Valid choices: breast_cancer_mlp, cifar_ae, "),
@@ -122,6 +123,20 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (["evaluate"], ["suite=smoke", "baselines.optimizer=rmsprop"],
      "Unknown baselines.optimizer 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
     (["evaluate"], ["suite=smoke", "smoothing=1.0"], "smoothing=1.0 is invalid: it must be in [0, 1)"),
+    # population self-training: refused before any data loads or anything compiles
+    (["meta-train"], [*POP, "population.size=0"], "population.size=0 is invalid: it must be a positive integer"),
+    (["meta-train"], [*POP, "population.exploit_every=0"],
+     "population.exploit_every=0 is invalid: it must be a positive integer (outer iterations between exploit steps)."),
+    (["meta-train"], [*POP, "population.trunc_lengths=[]"],
+     "population.trunc_lengths=[] is invalid: it must be a non-empty list of positive integers."),
+    (["meta-train"], [*POP, "population.trunc_lengths=[10,300]"],
+     "population.trunc_lengths=[10, 300] is invalid for this schedule: estimator.trunc_length=300 is longer than "
+     "the shortest inner problems"),
+    (["meta-train"], [*POP, "population.outer=lopt"], "population.outer='lopt' is invalid: it must be one of self, adam, "),
+    (["meta-train"], [*POP, "population.backend=slurm"], "population.backend='slurm' is invalid: it must be one of local, ray."),
+    (["meta-train"], ["population=self_training"], "population needs evaluation tasks to compare its members on: set "
+                                                   "eval.suite, eval.tasks or eval.training_tasks"),
+    (["meta-train"], [*POP, "estimator=full_es"], "population needs a truncated estimator"),
 ]
 PARAMS = [pytest.param(command, [*LEARNED.get(command, []), *args] if commands is LEARNED else args, message,
                        id=f"{command} {' '.join(args)}")
@@ -195,4 +210,16 @@ def test_the_command_line_exits_2_without_a_traceback_and_fast_when_data_is_miss
     for noise in ("dataset_info.json", "Variant folder", "Unable to initialize backend"):  # library chatter
         assert noise not in out.stdout + out.stderr
     assert time.perf_counter() - start < 120  # no network hang
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_the_ray_backend_without_ray_installed_is_refused_naming_the_extra(lopt, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
+    assert lopt("meta-train", *POP, "population.backend=ray", "tracking.mode=disabled") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert ("population.backend='ray' is invalid: it must be local, or ray with Ray installed (pip install "
+            "'lopt[ray]'): the ray package is not installed.") in err
     assert not (tmp_path / "outputs").exists()

@@ -1,0 +1,120 @@
+"""`lopt meta-train population=...` end to end: a population SIGKILLed mid-run and resumed ends
+exactly as an uninterrupted one (every member's state, the assignments, the PBT key, the event log
+and every member's records), and what a run writes is what its members did."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from lopt.checkpoint import Checkpointer
+from lopt.commands import meta_train, population
+from tests.conftest import compose
+
+SIZE = 3
+
+
+def run_args(store):
+    return ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled", "num_tasks=2",
+            "schedule.length=50", "lopt=learnable_adam", "population=self_training", f"population.size={SIZE}",
+            "population.trunc_lengths=[3,5]", "population.exploit_every=2", "population.p_resample_length=0.5",
+            "eval.tasks=[wine_mlp]", "eval.num_steps=20", "eval.num_seeds=2", "eval.every=4",
+            "eval.baselines.run_missing=true", f"eval.baselines.dir={store}", "outer_iterations=8", "log_every=1",
+            "checkpoint_every=1"]
+
+
+def lopt(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "lopt_cli.main", "meta-train", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+
+
+def records(path):
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith(("perf/", "time/"))}
+            for line in path.read_text().splitlines()]
+
+
+def final_state(run_dir, store):
+    c = meta_train.build(compose("meta_train", *run_args(store)))
+    like = population.initial_state(population.program(c), c.population, c.settings.seed)
+    ckpt = Checkpointer(run_dir / "checkpoints")
+    try:
+        return ckpt.restore(ckpt.latest_step(), like)
+    finally:
+        ckpt.close()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An uninterrupted 8-iteration population, and the same run SIGKILLed after its third
+    checkpoint and resumed (an exploit step every 2 iterations, every member evaluated every 4)."""
+    cwd = tmp_path_factory.mktemp("population")
+    store = cwd / "baselines"
+    full = lopt(*run_args(store), "hydra.run.dir=full", cwd=cwd)
+    assert full.returncode == 0, full.stderr
+    killed = cwd / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "lopt_cli.main", "meta-train", *run_args(store),
+                             f"hydra.run.dir={killed}"], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (killed / "checkpoints" / "3").is_dir():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "final_theta").exists()
+    resumed = lopt(*run_args(store), f"resume={killed}", cwd=cwd)
+    assert resumed.returncode == 0, resumed.stderr
+    return store, cwd / "full", killed, full, resumed
+
+
+def test_a_killed_and_resumed_population_equals_an_uninterrupted_one(runs):
+    store, full, killed, _, resumed = runs
+    assert "Resuming" in resumed.stdout
+    a, b = final_state(full, store), final_state(killed, store)
+    for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert (killed / "events.jsonl").read_text() == (full / "events.jsonl").read_text()
+    for i in range(SIZE):
+        path = os.path.join("members", str(i), "metrics.jsonl")
+        assert records(killed / path) == records(full / path)
+    assert records(killed / "metrics.jsonl") == records(full / "metrics.jsonl")
+
+
+def test_the_event_log_and_checkpoint_record_what_the_population_did(runs):
+    store, full, _, done, _ = runs
+    events = [json.loads(line) for line in (full / "events.jsonl").read_text().splitlines()]
+    assert [e["outer_iteration"] for e in events] == [2, 4, 6]  # none at the last iteration
+    state = final_state(full, store)
+    outer, lengths = np.asarray(state.outer), np.asarray(state.trunc_length)
+    last = {}
+    for e in events:
+        assert e["winner"] != e["loser"] and e["outer"] != e["loser"] and e["trunc_length"] in (3, 5)
+        assert e["winner_score"] <= e["loser_score"]  # normalized loss: lower wins
+        last[e["loser"]] = e
+    for loser, e in last.items():  # the latest event of each loser is its assignment now, unless it won since
+        if all(later["winner"] != loser for later in events[events.index(e) + 1:]):
+            assert outer[loser] == e["outer"] and lengths[loser] == e["trunc_length"]
+    assert all(o != i for i, o in enumerate(outer))  # nobody trains itself
+    assert int(state.iteration) == 8 and np.asarray(state.members.iteration).tolist() == [8] * SIZE
+    rows = [json.loads(line) for line in (full / "members" / "0" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if "eval/population/normalized_loss" in r]
+    assert [r["outer_iteration"] for r in evals] == [4, 8]
+    assert all(0 <= r["eval/population/normalized_loss"] <= 1 for r in evals)
+    assert "population/outer" in rows[0] and np.isfinite(rows[0]["outer/loss"])
+    assert (full / "final_theta").is_dir() and (full / "population.png").stat().st_size > 0
+    assert "best_member" in done.stdout
+
+
+def test_the_hand_designed_control_runs_the_same_machinery(runs, tmp_path):
+    from rich.console import Console
+
+    store = runs[0]
+    cfg = compose("meta_train", *run_args(store), "population.outer=adam_clip", "outer_iterations=3",
+                  "eval.every=0", "checkpoint_every=0")
+    summary = meta_train.run(cfg, tmp_path / "control", Console(width=200))
+    assert summary["outer"] == "adam_clip" and summary["exploit_steps"] == 1
+    rows = [json.loads(line) for line in (tmp_path / "control" / "members" / "1" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["outer_iteration"] for r in rows] == [1, 2, 3] and all(np.isfinite(r["outer/theta_norm"]) for r in rows)
