@@ -65,6 +65,12 @@ CLAIMS = {
               "outer_iterations": 100000, "task.name": "digits_mlp", "task.hidden": [32], "task.batch_size": 64},
     "self_training": {"outer_opt.name": "lopt", "outer_opt.lopt.name": "small_fc_lopt", "schedule.name": "choice",
                       "schedule.lengths": [200, 300, 400, 800], "estimator.name": "pes", "family": FAMILIES},
+    "population_self_training": {
+        "population.outer": "self", "population.size": 4, "population.trunc_lengths": [10, 15, 20, 40],
+        "suite.name": "offline_small", "suite_tasks": ["digits_mlp", "breast_cancer_mlp", "wine_mlp", "quadratic"],
+        "lopt.name": "small_fc_lopt", "lopt.step_mult": 0.01, "estimator.name": "pes",
+        "estimator.normalize_task_grads": True, "schedule.name": "log_uniform", "schedule.low": 50,
+        "schedule.high": 300, "eval.every": 50, "eval.training_tasks": True, "outer_iterations": 1000},
 }
 
 
@@ -151,7 +157,8 @@ SMALLER = {
 }
 RUN_ELSEWHERE = {"quick_offline": "tests/scripts/test_reproduce_tutorial.py",
                  "celo": "tests/learned/test_celo.py", "celo_phase2": "tests/learned/test_celo.py",
-                 "celo2": "tests/learned/test_celo2.py"}
+                 "celo2": "tests/learned/test_celo2.py",
+                 "population_self_training": "tests/scripts/test_reproduce_self_training.py"}
 
 
 def test_every_preset_is_run_by_a_test():

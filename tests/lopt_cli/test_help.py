@@ -8,7 +8,7 @@ import pytest
 
 from tests.lopt_cli.test_experiments import PRESETS
 
-META_TRAIN_ONLY = ("estimator", "family", "meta_loss", "outer_opt", "schedule", "experiment")
+META_TRAIN_ONLY = ("estimator", "family", "meta_loss", "outer_opt", "population", "schedule", "experiment")
 
 
 def _help(command: str, cwd) -> str:
