@@ -31,7 +31,7 @@ from lopt.base import (
 )
 from lopt.compile_options import jit_once
 from lopt.data import Dataset
-from lopt.tree import where_rows
+from lopt.tree import all_finite, where_rows
 from lopt.unroll.partial import PartialUnroll, split, trainable_keys
 
 COUNTS = ("inner/resets", "inner/nonfinite")  # metric prefixes summed over variants, not averaged
@@ -138,20 +138,22 @@ class MetaTrainer:
 
     def step(self, state: MetaTrainState, data: tuple[Dataset | None, ...]) -> tuple[MetaTrainState, OuterStep]:
         """One outer iteration over the variants' `data`. Non-finite tasks are dropped; when none is
-        finite, theta and the outer-optimizer state stay as they are and `nonfinite_streak` counts
-        the iteration."""
+        finite, or the outer optimizer's update is not (a learned outer optimizer can overflow on
+        finite gradients), theta and the outer-optimizer state stay as they are and
+        `nonfinite_streak` counts the iteration."""
         key, k_est = jax.random.split(state.key)
         est = self.estimate(state.theta, state.estimator_state, data, k_est, state.iteration)
         trainable = self.trainable(state.theta)
         updates, opt_state = self.outer_opt.update(est.grad, state.outer_opt_state, trainable)
-        skip = est.finite_tasks == 0
         moved = optax.apply_updates(trainable, updates)
+        bad_update = (est.finite_tasks > 0) & ~(all_finite(moved) & all_finite(opt_state))
+        skip = (est.finite_tasks == 0) | bad_update
         theta = where_rows(skip, state.theta, moved if trainable is state.theta else {**state.theta, **moved})
         opt_state = where_rows(skip, state.outer_opt_state, opt_state)
         streak = jnp.where(skip, state.nonfinite_streak + 1, 0)
         metrics = {"outer/nonfinite_tasks": self.num_tasks * len(self.unrolls) - est.finite_tasks, **est.metrics,
                    "outer/grad_norm": optax.tree.norm(est.grad), "outer/theta_norm": optax.tree.norm(theta),
-                   "outer/nonfinite_streak": streak}
+                   "outer/nonfinite_update": bad_update.astype(jnp.int32), "outer/nonfinite_streak": streak}
         new = MetaTrainState(theta, opt_state, est.state, key, state.iteration + 1, streak)
         return new, OuterStep(est.meta_loss, metrics)
 

@@ -17,5 +17,5 @@ def where_rows(cond: jax.Array, a: Any, b: Any) -> Any:
 
 
 def all_finite(tree: Any) -> jax.Array:
-    """Whether every value of every leaf of `tree` is finite."""
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree)]))
+    """Whether every value of every leaf of `tree` is finite (True for a tree without leaves)."""
+    return jnp.all(jnp.stack([jnp.asarray(True), *(jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree))]))

@@ -101,6 +101,23 @@ def test_diverging_problems_leave_theta_unchanged_and_count_the_streak():
     assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state.estimator_state))
 
 
+def test_a_nonfinite_outer_update_on_finite_tasks_leaves_theta_unchanged_and_counts_the_streak():
+    """An outer optimizer that overflows on finite meta-gradients (as a learned one can) moves nothing."""
+    unroll = quadratic_unroll(100)
+    trainer = MetaTrainer((unroll,), ("quadratic",), LogLrSGD(), ES(std=0.01, trunc_length=10),
+                          optax.scale(float("inf")), unroll.schedule, 8, random_initial_offset=False)
+    state = trainer.init(jax.random.PRNGKey(0))
+    theta0 = jax.device_get(state.theta)
+    step = jax.jit(trainer.step)
+    for i in range(1, 3):
+        state, report = step(state, (QDATA,))
+        metrics = metric_record(report)
+        assert int(metrics["outer/nonfinite_tasks"]) == 0 and np.isfinite(metrics["outer/grad_norm"])
+        assert int(metrics["outer/nonfinite_update"]) == 1
+        assert int(metrics["outer/nonfinite_streak"]) == int(state.nonfinite_streak) == i
+    np.testing.assert_array_equal(state.theta, theta0)
+
+
 def test_a_step_with_some_finite_tasks_updates_theta_and_resets_the_streak():
     trainer = _quadratic_trainer(TruncatedUnroll(HALF_NAN, LogLrSGD(), ConstantSchedule(100)))
     state = trainer.init(jax.random.PRNGKey(0))._replace(nonfinite_streak=jnp.asarray(5, jnp.int32))
@@ -124,6 +141,7 @@ def test_tiny_meta_training_with_each_meta_loss(overrides):
     clip = 1.5 * np.log(10)
     for h in history:
         assert int(h["outer/nonfinite_tasks"]) == 0 and int(h["outer/nonfinite_streak"]) == 0
+        assert int(h["outer/nonfinite_update"]) == 0
         if full:  # every problem trains its 7 steps from step 0 and ends once
             assert int(h["inner/resets"]) == 2
         if "meta_loss=final" in overrides and not full and int(h["inner/resets"]) == 0:

@@ -184,13 +184,13 @@ def _restore(run_dir: Path, cfg: DictConfig, c: Components) -> MetaTrainState | 
 
 
 def nonfinite_error(it: int, streak: int, s: Settings, ckpt: checkpoint.Checkpointer,
-                    whose: str = "of every task") -> UserError:
+                    whose: str = "of every task", lower: str = "outer_opt.lr") -> UserError:
     """The error that stops a run whose losses have stayed non-finite (its state checkpointed at `it`)."""
     return UserError(
-        f"Meta-training stopped at outer iteration {it}: the loss {whose} has been non-finite for "
-        f"{streak} consecutive iterations (max_nonfinite_iterations={s.max_nonfinite_iterations}), so theta "
-        f"has not changed since iteration {it - streak}. That state is checkpointed in "
-        f"{ckpt.directory / str(it)}. Lower outer_opt.lr or estimator.std, or check the task, in a new run; "
+        f"Meta-training stopped at outer iteration {it}: the loss {whose} or the outer update has been "
+        f"non-finite for {streak} consecutive iterations (max_nonfinite_iterations={s.max_nonfinite_iterations}), "
+        f"so theta has not changed since iteration {it - streak}. That state is checkpointed in "
+        f"{ckpt.directory / str(it)}. Lower {lower} or estimator.std, or check the task, in a new run; "
         f"resuming this run with a larger max_nonfinite_iterations continues from the checkpoint.")
 
 
