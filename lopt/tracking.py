@@ -101,6 +101,7 @@ class Tracker:
                 mode=self.mode, dir=str(run_dir), project=project, entity=entity, group=group,
                 job_type=job_type, tags=tags, config=config, name=run_name(run_dir), id=_run_id(run_dir),
                 resume="allow",  # a resumed run continues its W&B run
+                reinit="create_new",  # one W&B run per population member, open together in this process
                 settings=wandb.Settings(console="off", silent=True),
             )
             self._started = _wandb_status(self._wandb, self.mode, mode, project)

@@ -196,10 +196,11 @@ def run(cfg: DictConfig, job: Job, c: Any, console: Console, t_command: float) -
     scorer = Scorer(evaluator, p.score)
     engine = make_engine(p, prog, dataset, state)
     del state  # its members now live in the engine
+    group = job.cfg.tracking.group or f"population-{job.dir.name}"
+    job.cfg.tracking.group = group  # the population's W&B run and its members' in one group
     job.write_config()
     last = _trim(job.dir, p.size, start) if job.main else {}
-    events = [e for e in _events(job.dir)] if job.main else []
-    group = job.cfg.tracking.group or f"population-{job.dir.name}"
+    events = _events(job.dir) if job.main else []
     ckpt = checkpoint.Checkpointer(job.dir / "checkpoints")
 
     def snapshot(iteration: int) -> PopulationState:
@@ -207,6 +208,13 @@ def run(cfg: DictConfig, job: Job, c: Any, console: Console, t_command: float) -
         return PopulationState(members, trainers, jnp.asarray(assignments.outer, jnp.int32),
                                jnp.asarray(assignments.trunc_length, jnp.int32), key,
                                jnp.asarray(iteration, jnp.int32))
+
+    def draw() -> None:  # population.png, from the members' logged evaluations
+        if s.eval.every and job.main:
+            job.save_figure(figure(job.dir, p.size, p.score,
+                                   figures.title(",".join(c.trainer.names), job.dir,
+                                                 f"population of {p.size} {cfg['lopt']['name']} ({p.outer})")),
+                            "population.png")
 
     def steps_per_iteration() -> int:  # inner steps of one outer iteration, all members
         return sum(prog.at(n, None).inner_steps_per_iteration for n in assignments.trunc_length)
@@ -252,8 +260,10 @@ def run(cfg: DictConfig, job: Job, c: Any, console: Console, t_command: float) -
                     if min(streaks) >= s.max_nonfinite_iterations:
                         if ckpt.latest_step() != it:
                             ckpt.save(it, snapshot(it))
+                        draw()
                         tracker.summary({"stopped": "non-finite losses", "stopped_at_iteration": it})
-                        raise nonfinite_error(it, min(streaks), s, ckpt, "of every member's tasks")
+                        raise nonfinite_error(it, min(streaks), s, ckpt, "of every member's tasks",
+                                              "lopt.step_mult" if p.outer == SELF else "outer_opt.lr")
                 evaluate_all = bool(s.eval.every) and (it % s.eval.every == 0 or it == s.outer_iterations)
                 if evaluate_all:
                     for i, (_, record) in enumerate(scorer(engine, it, range(p.size))):
@@ -300,11 +310,7 @@ def run(cfg: DictConfig, job: Job, c: Any, console: Console, t_command: float) -
                 **job.wrote("config.yaml, metrics.jsonl, events.jsonl, members/, checkpoints/, final_theta/"
                             + (", population.png" if s.eval.every else "")),
             }
-            if s.eval.every and job.main:
-                job.save_figure(figure(job.dir, p.size, p.score,
-                                       figures.title(",".join(c.trainer.names), job.dir,
-                                                     f"population of {p.size} {cfg['lopt']['name']} ({p.outer})")),
-                                "population.png")
+            draw()
             tracker.summary(summary)
             return summary
     finally:

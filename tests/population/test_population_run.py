@@ -118,3 +118,34 @@ def test_the_hand_designed_control_runs_the_same_machinery(runs, tmp_path):
     assert summary["outer"] == "adam_clip" and summary["exploit_steps"] == 1
     rows = [json.loads(line) for line in (tmp_path / "control" / "members" / "1" / "metrics.jsonl").read_text().splitlines()]
     assert [r["outer_iteration"] for r in rows] == [1, 2, 3] and all(np.isfinite(r["outer/theta_norm"]) for r in rows)
+
+
+def test_one_wandb_run_per_member_and_the_population_in_one_group(runs, tmp_path, monkeypatch):
+    import wandb
+    from rich.console import Console
+
+    made = []
+
+    class FakeRun:
+        def __init__(self, **kwargs):
+            self.init, self.logged, self.summary, self.exit_code = kwargs, [], {}, None
+            made.append(self)
+
+        def log(self, record, step=None):
+            self.logged.append(record)
+
+        def finish(self, exit_code=None):
+            self.exit_code = exit_code
+
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: FakeRun(**kwargs))
+    cfg = compose("meta_train", *run_args(runs[0]), "tracking.mode=offline", "outer_iterations=3", "eval.every=0",
+                  "checkpoint_every=0")
+    meta_train.run(cfg, tmp_path / "pop", Console(width=200))
+    assert [r.init["job_type"] for r in made] == ["population", *["population-member"] * SIZE]
+    assert len({r.init["group"] for r in made}) == 1 and made[0].init["group"] == "population-pop"
+    assert len({r.init["id"] for r in made}) == SIZE + 1 and all(r.exit_code == 0 for r in made)
+    assert [r.init["config"]["member"] for r in made[1:]] == list(range(SIZE))
+    assert [rec["outer_iteration"] for rec in made[1].logged] == [1, 2, 3]
+    assert made[0].summary["outer_iterations"] == 3
+    table = [rec["population/events"] for rec in made[0].logged if "population/events" in rec][-1]
+    assert table.columns == population.EVENT_COLUMNS and len(table.data) == 1  # the exploit at iteration 2
