@@ -7,7 +7,7 @@ log); an engine holds the members' device states and each member's snapshot of i
 `population.sync_every` outer iterations and when an exploit step reassigns member i)."""
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import jax
 import jax.numpy as jnp
@@ -62,23 +62,21 @@ def groups(trunc_length: Sequence[int]) -> tuple[tuple[int, tuple[int, ...]], ..
     return tuple((n, tuple(i for i, m in enumerate(trunc_length) if m == n)) for n in lengths)
 
 
-def _advance(program: MemberProgram, grouping: tuple[tuple[int, tuple[int, ...]], ...], members: MetaTrainState,
-             trainers: Theta, outer: jax.Array, refresh: jax.Array,
-             data: tuple[Dataset | None, ...]) -> tuple[MetaTrainState, Theta, OuterStep]:
-    """Every member's outer iteration in one program: per truncation length, its members vmapped."""
-    trainers = jax.tree_util.tree_map(lambda now, kept: jnp.where(refresh, now, kept),
-                                      member(members.theta, outer), trainers)
-    size = outer.shape[0]
-    reports: Any = None
-    for length, idx in grouping:
-        rows = np.asarray(idx)
-        new, report = jax.vmap(partial(program.step, length), in_axes=(0, 0, None))(
-            member(members, rows), member(trainers, rows), data)
-        members = replace_member(members, rows, new)
-        if reports is None:
-            reports = jax.tree_util.tree_map(lambda x: jnp.zeros((size, *x.shape[1:]), x.dtype), report)
-        reports = replace_member(reports, rows, report)
-    return members, trainers, reports
+def _advance_group(program: MemberProgram, length: int, members: MetaTrainState, trainers: Theta, rows: jax.Array,
+                   data: tuple[Dataset | None, ...]) -> tuple[MetaTrainState, OuterStep]:
+    """The outer iteration of the members `rows`, which share truncation `length`: one vectorized
+    unroll, vmapped over them."""
+    new, report = jax.vmap(partial(program.step, length), in_axes=(0, 0, None))(
+        member(members, rows), member(trainers, rows), data)
+    return replace_member(members, rows, new), report
+
+
+def _gather_reports(parts: Sequence[tuple[tuple[int, ...], OuterStep]]) -> OuterStep:
+    """The groups' reports (`parts`: each group's members and its report) on the host, stacked over
+    the members in their order."""
+    order = np.argsort(np.concatenate([idx for idx, _ in parts]))
+    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs)[order],
+                                  *jax.device_get([report for _, report in parts]))
 
 
 def _restart(program: MemberProgram, members: MetaTrainState, trainers: Theta, outer: jax.Array, loser: jax.Array,
@@ -89,22 +87,28 @@ def _restart(program: MemberProgram, members: MetaTrainState, trainers: Theta, o
 
 
 class LocalEngine:
-    """All members in this process, on its devices: one compiled program per outer iteration (a
-    vectorized unroll per truncation length), compiled once per grouping of the members by length
-    and reused whenever that grouping comes back; the state is donated."""
+    """All members in this process, on its devices. Each outer iteration runs one program per
+    truncation length, its members vmapped (a program for all lengths at once ran slower on XLA:CPU
+    than separate ones), compiled once per length and number of members and reused whenever they
+    come back; the members' state is donated."""
 
     def __init__(self, program: MemberProgram, data: tuple[Dataset | None, ...], members: MetaTrainState,
                  trainers: Theta):
         self.program, self.data = program, data
         self.members, self.trainers = members, trainers
-        self._advance = jax.jit(partial(_advance, program), static_argnums=0, donate_argnums=(1, 2))
+        self._refresh = jax.jit(member)
+        self._advance = jax.jit(partial(_advance_group, program), static_argnums=0, donate_argnums=1)
         self._restart = jax.jit(partial(_restart, program), donate_argnums=(0, 1))
 
     def advance(self, outer: Sequence[int], trunc_length: Sequence[int], refresh: bool) -> OuterStep:
-        self.members, self.trainers, reports = self._advance(
-            groups(trunc_length), self.members, self.trainers, jnp.asarray(outer, jnp.int32),
-            jnp.asarray(refresh), self.data)
-        return reports
+        if refresh:  # every snapshot becomes its trainer's current theta, before any member moves
+            self.trainers = self._refresh(self.members.theta, jnp.asarray(outer, jnp.int32))
+        parts = []
+        for length, idx in groups(trunc_length):  # dispatched back to back; read once all are queued
+            self.members, report = self._advance(length, self.members, self.trainers, jnp.asarray(idx, jnp.int32),
+                                                 self.data)
+            parts.append((idx, report))
+        return _gather_reports(parts)
 
     def thetas(self, indices: Sequence[int]) -> list[Theta]:
         return [jax.device_get(member(self.members.theta, i)) for i in indices]

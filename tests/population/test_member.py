@@ -2,7 +2,7 @@
 trainer's theta on its own meta-gradient (checked against the same step made by hand), the hand-
 designed control moves it as meta-train's outer optimizer does, and an exploit restart takes the
 winner's theta with fresh states; the local engine's vmapped iteration equals member-by-member
-steps and compiles once per grouping of the members by truncation length."""
+steps and compiles once per truncation length and number of members sharing it."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -99,7 +99,7 @@ def test_a_restart_takes_the_winners_theta_and_fresh_states_keeping_the_count(se
     close(restarted.estimator_state, fresh.estimator_state)
 
 
-def test_the_local_engine_equals_member_by_member_steps_and_compiles_once_per_grouping(setup):
+def test_the_local_engine_equals_member_by_member_steps_and_compiles_once_per_group_shape(setup):
     c, prog, outer, members, data = setup
     lengths = (3, 5, 3)
     trainers = member(members.theta, outer)
@@ -117,6 +117,8 @@ def test_the_local_engine_equals_member_by_member_steps_and_compiles_once_per_gr
     assert groups(lengths) == ((3, (0, 2)), (5, (1,)))
     engine.advance(tuple(outer.tolist()), lengths, refresh=False)
     engine.advance(tuple(outer.tolist()), lengths, refresh=True)
-    assert engine._advance._cache_size() == 1
-    engine.advance(tuple(outer.tolist()), (5, 5, 3), refresh=False)  # a new grouping: its own program
+    assert engine._advance._cache_size() == 2  # (3, two members), (5, one)
+    engine.advance(tuple(outer.tolist()), (5, 3, 3), refresh=False)  # the same groups' shapes, other members
     assert engine._advance._cache_size() == 2
+    engine.advance(tuple(outer.tolist()), (5, 5, 3), refresh=False)  # (3, one), (5, two): their own programs
+    assert engine._advance._cache_size() == 4
