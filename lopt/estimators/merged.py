@@ -9,6 +9,7 @@ g = (g_rp / var_rp + g_es / var_es) / (1 / var_rp + 1 / var_es), whose variance 
 smaller of the two: backprop where it is well-behaved, ES where backprop explodes.
 """
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,12 +23,17 @@ from lopt.unroll import InnerState, StepOutput
 tree_map = jax.tree_util.tree_map
 
 
+def variances(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Per-element empirical variances over the `finite` tasks ([tasks] bool, default all) of the
+    backprop and ES samples ([tasks, ...])."""
+    where = None if finite is None else jnp.broadcast_to(along_rows(finite, rp), rp.shape)
+    return jnp.var(rp, axis=0, where=where), jnp.var(es, axis=0, where=where)
+
+
 def rp_weight(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> jax.Array:
     """Per-element weight var_es / (var_rp + var_es) of the backprop samples ([tasks, ...]) in
-    eq. 1, the variances over the `finite` tasks ([tasks] bool, default all); 1/2 where both
-    variances vanish, 0 where backprop is not finite."""
-    where = None if finite is None else jnp.broadcast_to(along_rows(finite, rp), rp.shape)
-    var_rp, var_es = jnp.var(rp, axis=0, where=where), jnp.var(es, axis=0, where=where)
+    eq. 1 (`variances`); 1/2 where both variances vanish, 0 where backprop is not finite."""
+    var_rp, var_es = variances(rp, es, finite)
     total = var_rp + var_es
     w = jnp.where(total > 0, var_es / jnp.where(total > 0, total, 1.0), 0.5)
     return jnp.where(jnp.isfinite(var_rp), w, 0.0)
@@ -61,7 +67,15 @@ class Merged(AntitheticEstimator):
         it weight 0); the merge weights are estimated from the finite tasks only."""
         rp, es, inner, out = self.samples(unroll, theta, state, data, key, outer_iteration)
         finite = finite_tasks(es, out.nonfinite)
-        weights = jax.tree_util.tree_leaves(tree_map(lambda r, e: rp_weight(r, e, finite), rp, es))
         merged = tree_map(lambda r, e: merge(r, e, finite), rp, es)
+        pairs = list(zip(jax.tree_util.tree_leaves(rp), jax.tree_util.tree_leaves(es)))
+        var_rp, var_es = zip(*(variances(r, e, finite) for r, e in pairs))
+        weights = [rp_weight(r, e, finite) for r, e in pairs]
         return self.finish(merged, inner, self.objective(unroll, out), out, finite,
-                           **{"estimator/rp_weight": jnp.mean(jnp.concatenate([w.ravel() for w in weights]))})
+                           **{"estimator/rp_weight": _mean_over(weights), "estimator/rp_variance": _mean_over(var_rp),
+                              "estimator/es_variance": _mean_over(var_es)})
+
+
+def _mean_over(leaves: Any) -> jax.Array:
+    """The mean of per-meta-parameter values over every meta-parameter."""
+    return jnp.mean(jnp.concatenate([x.ravel() for x in leaves]))

@@ -54,3 +54,19 @@ def test_inverse_variance_weights_follow_eq_1():
     es = jnp.array([[0.0, 5.0, 0.0], [4.0, 5.0, 2.0]])  # variances 4, 0, 1
     np.testing.assert_allclose(rp_weight(rp, es), [0.8, 0.5, 0.0])
     np.testing.assert_allclose(merge(rp, es), [[0.8, 2.5, 0.0], [3.2, 2.5, 2.0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("lr", [0.1, 2.5])  # a stable unroll; an exploding one
+def test_the_logged_variances_are_the_samples_variances_over_tasks(lr):
+    """estimator/rp_variance and es_variance (Metz et al. 2018, Fig. 5a): the variance over tasks of
+    each estimator's per-task samples, averaged over meta-parameters."""
+    unroll = quadratic_unroll(100)
+    theta = jnp.log(jnp.array([lr, lr]))
+    merged = Merged(std=0.1, trunc_length=20)
+    state = merged.init(unroll, theta, jax.random.PRNGKey(0), 16, random_offset=False)
+    key = jax.random.PRNGKey(1)
+    rp, es, _, _ = jax.jit(lambda: merged.samples(unroll, theta, state, DATA, key, ZERO))()
+    metrics = jax.jit(lambda: merged.estimate(unroll, theta, state, DATA, key, ZERO).metrics)()
+    expected_rp, expected_es = np.var(np.asarray(rp, np.float64), 0).mean(), np.var(np.asarray(es, np.float64), 0).mean()
+    assert float(metrics["estimator/rp_variance"]) == pytest.approx(expected_rp, rel=1e-4)
+    assert float(metrics["estimator/es_variance"]) == pytest.approx(expected_es, rel=1e-4)
