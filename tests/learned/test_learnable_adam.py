@@ -5,8 +5,10 @@ import optax
 import pytest
 
 from lopt import learned
+from lopt.commands import meta_train
 from lopt.errors import ConfigError
 from lopt.learned import LearnableAdam
+from tests.conftest import TINY, compose_meta_train
 from tests.learned.lopt_checks import PARAMS, assert_meta_training_moves_theta, evaluate_curves, grads, num_meta_params
 
 
@@ -66,10 +68,27 @@ def test_bad_initial_values_are_config_errors():
         learned.build({"name": "learnable_adam", "b1": 1.0})
     with pytest.raises(ConfigError, match="lopt.lr=0.0 is invalid"):
         learned.build({"name": "learnable_adam", "lr": 0.0})
+    for bad in ([], ["lr", "beta1"]):
+        with pytest.raises(ConfigError, match=r"lopt.trainable=.* is invalid: it must be null \(all\) or a non-empty "
+                                              r"list of lr, b1, b2, eps"):
+            learned.build({"name": "learnable_adam", "trainable": bad})
 
 
 def test_meta_training_moves_theta():
     assert_meta_training_moves_theta("learnable_adam")
+
+
+def test_trainable_lr_only_moves_the_learning_rate():
+    """lopt.trainable=[lr] (the truncation-bias experiment of Metz et al. 2019): the betas and
+    epsilon stay exactly at their configured values."""
+    c = meta_train.build(compose_meta_train(*TINY, "lopt=learnable_adam", "lopt.trainable=[lr]"))
+    assert c.lopt.trainable_keys == ("lr",)
+    state = c.trainer.init(jax.random.PRNGKey(0))
+    theta0 = jax.device_get(state.theta)
+    state, _ = jax.jit(c.trainer.step)(state, meta_train.load_data(c))
+    assert float(state.theta["lr"]) != float(theta0["lr"])
+    for k in ("b1", "b2", "eps"):
+        assert float(state.theta[k]) == float(theta0[k])
 
 
 def test_evaluate_through_the_export_equals_hand_designed_adam(tmp_path):
