@@ -50,24 +50,22 @@ distributed.* and (when the population evaluates its training suite) suite.* are
 """
 import argparse
 import json
-import subprocess
 import sys
 import textwrap
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra import compose, initialize_config_module
-from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from lopt import figures
 from lopt.evaluation.periodic import HIGHER_IS_BETTER
+from lopt.reproduction import compose_config, read_jsonl, run_lopt
 from lopt.results import pyplot, save_figure, write_json
 from lopt.sweep import half_decade_grid
 
+SCRIPT = "reproduce_self_training"
 PRESET = "population_self_training"  # meta-train's +experiment= (conf/experiment/)
 QUICK = ["outer_iterations=400", "eval.every=10", "population.exploit_every=20"]  # measured: ~10 min in all
 CONTROL = "adam_clip"  # population.outer of the hand-designed control
@@ -77,40 +75,13 @@ KEY_PREFIX = "eval/population/"  # a population member's evaluation record carri
 
 def _lopt(command: str, run_dir: Path, overrides: list[str], multirun: bool = False,
           may_stop: bool = False) -> tuple[float, str | None]:
-    """Run one lopt command into `run_dir` (with `multirun`: a sweep, one job per subdirectory); its
-    wall time and, for a population run (`may_stop`) that failed after logging evaluations (e.g.
-    stopped because every member's losses went non-finite), its error: what it logged is the result.
-    Any other failure stops the script."""
-    where = f"hydra.sweep.dir={run_dir}" if multirun else f"hydra.run.dir={run_dir}"
-    words = [command, *(["--multirun"] if multirun else []), *overrides, where]
-    print(f"\n$ lopt {' '.join(words)}", flush=True)
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lopt_cli.main", *words], stderr=subprocess.PIPE, text=True)
-    sys.stderr.write(proc.stderr)
-    wall = time.perf_counter() - start
-    if proc.returncode == 0:
-        return wall, None
-    if may_stop and any(KEY_PREFIX in line for line in _lines(run_dir / "members" / "0" / "metrics.jsonl")):
-        errors = [line for line in proc.stderr.splitlines() if line.startswith("lopt: error:")]
-        message = errors[-1].removeprefix("lopt: error:").strip() if errors else f"exit status {proc.returncode}"
-        print(f"\nreproduce_self_training: `lopt {command}` stopped early; its evaluations so far are the result.",
-              flush=True)
-        return wall, message
-    sys.exit(f"reproduce_self_training: `lopt {command}` failed (see above); stopping.")
+    """Run one lopt command into `run_dir`: its wall time and, for a population run (`may_stop`) that
+    failed after logging evaluations (e.g. stopped because every member's losses went non-finite),
+    its error: what it logged is the result. Any other failure stops the script."""
+    def evaluated(run: Path) -> bool:
+        return any(k.startswith(KEY_PREFIX) for r in read_jsonl(run / "members" / "0" / "metrics.jsonl") for k in r)
 
-
-def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
-
-
-def _meta_train_config(overrides: list[str]) -> Any:
-    """The config `lopt meta-train *overrides` runs: the preset with the overrides on top."""
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        try:
-            return compose("meta_train", overrides=overrides)
-        except HydraException as err:
-            sys.exit(f"reproduce_self_training: `lopt meta-train {' '.join(overrides)}` does not compose: "
-                     f"{str(err).splitlines()[0]}")
+    return run_lopt(SCRIPT, command, run_dir, overrides, multirun, evaluated if may_stop else None)
 
 
 def _evaluation_suite(cfg: Any) -> tuple[str, list[str], bool]:
@@ -139,10 +110,6 @@ def _forwarded(overrides: list[str], training_suite: bool) -> list[str]:
     return out
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in _lines(path)]
-
-
 def _population(run_dir: Path, size: int, score: str, tasks: list[str], sign: float,
                 stopped: str | None) -> dict[str, Any]:
     """Every member's evaluations (outer iteration, minutes, score) and, per evaluation, the best
@@ -151,7 +118,7 @@ def _population(run_dir: Path, size: int, score: str, tasks: list[str], sign: fl
     key = f"eval/population/{score}"
     members: list[dict[str, Any]] = []
     for i in range(size):
-        rows = [r for r in _records(run_dir / "members" / str(i) / "metrics.jsonl") if key in r]
+        rows = [r for r in read_jsonl(run_dir / "members" / str(i) / "metrics.jsonl") if key in r]
         for r in rows:
             missing = [t for t in tasks if f"eval/{t}/{score}" not in r]
             if missing:
@@ -178,11 +145,11 @@ def _population(run_dir: Path, size: int, score: str, tasks: list[str], sign: fl
     k = min(range(len(iterations)), key=lambda j: sign * best["score"][j])  # the first of the best
     best_ever = {"outer_iteration": iterations[k], "minutes": best["minutes"][k], "member": best["member"][k],
                  "score": best["score"][k]}
-    logged = _records(run_dir / "metrics.jsonl")
+    logged = read_jsonl(run_dir / "metrics.jsonl")
     return {"run_dir": str(run_dir), "stopped_early": stopped,
             "last_outer_iteration": int(logged[-1]["outer_iteration"]) if logged else None,
             "members": members, "best": best, "final": final, "best_ever": best_ever,
-            "events": _records(run_dir / "events.jsonl")}
+            "events": read_jsonl(run_dir / "events.jsonl")}
 
 
 def _reference(run_dir: Path, score: str, tasks: list[str]) -> dict[str, Any]:
@@ -304,15 +271,14 @@ def main() -> None:
     p.add_argument("overrides", nargs="*", help="extra key=value overrides for the meta-train runs")
     a = p.parse_args()
     meta = [f"+experiment={PRESET}", *(QUICK if a.quick else []), *a.overrides]
-    cfg = _meta_train_config(meta)
+    cfg = compose_config(SCRIPT, "meta-train", meta)
     if cfg.get("population") is None:
         sys.exit("reproduce_self_training: the overrides leave no population (population=null).")
     suite, suite_tasks, training_suite = _evaluation_suite(cfg)
     e, pop_cfg = cfg.eval, cfg.population
     score, sign = str(pop_cfg.score), (-1.0 if str(pop_cfg.score) in HIGHER_IS_BETTER else 1.0)
     reference = str(e.baselines.optimizer)
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        suite_cfg = cfg.suite if training_suite else compose("evaluate", overrides=[f"suite={suite}"]).suite
+    suite_cfg = cfg.suite if training_suite else compose_config(SCRIPT, "evaluate", [f"suite={suite}"]).suite
     tasks = suite_tasks or list(suite_cfg.tasks)
     lrs = a.lrs or list(half_decade_grid(*suite_cfg.lr_range))
     out = a.out or Path("outputs/self_training") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")

@@ -17,40 +17,22 @@ and prints a one-line verdict with the numbers.
 """
 import argparse
 import json
-import subprocess
-import sys
-import time
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_module
-from hydra.errors import HydraException
 
 from lopt import figures
+from lopt.reproduction import compose_config, run_lopt
 from lopt.results import pyplot, save_figure, write_json
 
+SCRIPT = "reproduce_tutorial"
 PRESETS = {False: "tutorial_conv_cifar", True: "quick_offline"}  # meta-train's +experiment= (conf/experiment/)
 
 
 def _lopt(command: str, run_dir: Path, overrides: list[str]) -> float:
     """Run one lopt command into `run_dir`; its wall time. Stops the script if it fails."""
-    args = [sys.executable, "-m", "lopt_cli.main", command, *overrides, f"hydra.run.dir={run_dir}"]
-    print(f"\n$ lopt {command} {' '.join(overrides)} hydra.run.dir={run_dir}", flush=True)
-    start = time.perf_counter()
-    if subprocess.run(args).returncode != 0:
-        sys.exit(f"reproduce_tutorial: `lopt {command}` failed (see above); stopping.")
-    return time.perf_counter() - start
-
-
-def _meta_train_config(overrides: list[str]):
-    """The config `lopt meta-train *overrides` runs: the preset with the overrides on top."""
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        try:
-            return compose("meta_train", overrides=overrides)
-        except HydraException as err:
-            sys.exit(f"reproduce_tutorial: `lopt meta-train {' '.join(overrides)}` does not compose: "
-                     f"{str(err).splitlines()[0]}")
+    return run_lopt(SCRIPT, command, run_dir, overrides)[0]
 
 
 def _mean_curve(per_seed: list) -> np.ndarray:
@@ -131,7 +113,7 @@ def main() -> None:
              "estimator.trunc_length": a.trunc_length, "schedule.length": a.num_steps}
     preset = a.preset or PRESETS[a.quick]
     meta = [f"+experiment={preset}", *(f"{k}={v}" for k, v in sizes.items() if v is not None), *a.overrides]
-    cfg = _meta_train_config(meta)  # what meta-train will run: the task, sizes and inner length of the other runs
+    cfg = compose_config(SCRIPT, "meta-train", meta)  # what meta-train runs: the others take its task, sizes, length
     task, num_tasks, outer_iterations = cfg.task.name, cfg.num_tasks, cfg.outer_iterations
     trunc_length, num_steps = cfg.estimator.trunc_length, cfg.schedule.length
     out = a.out or Path("outputs/tutorial") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")

@@ -1,0 +1,76 @@
+"""What the paper-reproduction scripts (`scripts/reproduce_*.py`) share: running an `lopt` command
+as a user would type it, composing the config a command will run, and the verdict a script prints
+per claim of its paper (the claim, the numbers measured, reproduced or not)."""
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_module
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+
+from lopt.config import CONFIG_PACKAGE
+
+
+def run_lopt(script: str, command: str, run_dir: Path, overrides: list[str], multirun: bool = False,
+             tolerate: Callable[[Path], bool] | None = None) -> tuple[float, str | None]:
+    """`lopt <command> *overrides` in a subprocess, writing into `run_dir` (with `multirun`: a sweep,
+    one job per subdirectory): its wall time in seconds, and the error of a failed run that
+    `tolerate(run_dir)` accepts as a result (e.g. a meta-training stopped by non-finite losses after
+    logging evaluations), else None. Any other failure stops `script`, naming the command."""
+    where = f"hydra.sweep.dir={run_dir}" if multirun else f"hydra.run.dir={run_dir}"
+    words = [command, *(["--multirun"] if multirun else []), *overrides, where]
+    print(f"\n$ lopt {' '.join(words)}", flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "lopt_cli.main", *words], text=True,
+                          stderr=None if tolerate is None else subprocess.PIPE)  # read only to report the error
+    if proc.stderr:
+        sys.stderr.write(proc.stderr)
+    wall = time.perf_counter() - start
+    if proc.returncode == 0:
+        return wall, None
+    if tolerate is not None and tolerate(run_dir):
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("lopt: error:")]
+        print(f"\n{script}: `lopt {command}` stopped early; what it logged is the result.", flush=True)
+        return wall, errors[-1].removeprefix("lopt: error:").strip() if errors else f"exit status {proc.returncode}"
+    sys.exit(f"{script}: `lopt {command}` failed (see above); stopping.")
+
+
+def compose_config(script: str, command: str, overrides: list[str]) -> DictConfig:
+    """The config `lopt <command> *overrides` runs; a config that does not compose stops `script`."""
+    with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
+        try:
+            return compose(command.replace("-", "_"), overrides=overrides)
+        except HydraException as err:
+            sys.exit(f"{script}: `lopt {command} {' '.join(overrides)}` does not compose: "
+                     f"{str(err).splitlines()[0]}")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl-style file (none if it does not exist)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim of a paper checked against measured numbers."""
+
+    figure: str  # where the paper makes the claim, e.g. "Fig. 4a"
+    claim: str
+    measured: str  # the numbers the verdict rests on, in words
+    reproduced: bool
+
+    def line(self) -> str:
+        """The line a script prints."""
+        outcome = "REPRODUCED" if self.reproduced else "NOT reproduced"
+        return f"verdict ({self.figure}): {self.claim}: {self.measured} -> {outcome}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
