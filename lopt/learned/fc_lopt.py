@@ -7,6 +7,10 @@ accumulators at decays 0.5, 0.9, 0.99, 0.999, 0.9999 the Adam-like terms m, rms,
 features are normalized to unit second moment over each tensor. A ReLU MLP with 32 hidden units
 (one hidden layer in the paper, ~1k meta-parameters: 1090) outputs a direction d and magnitude m,
 and the step is step_mult * d * exp(exp_mult * m) with both temperatures 1e-3.
+
+The switches `momentum`, `rms` and `time` drop feature groups for the paper's ablation (§4.5,
+Fig. 7): without momentum a decay contributes rms and 1/sqrt(rms); without rms, m alone; without
+either, none (the gradient and the value remain); without time, no tanh features.
 """
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -35,9 +39,16 @@ class FCState(NamedTuple):
     iteration: jax.Array
 
 
-def tensor_features(p: jax.Array, g: jax.Array, m: jax.Array, rms: jax.Array) -> jax.Array:
-    """The normalizable features of one tensor, stacked on a last axis: [*shape, 2 + 4 * decays]."""
-    return jnp.concatenate([g[..., None], p[..., None], *momentum_rms_features(m, rms)], axis=-1)
+def tensor_features(p: jax.Array, g: jax.Array, m: jax.Array, rms: jax.Array, momentum: bool = True,
+                    second_moment: bool = True) -> jax.Array:
+    """The normalizable features of one tensor, stacked on a last axis: [*shape, 2 + k * decays]
+    (k = 4 with both accumulators' features, 2 with the second moment's, 1 with momentum's, 0)."""
+    m_feat, rms_feat, scaled, rsqrt = momentum_rms_features(m, rms)
+    if momentum and second_moment:
+        chosen = [m_feat, rms_feat, scaled, rsqrt]
+    else:
+        chosen = [m_feat] if momentum else [rms_feat, rsqrt] if second_moment else []
+    return jnp.concatenate([g[..., None], p[..., None], *chosen], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -49,14 +60,25 @@ class FCLOpt:
     step_mult: float = 1e-3
     exp_mult: float = 1e-3
     decays: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999, 0.9999)
+    momentum: bool = True  # the momentum features (the ablation's "No Mom" turns them off)
+    rms: bool = True  # the second-moment features ("No RMS")
+    time: bool = True  # the tanh time features ("No Time")
 
     def __post_init__(self):
         check_hidden(self.hidden_size, self.hidden_layers)
         check_decays("decays", self.decays)
 
     @property
+    def per_decay_features(self) -> int:
+        return 4 if self.momentum and self.rms else 1 if self.momentum else 2 if self.rms else 0
+
+    @property
+    def num_time_features(self) -> int:
+        return len(TIMESCALES) if self.time else 0
+
+    @property
     def num_features(self) -> int:
-        return 2 + 4 * len(self.decays) + len(TIMESCALES)
+        return 2 + self.per_decay_features * len(self.decays) + self.num_time_features
 
     def init_theta(self, key: PRNGKey) -> Theta:
         return {"nn": init_mlp(key, [self.num_features] + [self.hidden_size] * self.hidden_layers + [2])}
@@ -72,13 +94,15 @@ class FCLOpt:
 
     def time_bias(self, nn: Params, iteration: jax.Array) -> jax.Array:
         """The first layer's input from the time features, plus its bias: [hidden_size]."""
+        if not self.time:
+            return nn["b0"]
         n_norm = self.num_features - len(TIMESCALES)
         return tanh_time_features(iteration, TIMESCALES) @ nn["w0"][n_norm:self.num_features] + nn["b0"]
 
     def tensor_step(self, nn: Params, bias: jax.Array, p, g, m, rms) -> jax.Array:
         """New values of one tensor; `bias` is the first layer's input from everything constant over
         the tensor (time features, bias, and in rnn_mlp_lopt the per-tensor LSTM)."""
-        feats = tensor_features(p, g, m, rms)
+        feats = tensor_features(p, g, m, rms, self.momentum, self.rms)
         # The per-tensor normalization is folded into the first layer's weights (same numbers, no
         # normalized copy). Measured on conv_cifar's shapes, this [n, 22] @ [22, 32] matmul is ~2.5x
         # faster than small_fc_lopt's unrolled scalar-weighted sums at 32 hidden units.

@@ -68,3 +68,34 @@ def test_meta_training_moves_theta():
 def test_evaluate_runs_through_the_export(tmp_path):
     result = evaluate_curves(tmp_path, "lopt=fc_lopt")
     assert result["learned"] and np.isfinite(result["curves"]["train/loss"]["per_seed"]).all()
+
+
+def _rows(full: FCLOpt, ablated: FCLOpt) -> list[int]:
+    """The rows of the full first layer the ablated optimizer keeps (features per decay in the
+    order m, rms, m/sqrt(rms), 1/sqrt(rms), each over the decays; then the time features)."""
+    n = len(full.decays)
+    kept = [0] if ablated.momentum else []
+    kept += ([1, 3] if ablated.rms else []) if not ablated.momentum else ([1, 2, 3] if ablated.rms else [])
+    rows = [0, 1] + [2 + k * n + i for k in sorted(kept) for i in range(n)]
+    return rows + (list(range(full.num_features - len(TIMESCALES), full.num_features)) if ablated.time else [])
+
+
+def test_ablations_drop_feature_groups_as_zero_weights_would():
+    """Metz et al. 2019, Fig. 7 ("No Mom", "No RMS", "Only Grads", "No Time"): an ablated fc_lopt's
+    step equals the full one's with the dropped features' first-layer weights set to zero."""
+    full = FCLOpt()
+    for momentum, rms, time in [(False, True, True), (True, False, True), (False, False, True), (True, True, False)]:
+        ablated = FCLOpt(momentum=momentum, rms=rms, time=time)
+        assert ablated.num_features == 2 + {(1, 1): 4, (1, 0): 1, (0, 1): 2, (0, 0): 0}[momentum, rms] * 5 + 9 * time
+        theta = ablated.init_theta(jax.random.PRNGKey(1))
+        rows = _rows(full, ablated)
+        assert len(rows) == ablated.num_features
+        w0 = jnp.zeros((full.num_features, full.hidden_size)).at[jnp.asarray(rows)].set(theta["nn"]["w0"])
+        theta_full = {"nn": {**theta["nn"], "w0": w0}}
+        s_full, s_abl = full.init(theta_full, PARAMS), ablated.init(theta, PARAMS)
+        p_full = p_abl = PARAMS
+        for i in range(3):
+            p_full, s_full = full.update(theta_full, s_full, p_full, grads(i), 1.0)
+            p_abl, s_abl = ablated.update(theta, s_abl, p_abl, grads(i), 1.0)
+        for k in PARAMS:
+            np.testing.assert_allclose(p_abl[k], p_full[k], rtol=1e-5, atol=1e-7)
