@@ -1,0 +1,40 @@
+"""lopt.reproduction: the verdict line, reading records, composing a command's config, and running a
+command whose failure stops the script unless the caller accepts what it logged."""
+import json
+
+import pytest
+
+from lopt.reproduction import Verdict, compose_config, read_jsonl, run_lopt
+
+
+def test_a_verdict_line_names_the_figure_claim_numbers_and_outcome():
+    v = Verdict("Fig. 4a", "short truncations pull the learning rate away", "0.02 vs 0.03", True)
+    assert v.line() == "verdict (Fig. 4a): short truncations pull the learning rate away: 0.02 vs 0.03 -> REPRODUCED"
+    assert Verdict("Fig. 7", "c", "m", False).line().endswith("-> NOT reproduced")
+    assert v.to_json() == {"figure": "Fig. 4a", "claim": "short truncations pull the learning rate away",
+                           "measured": "0.02 vs 0.03", "reproduced": True}
+
+
+def test_records_are_read_skipping_blank_lines_and_a_missing_file_has_none(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"a": 1}) + "\n\n" + json.dumps({"a": 2}) + "\n")
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
+    assert read_jsonl(tmp_path / "none.jsonl") == []
+
+
+def test_a_config_is_composed_as_the_command_runs_it_and_a_bad_one_stops_the_script():
+    cfg = compose_config("s", "meta-train", ["task=wine_mlp", "num_tasks=3"])
+    assert (cfg.task.name, cfg.num_tasks) == ("wine_mlp", 3)
+    assert compose_config("s", "baseline-sweep", ["num_seeds=2"]).num_seeds == 2
+    with pytest.raises(SystemExit, match=r"^s: `lopt meta-train task=nope` does not compose: "):
+        compose_config("s", "meta-train", ["task=nope"])
+
+
+def test_a_failed_command_stops_the_script_unless_its_log_is_accepted(tmp_path):
+    bad = ["population=self_training", "population.size=0", "tracking.mode=disabled"]
+    with pytest.raises(SystemExit, match=r"^s: `lopt meta-train` failed \(see above\); stopping\.$"):
+        run_lopt("s", "meta-train", tmp_path / "a", bad)
+    seen = []
+    wall, error = run_lopt("s", "meta-train", tmp_path / "b", bad, tolerate=lambda run: seen.append(run) or True)
+    assert seen == [tmp_path / "b"] and wall > 0
+    assert error.startswith("population.size=0 is invalid")  # the command's own one-paragraph error
