@@ -356,7 +356,7 @@ def plot_ablation(abl: dict[str, Any], path: Path, out: Path) -> None:
     ax.legend(title="ablated")
     fig.suptitle(figures.title(abl["task"], out, f"Fig. 7 (Metz et al. 2019): ablations, {abl['seeds']} seeds x "
                                                  f"{abl['outer_iterations']} outer iterations each"))
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))  # room for the two-line title
     save_figure(fig, path)
 
 
@@ -388,7 +388,7 @@ def ablation_verdicts(abl: dict[str, Any]) -> list[Verdict]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="the 2-core CPU sizes (offline, about 10 minutes)")
+    p.add_argument("--quick", action="store_true", help="the 2-core CPU sizes (offline, about 15 minutes)")
     p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
     p.add_argument("--out", type=Path, default=None, help="directory for the runs, figures and pathologies.json")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides passed to every lopt command")
