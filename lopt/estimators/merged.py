@@ -30,19 +30,27 @@ def variances(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> 
     return jnp.var(rp, axis=0, where=where), jnp.var(es, axis=0, where=where)
 
 
-def rp_weight(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> jax.Array:
-    """Per-element weight var_es / (var_rp + var_es) of the backprop samples ([tasks, ...]) in
-    eq. 1 (`variances`); 1/2 where both variances vanish, 0 where backprop is not finite."""
-    var_rp, var_es = variances(rp, es, finite)
+def weight(var_rp: jax.Array, var_es: jax.Array) -> jax.Array:
+    """Per-element weight var_es / (var_rp + var_es) of the backprop samples in eq. 1; 1/2 where
+    both variances vanish, 0 where backprop's is not finite."""
     total = var_rp + var_es
     w = jnp.where(total > 0, var_es / jnp.where(total > 0, total, 1.0), 0.5)
     return jnp.where(jnp.isfinite(var_rp), w, 0.0)
 
 
+def rp_weight(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> jax.Array:
+    """The eq. 1 `weight` of the backprop samples ([tasks, ...]) from their `variances`."""
+    return weight(*variances(rp, es, finite))
+
+
+def combine(w: jax.Array, rp: jax.Array, es: jax.Array) -> jax.Array:
+    """Per-task samples w * rp + (1 - w) * es (a sample with weight 0 is left out, even if infinite)."""
+    return jnp.where(w > 0, w * rp, 0.0) + jnp.where(w < 1, (1.0 - w) * es, 0.0)
+
+
 def merge(rp: jax.Array, es: jax.Array, finite: jax.Array | None = None) -> jax.Array:
     """Per-task samples w * rp + (1 - w) * es; their mean over the `finite` tasks is eq. 1."""
-    w = rp_weight(rp, es, finite)
-    return jnp.where(w > 0, w * rp, 0.0) + jnp.where(w < 1, (1.0 - w) * es, 0.0)
+    return combine(rp_weight(rp, es, finite), rp, es)
 
 
 @dataclass(frozen=True)
@@ -67,15 +75,15 @@ class Merged(AntitheticEstimator):
         it weight 0); the merge weights are estimated from the finite tasks only."""
         rp, es, inner, out = self.samples(unroll, theta, state, data, key, outer_iteration)
         finite = finite_tasks(es, out.nonfinite)
-        merged = tree_map(lambda r, e: merge(r, e, finite), rp, es)
-        pairs = list(zip(jax.tree_util.tree_leaves(rp), jax.tree_util.tree_leaves(es)))
-        var_rp, var_es = zip(*(variances(r, e, finite) for r, e in pairs))
-        weights = [rp_weight(r, e, finite) for r, e in pairs]
+        var = tree_map(lambda r, e: variances(r, e, finite), rp, es)  # per leaf: (var_rp, var_es)
+        weights = tree_map(lambda r, v: weight(*v), rp, var)
+        merged = tree_map(combine, weights, rp, es)
+        var_rp, var_es = tree_map(lambda r, v: v[0], rp, var), tree_map(lambda r, v: v[1], rp, var)
         return self.finish(merged, inner, self.objective(unroll, out), out, finite,
                            **{"estimator/rp_weight": _mean_over(weights), "estimator/rp_variance": _mean_over(var_rp),
                               "estimator/es_variance": _mean_over(var_es)})
 
 
-def _mean_over(leaves: Any) -> jax.Array:
-    """The mean of per-meta-parameter values over every meta-parameter."""
-    return jnp.mean(jnp.concatenate([x.ravel() for x in leaves]))
+def _mean_over(tree: Any) -> jax.Array:
+    """The mean of per-meta-parameter values (a tree of them) over every meta-parameter."""
+    return jnp.mean(jnp.concatenate([x.ravel() for x in jax.tree_util.tree_leaves(tree)]))
