@@ -39,16 +39,21 @@ class FCState(NamedTuple):
     iteration: jax.Array
 
 
-def tensor_features(p: jax.Array, g: jax.Array, m: jax.Array, rms: jax.Array, momentum: bool = True,
-                    second_moment: bool = True) -> jax.Array:
-    """The normalizable features of one tensor, stacked on a last axis: [*shape, 2 + k * decays]
-    (k = 4 with both accumulators' features, 2 with the second moment's, 1 with momentum's, 0)."""
-    m_feat, rms_feat, scaled, rsqrt = momentum_rms_features(m, rms)
+def feature_groups(momentum: bool, second_moment: bool) -> tuple[int, ...]:
+    """Which of `momentum_rms_features` (m, rms, m / sqrt(rms), 1 / sqrt(rms)) a decay contributes:
+    all four with both accumulators' features, rms and 1 / sqrt(rms) without momentum, m alone
+    without the second moment, none without either."""
     if momentum and second_moment:
-        chosen = [m_feat, rms_feat, scaled, rsqrt]
-    else:
-        chosen = [m_feat] if momentum else [rms_feat, rsqrt] if second_moment else []
-    return jnp.concatenate([g[..., None], p[..., None], *chosen], axis=-1)
+        return (0, 1, 2, 3)
+    return (0,) if momentum else (1, 3) if second_moment else ()
+
+
+def tensor_features(p: jax.Array, g: jax.Array, m: jax.Array, rms: jax.Array,
+                    groups: tuple[int, ...] = (0, 1, 2, 3)) -> jax.Array:
+    """The normalizable features of one tensor, stacked on a last axis: [*shape, 2 + len(groups) *
+    decays] (`groups`: which `momentum_rms_features` each decay contributes)."""
+    feats = momentum_rms_features(m, rms)
+    return jnp.concatenate([g[..., None], p[..., None], *(feats[i] for i in groups)], axis=-1)
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,8 @@ class FCLOpt:
         check_decays("decays", self.decays)
 
     @property
-    def per_decay_features(self) -> int:
-        return 4 if self.momentum and self.rms else 1 if self.momentum else 2 if self.rms else 0
+    def feature_groups(self) -> tuple[int, ...]:
+        return feature_groups(self.momentum, self.rms)
 
     @property
     def num_time_features(self) -> int:
@@ -78,7 +83,7 @@ class FCLOpt:
 
     @property
     def num_features(self) -> int:
-        return 2 + self.per_decay_features * len(self.decays) + self.num_time_features
+        return 2 + len(self.feature_groups) * len(self.decays) + self.num_time_features
 
     def init_theta(self, key: PRNGKey) -> Theta:
         return {"nn": init_mlp(key, [self.num_features] + [self.hidden_size] * self.hidden_layers + [2])}
@@ -102,7 +107,7 @@ class FCLOpt:
     def tensor_step(self, nn: Params, bias: jax.Array, p, g, m, rms) -> jax.Array:
         """New values of one tensor; `bias` is the first layer's input from everything constant over
         the tensor (time features, bias, and in rnn_mlp_lopt the per-tensor LSTM)."""
-        feats = tensor_features(p, g, m, rms, self.momentum, self.rms)
+        feats = tensor_features(p, g, m, rms, self.feature_groups)
         # The per-tensor normalization is folded into the first layer's weights (same numbers, no
         # normalized copy). Measured on conv_cifar's shapes, this [n, 22] @ [22, 32] matmul is ~2.5x
         # faster than small_fc_lopt's unrolled scalar-weighted sums at 32 hidden units.
