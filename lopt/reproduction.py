@@ -16,6 +16,8 @@ from omegaconf import DictConfig
 
 from lopt.config import CONFIG_PACKAGE
 
+SHARED_NODES = ("data", "tracking", "distributed")  # config nodes every lopt command has
+
 
 def run_lopt(script: str, command: str, run_dir: Path, overrides: list[str], multirun: bool = False,
              tolerate: Callable[[Path], bool] | None = None) -> tuple[float, str | None]:
@@ -49,6 +51,17 @@ def compose_config(script: str, command: str, overrides: list[str]) -> DictConfi
         except HydraException as err:
             sys.exit(f"{script}: `lopt {command} {' '.join(overrides)}` does not compose: "
                      f"{str(err).splitlines()[0]}")
+
+
+def override_key(override: str) -> str:
+    """The config key a command-line override sets (`+a.b=1` -> `a.b`)."""
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def forwarded(overrides: list[str], nodes: tuple[str, ...] = SHARED_NODES) -> list[str]:
+    """The overrides of the config nodes `nodes` (by default those every command has): what a script
+    passes on from one command's overrides to another command."""
+    return [o for o in overrides if override_key(o).split(".", 1)[0] in nodes]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

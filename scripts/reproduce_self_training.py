@@ -61,7 +61,7 @@ from omegaconf import OmegaConf
 
 from lopt import figures
 from lopt.evaluation.periodic import HIGHER_IS_BETTER
-from lopt.reproduction import compose_config, read_jsonl, run_lopt
+from lopt.reproduction import SHARED_NODES, compose_config, forwarded, override_key, read_jsonl, run_lopt
 from lopt.results import pyplot, save_figure, write_json
 from lopt.sweep import half_decade_grid
 
@@ -69,7 +69,6 @@ SCRIPT = "reproduce_self_training"
 PRESET = "population_self_training"  # meta-train's +experiment= (conf/experiment/)
 QUICK = ["outer_iterations=400", "eval.every=10", "population.exploit_every=20"]  # measured: ~10 min in all
 CONTROL = "adam_clip"  # population.outer of the hand-designed control
-SHARED = ("data", "tracking", "distributed")  # config nodes meta-train and evaluate both have
 KEY_PREFIX = "eval/population/"  # a population member's evaluation record carries eval/population/<score>
 
 
@@ -100,14 +99,9 @@ def _evaluation_suite(cfg: Any) -> tuple[str, list[str], bool]:
 
 def _forwarded(overrides: list[str], training_suite: bool) -> list[str]:
     """The overrides that also apply to `lopt evaluate`: those of the nodes both commands have (and of
-    the suite's settings when the evaluation suite is the meta-training suite)."""
-    nodes = (*SHARED, "suite") if training_suite else SHARED
-    out = []
-    for o in overrides:
-        key = o.lstrip("+~").split("=", 1)[0]
-        if key.split(".", 1)[0] in nodes and (key != "suite"):
-            out.append(o)
-    return out
+    the suite's settings, not its choice, when the evaluation suite is the meta-training suite)."""
+    nodes = (*SHARED_NODES, "suite") if training_suite else SHARED_NODES
+    return [o for o in forwarded(overrides, nodes) if override_key(o) != "suite"]
 
 
 def _population(run_dir: Path, size: int, score: str, tasks: list[str], sign: float,

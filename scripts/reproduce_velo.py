@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from lopt import figures
-from lopt.reproduction import Verdict, compose_config, run_lopt
+from lopt.reproduction import Verdict, compose_config, forwarded, run_lopt
 from lopt.results import pyplot, save_figure, write_json
 
 SCRIPT = "reproduce_velo"
@@ -40,13 +40,7 @@ QUICK = ["outer_iterations=150", "num_tasks=4", "schedule.low=50", "schedule.hig
          "checkpoint_every=0"]  # measured: 13 minutes on the 2-core CPU with both evaluations
 SUITES = {True: ("offline_small",), False: ("offline_small", "offline_heldout")}
 BASELINES = ("adam", "nadamw")
-SHARED = ("data", "tracking", "distributed")  # config nodes meta-train and evaluate both have
 PAPER = "Metz et al. (2022), VeLO: Training versatile learned optimizers by scaling up (arXiv:2211.09760)"
-
-
-def shared_overrides(overrides: list[str]) -> list[str]:
-    """The overrides that also apply to `lopt evaluate`."""
-    return [o for o in overrides if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] in SHARED]
 
 
 def task_scores(suite_json: Path) -> dict[str, dict[str, Any]]:
@@ -101,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     wall = {"meta-train": run_lopt(SCRIPT, "meta-train", out / "meta", meta)[0]}
     evaluate = [f"theta={out / 'meta'}", f"seed={cfg.seed}", f"baselines.dir={out / 'baselines'}",
-                "baselines.run_missing=true", *shared_overrides(a.overrides)]
+                "baselines.run_missing=true", *forwarded(a.overrides)]
     scores: dict[str, dict[str, dict[str, Any]]] = {b: {} for b in BASELINES}
     for suite in SUITES[a.quick]:
         for baseline in BASELINES:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lopt.reproduction import Verdict, compose_config, read_jsonl, run_lopt
+from lopt.reproduction import Verdict, compose_config, forwarded, read_jsonl, run_lopt
 
 
 def test_a_verdict_line_names_the_figure_claim_numbers_and_outcome():
@@ -38,3 +38,10 @@ def test_a_failed_command_stops_the_script_unless_its_log_is_accepted(tmp_path):
     wall, error = run_lopt("s", "meta-train", tmp_path / "b", bad, tolerate=lambda run: seen.append(run) or True)
     assert seen == [tmp_path / "b"] and wall > 0
     assert error.startswith("population.size=0 is invalid")  # the command's own one-paragraph error
+
+
+def test_only_the_overrides_of_the_given_nodes_are_forwarded():
+    overrides = ["outer_iterations=3", "data.source=synthetic", "+tracking.tags=[x]", "distributed.num_processes=1",
+                 "lopt.lstm_size=4", "suite.tasks.a.num_steps=5"]
+    assert forwarded(overrides) == ["data.source=synthetic", "+tracking.tags=[x]", "distributed.num_processes=1"]
+    assert forwarded(overrides, ("suite",)) == ["suite.tasks.a.num_steps=5"]

@@ -1,27 +1,19 @@
 """scripts/reproduce_velo.py: its --quick path end to end at a tiny size (a meta-trained hypernetwork
 evaluated untuned against tuned Adam and tuned NAdamW; the figure, the JSON and the verdict from
 the evaluations' suite.json), and the verdict on fixed numbers."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "reproduce_velo.py"
+from tests.scripts import load_script
+
 TINY = ["outer_iterations=2", "num_tasks=1", "schedule.low=10", "schedule.high=20", "family.mlp_family.num_variants=1",
         "family.quadratic_family.num_variants=1", "lopt.lstm_size=4", "data.source=synthetic",
         "data.synthetic_examples=64", "tracking.mode=disabled"]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("reproduce_velo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_quick_path_writes_the_summary_from_its_evaluations(tmp_path, monkeypatch, capsys):
-    script = load_script()
+    script = load_script("reproduce_velo")
     monkeypatch.setattr(script, "SUITES", {True: ("smoke",)})
     out = tmp_path / "v"
     result = script.main(["--quick", "--out", str(out), *TINY])
@@ -44,7 +36,7 @@ def test_the_quick_path_writes_the_summary_from_its_evaluations(tmp_path, monkey
 
 
 def test_the_verdict_on_fixed_numbers():
-    script = load_script()
+    script = load_script("reproduce_velo")
 
     def scores(beats):
         return {t: {"beats_adam": b, "speedup_over_adam": 2.0 if b else 0.5} for t, b in beats.items()}
@@ -54,8 +46,3 @@ def test_the_verdict_on_fixed_numbers():
     v = script.verdict(scores({"a": True, "b": False, "c": False}))
     assert not v.reproduced and "on 1 of 3 tasks (33%: a)" in v.measured
 
-
-def test_only_the_shared_nodes_reach_the_evaluations():
-    assert load_script().shared_overrides(["outer_iterations=3", "data.source=synthetic", "+tracking.tags=[x]",
-                                           "distributed.num_processes=1", "lopt.lstm_size=4"]) == [
-        "data.source=synthetic", "+tracking.tags=[x]", "distributed.num_processes=1"]
