@@ -191,8 +191,8 @@ def truncation_bias(scale: Scale, out: Path, overrides: list[str]) -> dict[str, 
         args = bias_overrides(scale, n, overrides) + [f"outer_iterations={its}", f"log_every={max(1, its // 100)}",
                                                      "checkpoint_every=0"]
         wall[f"trunc_{n}"] = run_lopt(SCRIPT, "meta-train", run_dir, args)[0]
-        c = meta_train.build(compose_config(SCRIPT, "meta-train", args))
-        theta = learned.load_theta(c.lopt, run_dir / "final_theta")
+        lopt = learned.build(compose_config(SCRIPT, "meta-train", args)["lopt"])  # the architecture the run trained
+        theta = learned.load_theta(lopt, run_dir / "final_theta")
         records = read_jsonl(run_dir / "metrics.jsonl")
         runs[str(n)] = {"outer_iterations": its, "learned_lr": float(np.exp(10.0 * float(theta["lr"]))),
                         "outer_loss": [[r["outer_iteration"], r.get("outer/loss")] for r in records],
