@@ -12,9 +12,9 @@ import jax
 import numpy as np
 import pytest
 
-from lopt.checkpoint import Checkpointer
 from lopt.commands import meta_train, population
 from tests.conftest import compose
+from tests.population import final_state
 
 SIZE = 3
 
@@ -37,15 +37,6 @@ def records(path):
     return [{k: v for k, v in json.loads(line).items() if not k.startswith(("perf/", "time/"))}
             for line in path.read_text().splitlines()]
 
-
-def final_state(run_dir, store):
-    c = meta_train.build(compose("meta_train", *run_args(store)))
-    like = population.initial_state(population.program(c), c.population, c.settings.seed)
-    ckpt = Checkpointer(run_dir / "checkpoints")
-    try:
-        return ckpt.restore(ckpt.latest_step(), like)
-    finally:
-        ckpt.close()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +64,7 @@ def runs(tmp_path_factory):
 def test_a_killed_and_resumed_population_equals_an_uninterrupted_one(runs):
     store, full, killed, _, resumed = runs
     assert "Resuming" in resumed.stdout
-    a, b = final_state(full, store), final_state(killed, store)
+    a, b = final_state(full, *run_args(store)), final_state(killed, *run_args(store))
     for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
         np.testing.assert_array_equal(x, y)
     assert (killed / "events.jsonl").read_text() == (full / "events.jsonl").read_text()
@@ -87,7 +78,7 @@ def test_the_event_log_and_checkpoint_record_what_the_population_did(runs):
     store, full, _, done, _ = runs
     events = [json.loads(line) for line in (full / "events.jsonl").read_text().splitlines()]
     assert [e["outer_iteration"] for e in events] == [2, 4, 6]  # none at the last iteration
-    state = final_state(full, store)
+    state = final_state(full, *run_args(store))
     outer, lengths = np.asarray(state.outer), np.asarray(state.trunc_length)
     last = {}
     for e in events:

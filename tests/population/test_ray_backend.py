@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from lopt.checkpoint import Checkpointer
-from lopt.commands import meta_train, population
+from lopt.commands import meta_train
 from lopt.population.settings import RaySettings
 from tests.conftest import compose
+from tests.population import final_state
 
 ray = pytest.importorskip("ray")
 from lopt.population.ray_backend import actor_options, connect, local_cpus, worker_env  # noqa: E402  (needs ray)
@@ -41,21 +41,13 @@ def records(path):
             for line in path.read_text().splitlines()]
 
 
-def final_state(run_dir, store):
-    c = meta_train.build(compose("meta_train", *run_args(store, "local")))
-    like = population.initial_state(population.program(c), c.population, c.settings.seed)
-    ckpt = Checkpointer(run_dir / "checkpoints")
-    try:
-        return ckpt.restore(ckpt.latest_step(), like)
-    finally:
-        ckpt.close()
-
 
 def assert_same_run(a, b, store):
     """Runs `a` and `b` ended in the same state, with the same events and member records. The state to
     float32 rounding: XLA may fuse a member's outer iteration alone (one actor) differently from the
     same iteration vmapped with other members (the local engine), which moves some leaves by an ulp."""
-    for x, y in zip(jax.tree_util.tree_leaves(final_state(a, store)), jax.tree_util.tree_leaves(final_state(b, store)),
+    layout = run_args(store, "local")
+    for x, y in zip(jax.tree_util.tree_leaves(final_state(a, *layout)), jax.tree_util.tree_leaves(final_state(b, *layout)),
                     strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-8)
     assert (a / "events.jsonl").read_text() == (b / "events.jsonl").read_text()
@@ -89,7 +81,7 @@ def runs(tmp_path_factory):
 def test_a_population_on_ray_ends_as_on_the_local_backend(runs):
     store, base, local, on_ray, _ = runs
     assert on_ray["backend"] == "ray" and on_ray["exploit_steps"] == local["exploit_steps"] == 1
-    state = final_state(base / "local", store)
+    state = final_state(base / "local", *run_args(store, "local"))
     assert max(np.bincount(np.asarray(state.trunc_length))) >= 2  # a truncation length shared by members
     assert on_ray["best_member"] == local["best_member"]
     assert_same_run(base / "local", base / "ray", store)

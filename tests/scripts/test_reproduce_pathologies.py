@@ -2,26 +2,18 @@
 the JSON written with the documented keys, the numbers those of its runs), and each verdict's logic
 on fixed numbers."""
 import dataclasses
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "reproduce_pathologies.py"
+from tests.scripts import load_script
+
 TINY_DATA = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled"]
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("reproduce_pathologies", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_quick_path_writes_every_figure_and_the_json_from_its_runs(tmp_path, monkeypatch, capsys):
-    script = load_script()
+    script = load_script("reproduce_pathologies")
     tiny = dataclasses.replace(
         script.QUICK, toy_momenta=100, toy_steps=(10, 200), length=10, truncations=(5, 10), problems=2, num_tasks=2,
         grid=(1e-3, 1e-2, 1e-1), sweep_seeds=2, gradient_trunc=5, variance_iterations=4, variance_end=60,
@@ -70,14 +62,14 @@ def test_the_quick_path_writes_every_figure_and_the_json_from_its_runs(tmp_path,
 
 def test_bad_parts_are_refused_naming_the_valid_ones(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
-        load_script().main(["--parts", "fig3,fig9", "--out", str(tmp_path / "p")])
+        load_script("reproduce_pathologies").main(["--parts", "fig3,fig9", "--out", str(tmp_path / "p")])
     assert err.value.code == 2
     assert "unknown ['fig9']; valid parts: fig3, fig4, fig5a, fig7" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
 
 
 def test_verdicts_on_fixed_numbers():
-    script = load_script()
+    script = load_script("reproduce_pathologies")
     toy = {"steps": [10, 1000], "momenta": [0.0, 0.001], "minima_gap": 3.12,
            "landscape": {"10": {"jumps": 0}, "1000": {"jumps": 5}}}
     assert script.landscape_verdict(toy).reproduced

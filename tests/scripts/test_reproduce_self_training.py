@@ -1,6 +1,5 @@
 """scripts/reproduce_self_training.py end to end at toy scale: a population, its adam_clip control and
 the Adam references as lopt runs, Figure 2, the JSON and the verdicts, every number as the runs wrote it."""
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,7 +9,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "reproduce_self_training.py"
+from tests.scripts import SCRIPTS, load_script
+
+SCRIPT = SCRIPTS / "reproduce_self_training.py"
 KEY = "eval/population/normalized_loss"
 
 
@@ -79,17 +80,10 @@ def test_self_training_pipeline_writes_figure_json_and_verdicts_matching_its_run
         assert (s / figure).stat().st_size > 0
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("reproduce_self_training", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_population_run_that_stopped_early_is_a_result_and_its_verdicts_say_where(tmp_path):
     """A population run that fails after logging evaluations (a run stopped because every member's
     losses went non-finite) is read as far as it got; any other failure stops the script."""
-    script = load_script()
+    script = load_script("reproduce_self_training")
     run = tmp_path / "population"
     scores = {0: [0.9, 0.5, 1.0], 1: [0.8, 0.6, 1.0]}
     for i, values in scores.items():
