@@ -5,6 +5,7 @@ inside each interval a `lax.scan` over training steps. `lopt evaluate` and `lopt
 record these curves; a learned optimizer goes through its optax export
 (`lopt.learned.export.as_optax`), the code path a user's own training loop takes.
 """
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ from rich.console import Console
 
 from lopt import data as data_lib
 from lopt import distributed, memory
-from lopt.base import Optimizer, Params, PRNGKey, Task, Theta
+from lopt.base import Optimizer, OptState, Params, PRNGKey, Task, Theta
 from lopt.config import check
 
 
@@ -53,6 +54,21 @@ def _evaluate(task: Task, params: Params, data: data_lib.Dataset | None, key: PR
     return jax.tree_util.tree_map(jnp.mean, jax.vmap(one)(jax.random.split(key, num_batches)))
 
 
+Carry = tuple[Params, OptState]
+
+
+def train_step(task: Task, optimizer: Optimizer, theta: Theta,
+               data: data_lib.Dataset | None) -> Callable[[Carry, PRNGKey], tuple[Carry, jax.Array]]:
+    """One training step as a `lax.scan` body: (params, optimizer state), a batch key -> the updated
+    pair and the loss before the update."""
+    def step(carry: Carry, step_key: PRNGKey) -> tuple[Carry, jax.Array]:
+        params, opt_state = carry
+        loss, grads = jax.value_and_grad(task.loss)(params, task.sample_batch(data, step_key))
+        return optimizer.update(theta, opt_state, params, grads, loss), loss
+
+    return step
+
+
 def seed_curves(task: Task, optimizer: Optimizer, theta: Theta, data: data_lib.Dataset | None, key: PRNGKey,
                 s: CurveSettings) -> dict[str, jax.Array]:
     """Curves of one seed: `train/loss` at every step (before it), `eval/...` at steps
@@ -60,14 +76,10 @@ def seed_curves(task: Task, optimizer: Optimizer, theta: Theta, data: data_lib.D
     intervals = s.num_steps // s.eval_every
     k_init, k_train, k_eval = jax.random.split(key, 3)
     params = task.init(k_init)
-
-    def train_step(carry, step_key):
-        params, opt_state = carry
-        loss, grads = jax.value_and_grad(task.loss)(params, task.sample_batch(data, step_key))
-        return optimizer.update(theta, opt_state, params, grads, loss), loss
+    step = train_step(task, optimizer, theta, data)
 
     def interval(carry, i):
-        carry, losses = jax.lax.scan(train_step, carry, jax.random.split(jax.random.fold_in(k_train, i), s.eval_every))
+        carry, losses = jax.lax.scan(step, carry, jax.random.split(jax.random.fold_in(k_train, i), s.eval_every))
         return carry, (losses, _evaluate(task, carry[0], data, jax.random.fold_in(k_eval, i + 1), s.eval_batches))
 
     start = _evaluate(task, params, data, jax.random.fold_in(k_eval, 0), s.eval_batches)

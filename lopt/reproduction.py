@@ -15,6 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from lopt.config import CONFIG_PACKAGE
+from lopt.results import write_json
 
 SHARED_NODES = ("data", "tracking", "distributed")  # config nodes every lopt command has
 
@@ -87,3 +88,15 @@ class Verdict:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def finish(path: Path, result: dict[str, Any], verdicts: list[Verdict]) -> dict[str, Any]:
+    """A script's last step: write `result` with its `verdicts` to the JSON file `path`, print one
+    line per verdict and where the results are; returns the result."""
+    result["verdicts"] = [v.to_json() for v in verdicts]
+    write_json(path, result)
+    print()
+    for v in verdicts:
+        print(v.line())
+    print(f"Results in {path.parent}.")
+    return result

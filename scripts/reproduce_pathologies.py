@@ -44,8 +44,8 @@ import optax
 
 from lopt import figures, learned, tasks
 from lopt.commands import meta_train
-from lopt.reproduction import Verdict, compose_config, read_jsonl, run_lopt
-from lopt.results import pyplot, save_figure, write_json
+from lopt.reproduction import Verdict, compose_config, finish, read_jsonl, run_lopt
+from lopt.results import pyplot, save_figure
 from lopt.sweep import criterion_value
 
 SCRIPT = "reproduce_pathologies"
@@ -424,13 +424,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plot_ablation(result["fig7"], out / "fig7_ablation.png", out)
         result["figures"].append("fig7_ablation.png")
         verdicts.extend(ablation_verdicts(result["fig7"]))
-    result["verdicts"] = [v.to_json() for v in verdicts]
-    write_json(out / "pathologies.json", result)
-    print()
-    for v in verdicts:
-        print(v.line())
-    print(f"Results in {out}.")
-    return result
+    return finish(out / "pathologies.json", result, verdicts)
 
 
 if __name__ == "__main__":

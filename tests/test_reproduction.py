@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lopt.reproduction import Verdict, compose_config, forwarded, read_jsonl, run_lopt
+from lopt.reproduction import Verdict, compose_config, finish, forwarded, read_jsonl, run_lopt
 
 
 def test_a_verdict_line_names_the_figure_claim_numbers_and_outcome():
@@ -45,3 +45,12 @@ def test_only_the_overrides_of_the_given_nodes_are_forwarded():
                  "lopt.lstm_size=4", "suite.tasks.a.num_steps=5"]
     assert forwarded(overrides) == ["data.source=synthetic", "+tracking.tags=[x]", "distributed.num_processes=1"]
     assert forwarded(overrides, ("suite",)) == ["suite.tasks.a.num_steps=5"]
+
+
+def test_finish_writes_the_result_with_its_verdicts_and_prints_one_line_each(tmp_path, capsys):
+    verdicts = [Verdict("Fig. 1", "a", "1 < 2", True), Verdict("Fig. 2", "b", "3 > 2", False)]
+    result = finish(tmp_path / "r.json", {"x": 1}, verdicts)
+    assert json.loads((tmp_path / "r.json").read_text()) == result == {
+        "x": 1, "verdicts": [v.to_json() for v in verdicts]}
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines == [verdicts[0].line(), verdicts[1].line(), f"Results in {tmp_path}."]

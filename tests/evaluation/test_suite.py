@@ -41,3 +41,16 @@ def test_a_suite_task_is_a_variant_of_a_shipped_task():
 def test_bad_suites_name_the_task_and_key(node, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse(node)
+
+
+def test_the_tradeoffs_suites_are_the_papers_pair_and_its_offline_stand_ins():
+    """Practical tradeoffs (Metz et al. 2022, sec. 3.1): the Fashion-MNIST MLP 128-128 and the CIFAR-10
+    ConvNet, 2k steps; offline: an MLP 128-128 on the digits and mnist1d's convnet."""
+    paper = parse(compose("evaluate", "suite=tradeoffs").suite)
+    assert [(t.name, t.num_steps) for t in paper.tasks] == [("fmnist_mlp", 2000), ("conv_cifar", 2000)]
+    assert paper.task("fmnist_mlp").config.hidden == (128, 128)
+    offline = parse(compose("evaluate", "suite=tradeoffs_offline").suite)
+    assert [(t.name, t.num_steps) for t in offline.tasks] == [("digits_mlp128", 200), ("mnist1d_conv", 200)]
+    assert offline.task("digits_mlp128").config.hidden == (128, 128)
+    assert offline.task("digits_mlp128").config.dataset == "digits"
+    assert offline.task("mnist1d_conv").config.model == "conv1d"
