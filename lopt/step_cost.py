@@ -94,4 +94,3 @@ def overhead(costs: Mapping[str, StepCost], reference: str) -> dict[str, float]:
     """Each optimizer's step time as a multiple of `reference`'s (Practical tradeoffs, Table 1's
     "LOpt multiplier" over SGD)."""
     return {name: c.step_s / costs[reference].step_s for name, c in costs.items()}
-

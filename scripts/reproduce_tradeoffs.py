@@ -211,16 +211,16 @@ def costs(scale: Scale, suite: Suite, runs: dict[str, Any], overrides: list[str]
     the same interleaved rounds); a learned optimizer runs through its optax export, at its initial
     theta (the cost does not depend on theta's values)."""
     shared = Shared.parse(compose_config(SCRIPT, "evaluate", forwarded(overrides)))
-    configs = {name: run["overrides"] for per_task in runs.values() for name, run in per_task.items()}
+    hand = {name: hand_designed.from_config(compose_config(SCRIPT, "evaluate", [f"optimizer={name}"]).optimizer)
+            for name in HAND}
+    lopts = {name: learned.build(compose_config(SCRIPT, "meta-train", run["overrides"]).lopt)
+             for per_task in runs.values() for name, run in per_task.items()}
+    thetas = {name: lopt.init_theta(jax.random.PRNGKey(0)) for name, lopt in lopts.items()}
     result = {}
     for entry in suite.tasks:
-        optimizers: dict[str, Any] = {
-            name: hand_designed.from_config(compose_config(SCRIPT, "evaluate", [f"optimizer={name}"]).optimizer)
-            .build(entry.num_steps) for name in HAND}
-        for name, args in configs.items():
-            lopt = learned.build(compose_config(SCRIPT, "meta-train", args).lopt)
-            theta = lopt.init_theta(jax.random.PRNGKey(0))
-            optimizers[name] = hand_designed.OptaxOptimizer(as_optax(lopt, theta, entry.num_steps))
+        optimizers: dict[str, Any] = {name: h.build(entry.num_steps) for name, h in hand.items()}
+        optimizers |= {name: hand_designed.OptaxOptimizer(as_optax(lopt, thetas[name], entry.num_steps))
+                       for name, lopt in lopts.items()}
         print(f"\ntiming one training step of {len(optimizers)} optimizers on {entry.name}...", flush=True)
         measured = step_cost.measure(tasks.build(entry.config), optimizers, shared.data.load(entry.config, 0),
                                      scale.cost_steps, scale.cost_rounds)
