@@ -69,6 +69,11 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
                 pass
         names = " or ".join(_type_name(a) for a in typing.get_args(tp))
         raise ConfigError(f"{path}={value!r} has the wrong type: expected {names}.")
+    if origin is typing.Literal:  # a choice among fixed values: exactly one of them (True is not 1)
+        choices = typing.get_args(tp)
+        if any(value == c and type(value) is type(c) for c in choices):
+            return value
+        raise ConfigError(f"{path}={value!r} is invalid: it must be one of {list(choices)}.")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{path}={value!r} has the wrong type: expected a list.")

@@ -2,7 +2,7 @@
 and unrolls, the task mean over finite tasks (optionally normalized), backprop through an unroll,
 and the `Estimate` they return."""
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import jax
 import jax.numpy as jnp
@@ -16,18 +16,36 @@ from lopt.unroll import InnerState, Objective, StepOutput
 
 tree_map = jax.tree_util.tree_map
 
+NormalizeMode = Literal["none", "family", "problem"]
+NORMALIZE_MODES: tuple[str, ...] = get_args(NormalizeMode)
+
 
 @dataclass(frozen=True)
 class Estimator:
-    """Settings every estimator has. With `normalize_task_grads` each task's meta-gradient is
-    scaled to unit length before the average over tasks, so every task contributes equally
-    (Metz et al. 2022, VeLO: Training versatile learned optimizers by scaling up, App. D.3)."""
+    """Settings every estimator has. An estimator sees one task family at a time: one unroll of
+    `num_tasks` inner problems (a suite task, or one sampled variant of a `family/` config), each
+    problem with its own per-problem estimate g_i (ES/PES: one antithetic pair's
+    (L+ - L-) eps / (2 std^2); tbptt: its backprop gradient; merged: the merged sample). With F the
+    family's finite problems, `normalize_task_grads` picks the family's meta-gradient:
 
-    normalize_task_grads: bool = False
+    - `none`: mean_{i in F} g_i, the plain average (PES stays unbiased).
+    - `family`: m / |m| with m = mean_{i in F} g_i: the family's mean estimate scaled to unit length
+      (Metz et al. 2022, VeLO: Training versatile learned optimizers by scaling up, App. D.3: each
+      task's meta-gradient normalized independently). The direction is that of the unbiased mean,
+      and every family then weighs the same in the average over families (`meta_trainer.combine`).
+    - `problem`: mean_{i in F} g_i / |g_i|, each problem's estimate scaled to unit length first.
+      With one antithetic pair per problem this is sign-ES, mean_i sign(L+_i - L-_i) eps_i / |eps_i|
+      (PES: the accumulated perturbation in place of eps_i): the loss differences' magnitudes are
+      discarded, so it is no longer an unbiased gradient estimate.
+
+    A zero estimate stays zero; no finite problem gives a zero meta-gradient in every mode."""
+
+    normalize_task_grads: NormalizeMode = "none"
     branches: ClassVar[int] = 2  # unrolls per task and outer iteration (antithetic pairs)
 
     def __post_init__(self):  # cooperative: every base's checks run
-        pass
+        check(self.normalize_task_grads in NORMALIZE_MODES, "normalize_task_grads",
+              self.normalize_task_grads, f"one of {list(NORMALIZE_MODES)}")
 
     def unroll_length(self, schedule: TruncationSchedule) -> int:
         """Inner steps each problem is unrolled per outer iteration."""
@@ -46,12 +64,16 @@ class Estimator:
         return tree_map(lambda _: True, state)
 
     def task_mean(self, grads: Theta, finite: jax.Array) -> Theta:
-        """The meta-gradient: the mean over the leading task axis of the per-task gradients of the
-        `finite` tasks ([tasks] bool); the others are dropped (zero if no task is finite)."""
-        if self.normalize_task_grads:
+        """The family's meta-gradient from its per-problem estimates (leading problem axis) of the
+        `finite` problems ([problems] bool), the others dropped, as `normalize_task_grads` says."""
+        if self.normalize_task_grads == "problem":
             grads = per_task(1.0 / jnp.maximum(task_norms(grads), 1e-30), grads)
         count = jnp.maximum(finite.sum(), 1)
-        return tree_map(lambda g: jnp.where(along_rows(finite, g), g, 0.0).sum(0) / count, grads)
+        mean = tree_map(lambda g: jnp.where(along_rows(finite, g), g, 0.0).sum(0) / count, grads)
+        if self.normalize_task_grads == "family":
+            norm = task_norms(tree_map(lambda m: m[None], mean))[0]
+            mean = tree_map(lambda m: m / jnp.maximum(norm, 1e-30), mean)
+        return mean
 
     def finish(self, grads: Theta, state: EstimatorState, objective: Objective, out: StepOutput,
                finite: jax.Array, counted: jax.Array | None = None, **extra: jax.Array) -> Estimate:

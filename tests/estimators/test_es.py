@@ -24,10 +24,11 @@ def test_es_is_unbiased_for_each_truncation_gradient(length):
         assert jnp.linalg.norm(grad - exact) < 0.05 * jnp.linalg.norm(exact)
 
 
-def test_normalized_es_gives_unit_task_gradients():
+@pytest.mark.parametrize("mode", ["family", "problem"])
+def test_normalized_es_of_one_problem_gives_unit_gradients(mode):
     unroll = quadratic_unroll(100)
     theta = LogLrSGD().init_theta(None)
-    es = ES(std=0.01, trunc_length=5, normalize_task_grads=True)
+    es = ES(std=0.01, trunc_length=5, normalize_task_grads=mode)
     state = es.init(unroll, theta, jax.random.PRNGKey(0), 1, random_offset=False)
     estimate = jax.jit(lambda s, k: es.estimate(unroll, theta, s, DATA, k, jnp.zeros((), jnp.int32)))
     for key in jax.random.split(jax.random.PRNGKey(1), 3):

@@ -25,7 +25,7 @@ def whole_problem_gradient(meta_loss, length):
     return jax.grad(objective)(THETA)
 
 
-def estimate(meta_loss, lengths, num_tasks, normalize=False, key=1):
+def estimate(meta_loss, lengths, num_tasks, normalize="none", key=1):
     unroll = TruncatedUnroll(QUADRATIC, LogLrSGD(), ChoiceSchedule(lengths), meta_loss)
     full = FullES(std=0.01, normalize_task_grads=normalize)
     keys = full.init(unroll, THETA, jax.random.PRNGKey(0), num_tasks)
@@ -61,8 +61,9 @@ def test_outer_loss_is_the_whole_problem_mean_loss():
     np.testing.assert_allclose(est.meta_loss, np.mean(losses), rtol=1e-3)  # std-perturbed
 
 
-def test_normalized_full_es_gives_unit_task_gradients():
-    grad = estimate(MeanLoss(), (4,), 1, normalize=True).grad
+@pytest.mark.parametrize("mode", ["family", "problem"])
+def test_normalized_full_es_of_one_problem_gives_unit_gradients(mode):
+    grad = estimate(MeanLoss(), (4,), 1, normalize=mode).grad
     np.testing.assert_allclose(jnp.linalg.norm(grad), 1.0, rtol=1e-5)
 
 

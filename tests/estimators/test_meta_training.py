@@ -13,12 +13,12 @@ from tests.conftest import CHEAP, TINY, compose_meta_train
     ("merged", estimators.Merged, 2)])
 def test_each_estimator_config_builds_and_counts_its_inner_steps(name, cls, branches):
     c = meta_train.build(compose_meta_train(*TINY, f"estimator={name}"))
-    assert type(c.trainer.estimator) is cls and not c.trainer.estimator.normalize_task_grads
+    assert type(c.trainer.estimator) is cls and c.trainer.estimator.normalize_task_grads == "none"
     assert c.trainer.inner_steps_per_iteration == branches * c.settings.num_tasks * 3
 
 
 @pytest.mark.parametrize("overrides", [
-    ["estimator=es", "estimator.normalize_task_grads=true"], ["estimator=tbptt"], ["estimator=merged"]])
+    ["estimator=es", "estimator.normalize_task_grads=family"], ["estimator=tbptt"], ["estimator=merged"]])
 def test_tiny_meta_training_moves_theta_and_stays_finite(overrides):
     """learnable_adam: backprop through small_fc_lopt's unroll compiles for minutes on XLA:CPU."""
     c = meta_train.build(compose_meta_train(*CHEAP, *overrides))

@@ -22,8 +22,9 @@ def test_task_mean_is_the_mean_of_the_finite_tasks_exactly():
     out = TruncatedEstimator().task_mean(grads, finite)
     np.testing.assert_array_equal(out["a"], [2.0, 3.5])
     np.testing.assert_array_equal(out["b"], 2.5)
-    none = TruncatedEstimator(normalize_task_grads=True).task_mean(grads, jnp.zeros(4, bool))
-    np.testing.assert_array_equal(none["a"], [0.0, 0.0])  # nothing finite: a zero gradient
+    for mode in ("family", "problem"):
+        none = TruncatedEstimator(normalize_task_grads=mode).task_mean(grads, jnp.zeros(4, bool))
+        np.testing.assert_array_equal(none["a"], [0.0, 0.0])  # nothing finite: a zero gradient
 
 
 def _half_nan(estimator, num_tasks=16):

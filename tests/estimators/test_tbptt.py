@@ -27,11 +27,12 @@ def test_tbptt_is_the_exact_gradient_of_each_truncation(length):
     assert tbptt.inner_steps(num_tasks, unroll.schedule) == num_tasks * trunc  # one branch per task
 
 
-def test_normalized_tbptt_is_the_unit_direction():
+@pytest.mark.parametrize("mode", ["family", "problem"])
+def test_normalized_tbptt_is_the_unit_direction(mode):
     unroll = quadratic_unroll(100)
     theta = LogLrSGD().init_theta(None)
     grads = []
-    for normalize in (False, True):
+    for normalize in ("none", mode):
         tbptt = TBPTT(trunc_length=5, normalize_task_grads=normalize)
         state = tbptt.init(unroll, theta, jax.random.PRNGKey(0), 4, random_offset=False)
         grads.append(jax.jit(tbptt.estimate, static_argnums=0)(

@@ -43,10 +43,10 @@ CLAIMS = {
                        "eval.select": "eval/digits_mlp/mean_loss"},
     "offline_suite": {"suite.name": "offline_small", "suite_tasks": SUITE_TASKS, "lopt.name": "small_fc_lopt",
                       "lopt.step_mult": 0.01, "estimator.name": "pes", "estimator.trunc_length": 20,
-                      "estimator.normalize_task_grads": True, "schedule.name": "log_uniform", "schedule.low": 50,
+                      "estimator.normalize_task_grads": "family", "schedule.name": "log_uniform", "schedule.low": 50,
                       "schedule.high": 300, "num_tasks": 8, "outer_iterations": 20000, **SUITE_EVAL},
     "celo_offline_suite": {**CELO, "suite.name": "offline_small", "suite_tasks": SUITE_TASKS,
-                           "estimator.trunc_length": 20, "estimator.normalize_task_grads": True, "schedule.low": 50,
+                           "estimator.trunc_length": 20, "estimator.normalize_task_grads": "family", "schedule.low": 50,
                            "schedule.high": 300, "lopt.step_mult": 1e-3, **SUITE_EVAL},
     "pathologies_cifar_conv32": {
         "task.name": "cifar_conv32", "lopt.name": "fc_lopt", "estimator.name": "merged", "schedule.name": "linear",
@@ -57,7 +57,7 @@ CLAIMS = {
     "tradeoffs_conv_cifar": {**TRADEOFFS, "task.name": "conv_cifar"},
     "celo": CELO,
     "celo_phase2": {**CELO, "lopt.phase": 2},
-    "velo_families": {"lopt.name": "hypernet", "estimator.name": "full_es", "estimator.normalize_task_grads": True,
+    "velo_families": {"lopt.name": "hypernet", "estimator.name": "full_es", "estimator.normalize_task_grads": "family",
                       "meta_loss.name": "final", "schedule.name": "log_uniform", "family": FAMILIES},
     "celo2": {"lopt.name": "celo2", "estimator.name": "pes", "estimator.std": 0.01, "estimator.trunc_length": 50,
               "schedule.name": "log_uniform", "schedule.low": 100, "schedule.high": 2000, "meta_loss.name": "mean",
@@ -69,7 +69,7 @@ CLAIMS = {
         "population.outer": "self", "population.size": 4, "population.trunc_lengths": [10, 15, 20, 40],
         "suite.name": "offline_small", "suite_tasks": ["digits_mlp", "breast_cancer_mlp", "wine_mlp", "quadratic"],
         "lopt.name": "small_fc_lopt", "lopt.step_mult": 0.01, "estimator.name": "pes",
-        "estimator.normalize_task_grads": True, "schedule.name": "log_uniform", "schedule.low": 50,
+        "estimator.normalize_task_grads": "family", "schedule.name": "log_uniform", "schedule.low": 50,
         "schedule.high": 300, "eval.every": 50, "eval.training_tasks": True, "outer_iterations": 1000},
 }
 
