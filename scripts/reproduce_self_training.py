@@ -1,7 +1,7 @@
 """Reproduce Figure 2 of Metz, Freeman, Maheswaranathan and Sohl-Dickstein (2021), "Training learned
 optimizers with randomly initialized learned optimizers", arXiv:2101.07367, at CPU scale: a population
-of randomly initialized learned optimizers that train each other (PBT), each member's normalized
-evaluation loss over outer-training time, beside Adam at fixed learning rates (dashed blue) and
+of randomly initialized learned optimizers that train each other (PBT), each member's evaluation
+score (population.score) over outer-training time, beside Adam at fixed learning rates (dashed blue) and
 per-task tuned Adam (black).
 
 Drives the `lopt` commands a user would type, each writing its own run directory under --out:
@@ -18,8 +18,9 @@ points' numbers for Adam: the same evaluation tasks at their suite lengths, `see
 (drawn from the evaluation seed stream, never the baselines'), `eval.smoothing`, and the same stored
 tuned baselines (`eval.baselines.*`, made by the population run itself with run_missing=true). Each
 reference's score is, as the population's `eval/population/<population.score>` is, the mean over the
-evaluation tasks of that per-task score from its suite.json (default normalized_loss =
-(final - best tuned Adam) / (initial - best), clipped to [0, 1]; lopt.evaluation.scores).
+evaluation tasks of that per-task score from its suite.json (default log_relative_loss = log(final /
+initial training loss), which needs no baseline, lopt.evaluation.baseline_free; with
+population.score=normalized_loss, (final - best tuned Adam) / (initial - best), clipped to [0, 1]).
 
 Then draws self_training.png (Figure 2: each member's score over outer-training time, in minutes of the
 population run's time/wall_s, which starts before the first outer iteration compiles and includes any
@@ -60,6 +61,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from lopt import figures
+from lopt.evaluation.baseline_free import task_score
 from lopt.evaluation.periodic import HIGHER_IS_BETTER
 from lopt.reproduction import SHARED_NODES, compose_config, forwarded, override_key, read_jsonl, run_lopt
 from lopt.results import pyplot, save_figure, write_json
@@ -153,7 +155,7 @@ def _reference(run_dir: Path, score: str, tasks: list[str]) -> dict[str, Any]:
     if sorted(doc["tasks"]) != sorted(tasks):
         sys.exit(f"reproduce_self_training: {run_dir}/suite.json evaluated {sorted(doc['tasks'])}, the population "
                  f"{sorted(tasks)}.")
-    per_task = {t: float(doc["tasks"][t]["scores"][score]) for t in tasks}
+    per_task = {t: task_score(doc["tasks"][t], score) for t in tasks}
     return {"label": doc["label"], "score": float(np.mean(list(per_task.values()))), "per_task": per_task,
             "best_lr_per_task": {t: doc["tasks"][t]["baseline"]["best_lr"] for t in tasks},
             "num_seeds": doc["num_seeds"], "run_dir": str(run_dir)}

@@ -112,7 +112,9 @@ def build(cfg: Mapping[str, Any]) -> Components:
     learned.check_architecture(lopt, s.theta, warm_start=True)  # the warm start's run: this architecture
     unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, schedule, meta_loss, s.augment) for t in task_configs)
     population = _population(cfg, s, estimator, schedule)
-    eval_plan = periodic.Plan(s.eval, s.seed, shared.data, training) if s.eval.every or population else None
+    eval_plan = (periodic.Plan(s.eval, s.seed, shared.data, training,
+                               baselines=population is None or population.needs_baselines)
+                 if s.eval.every or population else None)  # a population's baseline-free score reads none
     outer = outer_lib.build(cfg["outer_opt"])
     if population is not None and population.outer != SELF and cfg["outer_opt"]["name"] != population.outer:
         outer = outer_lib.build({"name": population.outer})  # the control's optimizer, at its defaults

@@ -293,8 +293,7 @@ def run(cfg: DictConfig, job: Job, c: Any, console: Console, t_command: float) -
                 ckpt.save(s.outer_iterations, snapshot(s.outer_iterations))
             final = scorer(engine, s.outer_iterations, range(p.size))
             values = [v for v, _ in final]
-            order = [i for i in np.argsort(values) if np.isfinite(values[i])]
-            best = int(order[-1] if p.higher_is_better else order[0]) if order else 0
+            best = pbt.best(values, p.higher_is_better)
             checkpoint.save_tree(job.dir / "final_theta", engine.thetas([best])[0])  # collective (orbax)
             end = time.perf_counter()
             summary: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """Evaluation during meta-training, as the papers' evaluation workers do it: every `eval.every`
 outer iterations the current theta trains a suite's tasks (and/or named tasks) and is scored
-against their stored tuned baselines exactly as `lopt evaluate suite=...` scores it. Each task's
+against their stored tuned baselines exactly as `lopt evaluate suite=...` scores it (a population
+whose score needs no baseline: on its own curves only, `baseline_free`). Each task's
 seeds train in one program compiled once per run (theta is its argument); the evaluation seeds are
 never the baselines' (`lopt.evaluation.baselines.EVALUATION_SEEDS`)."""
 import json
@@ -20,7 +21,7 @@ from lopt import curves, tasks
 from lopt.base import LearnedOptimizer
 from lopt.config import CONFIG_PACKAGE, check, config_groups, shipped_config, to_plain
 from lopt.errors import ConfigError, unknown_choice
-from lopt.evaluation import scoring, tuning
+from lopt.evaluation import baseline_free, scoring, tuning
 from lopt.evaluation.baselines import BaselineSettings
 from lopt.evaluation.scores import check_smoothing
 from lopt.evaluation.scoring import TaskEvaluation
@@ -28,7 +29,8 @@ from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.evaluation.suite import parse as parse_suite
 from lopt.settings import DataSettings
 
-SCORES = ("final_loss", "speedup_over_adam", "loss_ratio", "normalized_loss", "mean_loss")
+SCORES = ("final_loss", "speedup_over_adam", "loss_ratio", "normalized_loss", "mean_loss",
+          baseline_free.LOG_RELATIVE_LOSS)
 HIGHER_IS_BETTER = ("speedup_over_adam", "win_fraction")  # a selected metric ending so is maximized
 
 
@@ -117,21 +119,26 @@ def groups(s: EvalSettings, training: Suite | None = None) -> tuple[Suite, dict[
 
 
 class Plan:
-    """What evaluation during a meta-training run needs, checked when the run's config is."""
+    """What evaluation during a meta-training run needs, checked when the run's config is. Without
+    `baselines` (a population whose score needs none) no baseline is loaded or swept and only the
+    scores of `baseline_free.SCORES` are logged."""
 
-    def __init__(self, s: EvalSettings, seed: int, data: DataSettings, training: Suite | None = None):
+    def __init__(self, s: EvalSettings, seed: int, data: DataSettings, training: Suite | None = None,
+                 baselines: bool = True):
         self.settings, self.seed, self.data = s, seed, data
         self.suite, self.groups = groups(s, training)
-        self.references = tuning.references(self.suite, s.baselines, seed, s.smoothing, data, "eval.baselines")
+        self.scores = SCORES if baselines else baseline_free.SCORES
+        self.references = (tuning.references(self.suite, s.baselines, seed, s.smoothing, data, "eval.baselines")
+                           if baselines else None)
         valid = self.metric_names()
         if s.select is not None and s.select not in valid:
             raise ConfigError(f"eval.select={s.select!r} is not a metric this evaluation logs. Valid choices: "
                               f"{', '.join(sorted(valid))}.")
 
     def metric_names(self) -> list[str]:
-        names = [f"eval/{t.name}/{k}" for t in self.suite.tasks for k in SCORES]
+        names = [f"eval/{t.name}/{k}" for t in self.suite.tasks for k in self.scores]
         return names + [f"{prefix}/{k}" for prefix in ["eval", *(f"eval/{g}" for g in self.groups)]
-                        for k in scoring.AGGREGATE_KEYS]
+                        for k in (scoring.AGGREGATE_KEYS if self.references is not None else ())]
 
 
 def better(metric: str, value: float, best: float | None) -> bool:
@@ -150,7 +157,8 @@ class Evaluator:
     def __init__(self, plan: Plan, lopt: LearnedOptimizer, theta: Any, mesh: Mesh, console: Console, write: bool):
         s = plan.settings
         self.plan, self.seed = plan, plan.seed
-        baselines = tuning.complete(plan.references, plan.suite, mesh, console, write)
+        refs = plan.references
+        baselines = None if refs is None else tuning.complete(refs, plan.suite, mesh, console, write)
         curve = curves.CurveSettings(seed=plan.seed, num_seeds=s.num_seeds, num_steps=plan.suite.eval_every,
                                      eval_every=plan.suite.eval_every)
         example = jax.device_get(theta)
@@ -158,8 +166,11 @@ class Evaluator:
         for entry in plan.suite.tasks:
             console.print(f"eval: compiling {entry.name} ({s.num_seeds} seeds x {entry.num_steps} steps)",
                           highlight=False)
-            self.tasks[entry.name] = TaskEvaluation(entry, plan.suite.eval_every, lopt, baselines[entry.name], curve,
-                                                    s.smoothing, plan.data, mesh, console, example)
+            rest = (s.smoothing, plan.data, mesh, console, example)
+            self.tasks[entry.name] = (
+                TaskEvaluation(entry, plan.suite.eval_every, lopt, baselines[entry.name], curve, *rest)
+                if baselines is not None else baseline_free.OwnCurvesEvaluation(entry, plan.suite.eval_every, lopt,
+                                                                               curve, *rest))
         self.compile_s = sum(t.compile_s for t in self.tasks.values())
 
     def __call__(self, theta: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -170,8 +181,9 @@ class Evaluator:
         results = {name: t(host) for name, t in self.tasks.items()}
         record: dict[str, Any] = {}
         for name, r in results.items():
-            record.update({f"eval/{name}/{k}": r["scores"][k] for k in SCORES})
-        for prefix, names in [("eval", list(results)), *((f"eval/{g}", ns) for g, ns in self.plan.groups.items())]:
+            record.update({f"eval/{name}/{k}": baseline_free.task_score(r, k) for k in self.plan.scores})
+        for prefix, names in ([("eval", list(results)), *((f"eval/{g}", ns) for g, ns in self.plan.groups.items())]
+                              if self.plan.references is not None else []):  # Adam's aggregates need baselines
             record.update(scoring.aggregate_record(prefix, scoring.summarize({n: results[n] for n in names},
                                                                              self.seed)))
         record["time/eval_s"] = time.perf_counter() - start

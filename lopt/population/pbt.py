@@ -5,7 +5,7 @@ based training of neural networks, arXiv:1711.09846).
 Each member i has an outer optimizer o_i: the member whose current theta, through the learned
 optimizer, updates theta_i. At the start o_i is drawn uniformly among the other members (a member
 is its own outer optimizer only in a population of one). Every exploit step two distinct members
-are drawn; the one with the worse evaluation score (the loser) copies the winner's theta and the
+are drawn; the one with the worse evaluation score (the loser; ties: `rank`) copies the winner's theta and the
 winner's outer optimizer (the paper's "parameters as well as the learned optimizer being used to
 train these parameters"; it keeps its own truncation length), and its estimator state restarts.
 Then, with probability `p_reassign` (0.5), the loser's outer optimizer is drawn again among the
@@ -96,15 +96,29 @@ def draws(key: jax.Array, size: int) -> Draws:
     return Draws((int(pair[0]), int(pair[1])), reassign, other, resample, length)
 
 
+def rank(score: float, member: int, higher_is_better: bool = False) -> tuple[bool, float, int]:
+    """A member's place in a comparison, lowest first: a finite score before a non-finite one (a
+    diverged member always loses to one that is not), then the better score, then, on an exact tie
+    or when both are non-finite, the lower member index. The rule is deterministic and does not
+    depend on the order the pair was drawn in: an exploit step between two equal members always
+    keeps the lower-indexed one."""
+    finite = bool(np.isfinite(score))
+    return (not finite, (-score if higher_is_better else score) if finite else 0.0, member)
+
+
+def best(scores: Sequence[float], higher_is_better: bool = False) -> int:
+    """The index of the best of `scores` (one per member) under `rank`'s rule."""
+    return min(range(len(scores)), key=lambda i: rank(float(scores[i]), i, higher_is_better))
+
+
 def exploit_explore(a: Assignments, scores: Sequence[float], d: Draws, trunc_lengths: Sequence[int],
                     p_reassign: float = 0.5, p_resample_length: float = 0.1,
                     higher_is_better: bool = False) -> tuple[Assignments, Exploit]:
     """One exploit/explore step: the new assignments and what happened. `scores` are the two
     drawn members' evaluation scores, in `d.pair`'s order (lower is better unless
-    `higher_is_better`; a tie, or a non-finite first score, makes the second member the winner)."""
+    `higher_is_better`); the winner is the first under `rank` (ties: the lower member index)."""
     first, second = d.pair
-    s_first, s_second = float(scores[0]), float(scores[1])
-    first_wins = np.isfinite(s_first) and (s_first > s_second if higher_is_better else s_first < s_second)
+    first_wins = (rank(float(scores[0]), first, higher_is_better) < rank(float(scores[1]), second, higher_is_better))
     winner, loser = (first, second) if first_wins else (second, first)
     size = len(a.outer)
     outer = a.outer[winner]

@@ -4,6 +4,7 @@ import importlib.util
 from dataclasses import dataclass, field
 
 from lopt.config import check
+from lopt.evaluation import baseline_free
 from lopt.evaluation.periodic import HIGHER_IS_BETTER, SCORES
 from lopt.optimizers import outer as outer_lib
 from lopt.population import pbt
@@ -34,7 +35,10 @@ class PopulationSettings:
     optimizer instead (the run's `outer_opt` node when it is that optimizer, else its defaults).
     Every `exploit_every` outer iterations two members are scored on the evaluation tasks (the
     mean over them of the per-task `score`) and the loser takes the winner's theta and outer
-    optimizer (`lopt.population.pbt`). A member's snapshot of its trainer's theta is refreshed
+    optimizer (`lopt.population.pbt`, which breaks ties). The default score, log_relative_loss
+    (`lopt.evaluation.baseline_free`), needs no baseline, so no hand-designed optimizer is trained
+    or read anywhere in the run; the Adam-relative ones (normalized_loss, ...) read tuned Adam
+    baselines (`eval.baselines`). A member's snapshot of its trainer's theta is refreshed
     every `sync_every` outer iterations (1: the current theta every iteration)."""
 
     size: int = 4
@@ -43,7 +47,7 @@ class PopulationSettings:
     p_reassign: float = 0.5
     p_resample_length: float = 0.1
     outer: str = SELF
-    score: str = "normalized_loss"
+    score: str = baseline_free.LOG_RELATIVE_LOSS
     sync_every: int = 1
     backend: str = "local"
     ray: RaySettings = field(default_factory=RaySettings)
@@ -64,3 +68,8 @@ class PopulationSettings:
     @property
     def higher_is_better(self) -> bool:
         return self.score.endswith(HIGHER_IS_BETTER)
+
+    @property
+    def needs_baselines(self) -> bool:
+        """Whether the score compares with tuned baselines (then the evaluation loads or sweeps them)."""
+        return self.score not in baseline_free.SCORES

@@ -24,13 +24,30 @@ def test_the_loser_copies_the_winners_outer_optimizer_and_keeps_its_length():
     assert (event.winner, event.loser, event.outer) == (2, 1, 0) and new.outer == (1, 0, 0, 1)
 
 
-def test_higher_is_better_and_ties_go_to_the_second():
+def test_higher_is_better():
     _, event = pbt.exploit_explore(A, [2.0, 1.0], draws(), LENGTHS, higher_is_better=True)
     assert (event.winner, event.loser) == (0, 3)
-    _, event = pbt.exploit_explore(A, [1.0, 1.0], draws(), LENGTHS)
-    assert (event.winner, event.loser) == (3, 0)
-    _, event = pbt.exploit_explore(A, [float("nan"), 5.0], draws(), LENGTHS)  # a diverged member loses
-    assert (event.winner, event.loser) == (3, 0)
+
+
+@pytest.mark.parametrize("pair", [(0, 3), (3, 0)])
+@pytest.mark.parametrize("higher_is_better", [False, True])
+def test_ties_and_non_finite_scores_follow_the_rule_whatever_the_draw_order(pair, higher_is_better):
+    """An exact tie, or two non-finite scores, keeps the lower member index (0), in either draw
+    order; a non-finite score loses to any finite one, even one that is worse than any other."""
+    nan, inf = float("nan"), float("inf")
+    worst = -1e30 if higher_is_better else 1e30
+    for scores, winner in [((1.0, 1.0), 0), ((nan, nan), 0), ((inf, nan), 0), ((-inf, inf), 0),
+                           ((nan, worst), 3), ((worst, inf), 0), ((-inf, worst), 3)]:
+        ordered = scores if pair == (0, 3) else scores[::-1]  # scores[k] is member (0, 3)[k]'s
+        _, event = pbt.exploit_explore(A, ordered, draws(pair=pair), LENGTHS, higher_is_better=higher_is_better)
+        assert (event.winner, event.loser) == (winner, 3 - winner), scores
+
+
+def test_the_best_member_follows_the_same_rule():
+    nan = float("nan")
+    assert pbt.best([3.0, 1.0, 1.0, 2.0]) == 1  # a tie: the lower index
+    assert pbt.best([3.0, 1.0, 1.0, 2.0], higher_is_better=True) == 0
+    assert pbt.best([nan, nan, 5.0]) == 2 and pbt.best([nan, nan]) == 0
 
 
 def test_the_half_chance_branch_redraws_the_outer_optimizer_among_the_others():

@@ -24,7 +24,7 @@ def run_args(store):
             "schedule.length=50", "lopt=learnable_adam", "population=self_training", f"population.size={SIZE}",
             "population.trunc_lengths=[3,5]", "population.exploit_every=2", "population.p_resample_length=0.5",
             "eval.tasks=[wine_mlp]", "eval.num_steps=20", "eval.num_seeds=2", "eval.every=4",
-            "eval.baselines.run_missing=true", f"eval.baselines.dir={store}", "outer_iterations=8", "log_every=1",
+            "eval.baselines.run_missing=false", f"eval.baselines.dir={store}", "outer_iterations=8", "log_every=1",
             "checkpoint_every=1"]
 
 
@@ -83,7 +83,7 @@ def test_the_event_log_and_checkpoint_record_what_the_population_did(runs):
     last = {}
     for e in events:
         assert e["winner"] != e["loser"] and e["outer"] != e["loser"] and e["trunc_length"] in (3, 5)
-        assert e["winner_score"] <= e["loser_score"]  # normalized loss: lower wins
+        assert e["winner_score"] <= e["loser_score"]  # log relative loss: lower wins
         last[e["loser"]] = e
     for loser, e in last.items():  # the latest event of each loser is its assignment now, unless it won since
         if all(later["winner"] != loser for later in events[events.index(e) + 1:]):
@@ -91,12 +91,68 @@ def test_the_event_log_and_checkpoint_record_what_the_population_did(runs):
     assert all(o != i for i, o in enumerate(outer))  # nobody trains itself
     assert int(state.iteration) == 8 and np.asarray(state.members.iteration).tolist() == [8] * SIZE
     rows = [json.loads(line) for line in (full / "members" / "0" / "metrics.jsonl").read_text().splitlines()]
-    evals = [r for r in rows if "eval/population/normalized_loss" in r]
+    evals = [r for r in rows if "eval/population/log_relative_loss" in r]
     assert [r["outer_iteration"] for r in evals] == [4, 8]
-    assert all(0 <= r["eval/population/normalized_loss"] <= 1 for r in evals)
+    assert all(np.isfinite(r["eval/population/log_relative_loss"]) for r in evals)
+    assert all(r["eval/population/log_relative_loss"] == r["eval/wine_mlp/log_relative_loss"] for r in evals)
     assert "population/outer" in rows[0] and np.isfinite(rows[0]["outer/loss"])
     assert (full / "final_theta").is_dir() and (full / "population.png").stat().st_size > 0
     assert "best_member" in done.stdout
+
+
+def test_the_default_score_reads_and_sweeps_no_baseline(runs):
+    """eval.baselines.run_missing=false and an empty store: a population scored by
+    log_relative_loss runs without any baseline, and logs no score that would need one."""
+    store, full = runs[0], runs[1]
+    assert not store.exists()
+    rows = [json.loads(line) for line in (full / "members" / "1" / "metrics.jsonl").read_text().splitlines()]
+    logged = {k for r in rows for k in r if k.startswith("eval/")}
+    assert logged == {f"eval/wine_mlp/{k}" for k in ("final_loss", "mean_loss", "log_relative_loss")} | {
+        "eval/population/log_relative_loss"}
+
+
+@pytest.fixture(scope="module")
+def normalized(tmp_path_factory):
+    """3 iterations of the population scored by the Adam-normalized loss (an exploit at 2), its
+    baseline swept into a fresh store; and that store."""
+    from rich.console import Console
+
+    root = tmp_path_factory.mktemp("normalized")
+    store = root / "baselines"
+    cfg = compose("meta_train", *run_args(store), "population.score=normalized_loss", "eval.baselines.run_missing=true",
+                  "outer_iterations=3", "eval.every=3", "checkpoint_every=0")
+    meta_train.run(cfg, root / "run", Console(width=200))
+    return root / "run", store
+
+
+def test_the_adam_normalized_score_stays_selectable(normalized):
+    run_dir, store = normalized
+    assert any(store.rglob("*.json"))  # the tuned Adam baseline it needs
+    (event,) = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert 0 <= event["winner_score"] <= event["loser_score"] <= 1
+    last = [json.loads(line) for line in (run_dir / "members" / "0" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert last["eval/population/normalized_loss"] == last["eval/wine_mlp/normalized_loss"]
+    assert np.isfinite(last["eval/wine_mlp/log_relative_loss"]) and "eval/iqm/loss_ratio" in last
+
+
+def test_both_evaluations_score_a_theta_the_same(normalized):
+    """The baseline-free evaluation (own curves only) and the one against tuned Adam give the same
+    final loss, mean loss and log relative loss for the same theta and seeds."""
+    from rich.console import Console
+
+    from lopt import distributed
+    from lopt.evaluation import periodic
+
+    run_dir, store = normalized
+    c = meta_train.build(compose("meta_train", *run_args(store), "population.score=normalized_loss"))
+    theta = c.trainer.lopt.init_theta(jax.random.PRNGKey(1))
+    mesh, console = distributed.make_mesh(), Console(width=200)
+    plain = periodic.Plan(c.settings.eval, c.settings.seed, c.shared.data, baselines=False)
+    own, _ = periodic.Evaluator(plain, c.trainer.lopt, theta, mesh, console, False)(theta)
+    full, _ = periodic.Evaluator(c.eval_plan, c.trainer.lopt, theta, mesh, console, False)(theta)
+    assert plain.references is None and c.eval_plan.references is not None
+    for k in ("final_loss", "mean_loss", "log_relative_loss"):
+        assert own[f"eval/wine_mlp/{k}"] == pytest.approx(full[f"eval/wine_mlp/{k}"], rel=1e-6), k
 
 
 def test_the_hand_designed_control_runs_the_same_machinery(runs, tmp_path):
