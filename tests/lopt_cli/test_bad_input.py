@@ -102,6 +102,11 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (["meta-train"], ["outer_opt=adam", "outer_opt.max_norm=inf"],  # float | None: still a finite float
      "outer_opt.max_norm=inf is invalid: it must be a finite number."),
     (["meta-train"], ["estimator.std=nan"], "estimator.std=nan is invalid: it must be a finite number."),
+    # a choice among fixed values: the old boolean of normalize_task_grads is refused, naming the modes
+    (["meta-train"], ["estimator.normalize_task_grads=true"],
+     "estimator.normalize_task_grads=True is invalid: it must be one of ['none', 'family', 'problem']."),
+    (["meta-train"], ["estimator=full_es", "estimator.normalize_task_grads=sign"],
+     "estimator.normalize_task_grads='sign' is invalid: it must be one of ['none', 'family', 'problem']."),
     # missing TFDS data on a machine that cannot download it
     (ALL, ["task=conv_cifar", "data.dir=EMPTY_DIR"], "TFDS dataset 'cifar10' is not prepared in EMPTY_DIR and could "
                                                      "not be downloaded here"),
@@ -123,6 +128,9 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (["evaluate"], ["suite=smoke", "baselines.optimizer=rmsprop"],
      "Unknown baselines.optimizer 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
     (["evaluate"], ["suite=smoke", "smoothing=1.0"], "smoothing=1.0 is invalid: it must be in [0, 1)"),
+    (["evaluate", "baseline-sweep"], ["suite=smoke", "baselines.horizon_mult=0"],
+     "baselines.horizon_mult=0 is invalid: it must be a positive integer (the baselines run that many times each "
+     "task's length; VeLO: 10)"),
     # population self-training: refused before any data loads or anything compiles
     (["meta-train"], [*POP, "population.size=0"], "population.size=0 is invalid: it must be a positive integer"),
     (["meta-train"], [*POP, "population.exploit_every=0"],
