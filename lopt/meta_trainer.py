@@ -5,7 +5,9 @@ the single compiled call per truncation (all variants, all tasks, both antitheti
 inner step, the estimator and the outer update). A single task is a task family of one variant.
 Each variant has its own unroll, data and estimator state (variants differ in parameter shapes, so
 each is its own vectorized unroll, unrolled at trace time in one program), and the meta-gradient is
-the mean of the variants' estimates: every variant weighs the same whatever its loss scale or size.
+the mean of the variants' estimates: every variant counts once whatever its size, and with
+`estimator.normalize_task_grads=family` (each variant's estimate of unit length) whatever its loss
+scale too.
 A learned optimizer that names `trainable_keys` has only that part of theta estimated and updated;
 the rest stays frozen (`lopt.unroll.partial`).
 """
