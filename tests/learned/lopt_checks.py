@@ -45,6 +45,17 @@ def assert_meta_training_moves_theta(name: str, *overrides: str, base: tuple[str
     assert max(moved) > 0
 
 
+def run_every_family(cfg, run_dir: Path) -> meta_train.Components:
+    """`lopt meta-train` with `cfg` (a preset of several task families, shrunk) into `run_dir`: its
+    last logged record has a finite loss for each family. Returns the run's components."""
+    meta_train.run(cfg, run_dir, Console(quiet=True))
+    c = meta_train.build(cfg)
+    record = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    names = [t.name for t in c.task_configs]
+    assert len(names) > 1 and all(np.isfinite(record[f"family/{name}/loss"]) for name in names), record
+    return c
+
+
 def evaluate_curves(run_dir: Path, *overrides: str) -> dict:
     """`lopt evaluate` on synthetic digits (2 seeds, 20 steps): the curves.json it writes."""
     cfg = compose("evaluate", "data.source=synthetic", "tracking.mode=disabled", "num_seeds=2", "num_steps=20",

@@ -6,10 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from rich.console import Console
 
 from lopt import checkpoint, learned
-from lopt.commands import meta_train
 from lopt.config import from_config
 from lopt.errors import ConfigError, UserError
 from lopt.learned import Celo
@@ -23,6 +21,7 @@ from tests.learned.lopt_checks import (
     evaluate_curves,
     grads,
     num_meta_params,
+    run_every_family,
 )
 
 NUM_STEPS = 40  # the training length the optimizer is told
@@ -294,17 +293,18 @@ def test_two_phase_presets_freeze_the_other_part_across_a_warm_start(tmp_path):
     init = Celo().init_theta(jax.random.PRNGKey(0))
     cfg1 = compose_meta_train("+experiment=celo", *PRESET_TINY)
     assert (cfg1.lopt.phase, cfg1.estimator.trunc_length, cfg1.outer_opt.name, cfg1.augment.level) == (1, 3, "adamw", "global")
-    meta_train.run(cfg1, tmp_path / "p1", Console(quiet=True))
+    c1 = run_every_family(cfg1, tmp_path / "p1")  # the four task families of suite celo_offline
     theta1 = checkpoint.load_tree(tmp_path / "p1" / "final_theta", init)
-    c1 = meta_train.build(cfg1)
     theta0 = c1.trainer.init(jax.random.PRNGKey(c1.settings.seed)).theta  # the run's initial theta
     assert max(np.abs(a - b).max() for a, b in zip(_leaves(theta1["mlp"]), _leaves(theta0["mlp"]))) > 0
     for a, b in zip(_leaves(theta1["scheduler"]), _leaves(theta0["scheduler"])):
         np.testing.assert_array_equal(a, b)
 
-    cfg2 = compose_meta_train("+experiment=celo_phase2", *PRESET_TINY, f"theta={tmp_path / 'p1'}")
+    # two of the four families: phase 1 ran all four, and each family is a compile of its own
+    cfg2 = compose_meta_train("+experiment=celo_phase2", *PRESET_TINY, f"theta={tmp_path / 'p1'}",
+                              "suite_tasks=[celo_digits,celo_wine]")
     assert cfg2.lopt.phase == 2
-    meta_train.run(cfg2, tmp_path / "p2", Console(quiet=True))
+    run_every_family(cfg2, tmp_path / "p2")
     theta2 = checkpoint.load_tree(tmp_path / "p2" / "final_theta", init)
     for a, b in zip(_leaves(theta2["mlp"]), _leaves(theta1["mlp"])):
         np.testing.assert_array_equal(a, b)

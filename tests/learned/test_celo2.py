@@ -7,6 +7,7 @@ import numpy as np
 import optax
 import pytest
 
+from lopt import checkpoint
 from lopt.errors import ConfigError
 from lopt.learned import REGISTRY, Celo2, build
 from tests.conftest import TINY, compose_meta_train
@@ -18,6 +19,7 @@ from tests.learned.lopt_checks import (
     evaluate_curves,
     grads,
     num_meta_params,
+    run_every_family,
     run_steps,
 )
 
@@ -263,10 +265,16 @@ def test_evaluate_runs_through_the_export(tmp_path):
     assert result["learned"] and np.isfinite(result["curves"]["train/loss"]["per_seed"]).all()
 
 
-def test_experiment_preset_runs_two_outer_iterations_on_the_tiny_config():
-    tiny = tuple(o for o in TINY if not o.startswith("schedule."))  # the preset's schedule is log-uniform
-    preset = ("+experiment=celo2", "schedule.low=5", "schedule.high=7")
-    cfg = compose_meta_train(*tiny, *preset)
-    assert (cfg.lopt.name, cfg.schedule.name, cfg.estimator.trunc_length, cfg.task.hidden) == (
-        "celo2", "log_uniform", 3, [32])
-    assert_meta_training_moves_theta("celo2", *preset, base=tiny, iterations=2)
+def test_experiment_preset_meta_trains_its_four_task_families_on_their_offline_data(tmp_path):
+    """+experiment=celo2, shrunk (2 problems per family, lengths 5-7, truncations of 3, 2 outer
+    iterations) but on its real data: each task family logs a finite loss and theta moves."""
+    tiny = [o for o in TINY if not o.startswith(("schedule.", "data."))]  # log-uniform lengths, real data
+    cfg = compose_meta_train(*tiny, "+experiment=celo2", "schedule.low=5", "schedule.high=7", "outer_iterations=2",
+                             "checkpoint_every=0")
+    assert (cfg.lopt.name, cfg.suite.name, cfg.estimator.trunc_length, cfg.data.source) == (
+        "celo2", "celo_offline", 3, "real")
+    c = run_every_family(cfg, tmp_path)
+    theta0 = c.trainer.init(jax.random.PRNGKey(c.settings.seed)).theta
+    theta = checkpoint.load_tree(tmp_path / "final_theta", theta0)
+    assert max(np.abs(np.asarray(a) - np.asarray(b)).max()
+               for a, b in zip(jax.tree_util.tree_leaves(theta), jax.tree_util.tree_leaves(theta0))) > 0

@@ -14,6 +14,7 @@ from lopt.errors import ConfigError
 from lopt_cli.main import COMMANDS
 from lopt_cli.validate import validate
 from tests.conftest import compose
+from tests.lopt_cli import recipes
 
 PRESETS = sorted(f.name[: -len(".yaml")] for f in (resources.files("lopt_conf") / "experiment").iterdir()
                  if f.name.endswith(".yaml"))  # as shipped in the config package
@@ -25,12 +26,6 @@ TUTORIAL = {"lopt.name": "small_fc_lopt", "estimator.name": "pes", "estimator.st
 TRADEOFFS = {"lopt.name": "small_fc_lopt", "estimator.name": "pes", "estimator.std": 0.01,
              "estimator.trunc_length": 20, "schedule.length": 2000, "meta_loss.name": "mean",
              "outer_opt.name": "adam_clip", "outer_opt.clip": 3.0, "num_tasks": 32}
-CELO = {"lopt.name": "celo", "lopt.phase": 1, "lopt.train_partial": True, "estimator.name": "pes",
-        "estimator.std": 0.01, "estimator.trunc_length": 50, "schedule.name": "log_uniform", "schedule.low": 100,
-        "schedule.high": 2000, "meta_loss.name": "mean", "outer_opt.name": "adamw", "outer_opt.lr": 3e-4,
-        "outer_opt.weight_decay": 1e-4, "outer_opt.max_norm": None, "augment.level": "global",
-        "augment.range": [1e-3, 1e3], "num_tasks": 8, "random_initial_offset": True, "task.name": "digits_mlp",
-        "task.hidden": [32], "task.batch_size": 64, "outer_iterations": 10000}
 SUITE_TASKS = ["digits_mlp", "digits_mlp_tanh", "breast_cancer_mlp", "wine_mlp", "diabetes_mlp", "quadratic"]
 SUITE_EVAL = {"eval.every": 1250, "eval.training_tasks": True, "eval.suite": "offline_heldout",
               "eval.select": "eval/training/iqm/speedup_over_adam"}
@@ -45,9 +40,6 @@ CLAIMS = {
                       "lopt.step_mult": 0.01, "estimator.name": "pes", "estimator.trunc_length": 20,
                       "estimator.normalize_task_grads": "family", "schedule.name": "log_uniform", "schedule.low": 50,
                       "schedule.high": 300, "num_tasks": 8, "outer_iterations": 20000, **SUITE_EVAL},
-    "celo_offline_suite": {**CELO, "suite.name": "offline_small", "suite_tasks": SUITE_TASKS,
-                           "estimator.trunc_length": 20, "estimator.normalize_task_grads": "family", "schedule.low": 50,
-                           "schedule.high": 300, "lopt.step_mult": 1e-3, **SUITE_EVAL},
     "pathologies_cifar_conv32": {
         "task.name": "cifar_conv32", "lopt.name": "fc_lopt", "estimator.name": "merged", "schedule.name": "linear",
         "schedule.start": 50, "schedule.end": 10000, "schedule.iterations": 5000, "schedule.jitter": 0.2,
@@ -55,14 +47,8 @@ CLAIMS = {
         "outer_opt.max_norm": None, "num_tasks": 128, "outer_iterations": 5000},
     "tradeoffs_fmnist_mlp": {**TRADEOFFS, "task.name": "fmnist_mlp"},
     "tradeoffs_conv_cifar": {**TRADEOFFS, "task.name": "conv_cifar"},
-    "celo": CELO,
-    "celo_phase2": {**CELO, "lopt.phase": 2},
     "velo_families": {"lopt.name": "hypernet", "estimator.name": "full_es", "estimator.normalize_task_grads": "family",
                       "meta_loss.name": "final", "schedule.name": "log_uniform", "family": FAMILIES},
-    "celo2": {"lopt.name": "celo2", "estimator.name": "pes", "estimator.std": 0.01, "estimator.trunc_length": 50,
-              "schedule.name": "log_uniform", "schedule.low": 100, "schedule.high": 2000, "meta_loss.name": "mean",
-              "outer_opt.name": "adam", "outer_opt.lr": 1e-4, "outer_opt.max_norm": None, "num_tasks": 8,
-              "outer_iterations": 100000, "task.name": "digits_mlp", "task.hidden": [32], "task.batch_size": 64},
     "self_training": {"outer_opt.name": "lopt", "outer_opt.lopt.name": "small_fc_lopt", "schedule.name": "choice",
                       "schedule.lengths": [200, 300, 400, 800], "estimator.name": "pes", "family": FAMILIES},
     "population_self_training": {
@@ -71,6 +57,8 @@ CLAIMS = {
         "lopt.name": "small_fc_lopt", "lopt.step_mult": 0.01, "estimator.name": "pes",
         "estimator.normalize_task_grads": "family", "schedule.name": "log_uniform", "schedule.low": 50,
         "schedule.high": 300, "eval.every": 50, "eval.training_tasks": True, "outer_iterations": 1000},
+    # the presets whose headers state their recipes (tests/lopt_cli/recipes.py): the config keys they claim
+    **{name: recipes.config_claims(name) for name in recipes.presets_with_recipes()},
 }
 
 
