@@ -45,7 +45,7 @@ EVENT_COLUMNS = ["outer_iteration", "winner", "loser", "winner_score", "loser_sc
 
 def program(c: Any) -> MemberProgram:
     """The member program of a meta-train run's components `c` (their `population` set)."""
-    return MemberProgram(c.trainer, c.population.outer == SELF)
+    return MemberProgram(c.trainer, c.population.outer == SELF, c.population.max_update)
 
 
 def initial_state(prog: MemberProgram, p: PopulationSettings, seed: int) -> PopulationState:

@@ -49,6 +49,7 @@ class PopulationSettings:
     outer: str = SELF
     score: str = baseline_free.LOG_RELATIVE_LOSS
     sync_every: int = 1
+    max_update: float | None = 0.01
     backend: str = "local"
     ray: RaySettings = field(default_factory=RaySettings)
 
@@ -58,6 +59,8 @@ class PopulationSettings:
               "a positive integer (outer iterations between exploit steps)")
         check(self.sync_every > 0, "sync_every", self.sync_every,
               "a positive integer (outer iterations between refreshes of the trainers' thetas)")
+        check(self.max_update is None or self.max_update > 0, "max_update", self.max_update,
+              "a positive number (the largest value of a learned outer update) or null (no clip)")
         check(self.outer in (SELF, *HAND_DESIGNED), "outer", self.outer,
               f"one of {', '.join((SELF, *HAND_DESIGNED))}")
         check(self.score in SCORES, "score", self.score, f"one of {', '.join(SCORES)}")

@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from lopt.commands import meta_train
+from lopt.commands import meta_train, population
 from lopt.population.engine import LocalEngine, groups
 from lopt.population.member import MemberProgram, member
 from tests.conftest import compose
@@ -73,6 +73,24 @@ def test_a_members_theta_moves_by_its_trainers_learned_optimizer(setup):
     # another trainer gives another step: the assignment matters
     other, _ = jax.jit(prog.step, static_argnums=0)(length, state, member(members.theta, 2), data)
     assert any(not np.allclose(a, b) for a, b in zip(leaves(other.theta), leaves(new.theta)))
+
+
+def test_the_learned_outer_update_is_clipped_per_value(setup):
+    """With max_update m every value of the learned outer update is the unclipped one clipped to
+    [-m, m]; m is set to half the largest unclipped value, so the clip binds and a program that
+    ignored it would fail. The population's programs clip (population.max_update)."""
+    c, prog, outer, members, data = setup
+    state, trainer_theta = member(members, 0), member(members.theta, int(outer[0]))
+    free, _ = jax.jit(prog.step, static_argnums=0)(3, state, trainer_theta, data)
+    step = jax.tree_util.tree_map(jnp.subtract, free.theta, state.theta)
+    m = 0.5 * max(float(jnp.max(jnp.abs(x))) for x in jax.tree_util.tree_leaves(step))
+    clipped_prog = MemberProgram(c.trainer, self_training=True, max_update=m)
+    clipped, _ = jax.jit(clipped_prog.step, static_argnums=0)(3, state, trainer_theta, data)
+    close(clipped.theta, jax.tree_util.tree_map(lambda t, u: t + jnp.clip(u, -m, m), state.theta, step), rtol=1e-5)
+    assert max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(leaves(clipped.theta), leaves(state.theta))) <= m * (1 + 1e-5)
+    close(clipped.outer_opt_state, free.outer_opt_state)  # the clip leaves the learned optimizer's state alone
+    pop = meta_train.build(compose("meta_train", *CFG, "population=self_training", "eval.tasks=[wine_mlp]"))
+    assert population.program(pop).max_update == pop.population.max_update == 0.01
 
 
 def test_the_control_is_trained_by_the_hand_designed_outer_optimizer(setup):
