@@ -282,7 +282,7 @@ def main() -> None:
     evaluate = [f"suite={suite}", *([f"suite_tasks=[{','.join(suite_tasks)}]"] if suite_tasks else []),
                 f"seed={cfg.seed}", f"num_seeds={e.num_seeds}", f"smoothing={e.smoothing}",
                 f"baselines.dir={e.baselines.dir}", f"baselines.optimizer={reference}",
-                f"baselines.search={e.baselines.search}",
+                f"baselines.search={e.baselines.search}", f"baselines.horizon_mult={e.baselines.horizon_mult}",
                 f"baselines.run_missing={str(e.baselines.run_missing).lower()}",
                 f"optimizer={reference}", *_forwarded(a.overrides, training_suite)]
 

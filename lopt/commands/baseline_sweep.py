@@ -200,7 +200,8 @@ def _run_suite(cfg: DictConfig, job: Job, c: Components, console: Console) -> di
     assert suite is not None
     store = BaselineStore(s.baselines.dir)
     name = cfg["optimizer"]["name"]
-    tuning = Tuning.of(c.optimizer, name, s.sweep, suite, s.num_seeds, s.seed, s.smoothing, c.shared.data)
+    tuning = Tuning.of(c.optimizer, name, s.sweep, suite, s.num_seeds, s.seed, s.smoothing, c.shared.data,
+                       s.baselines.horizon_mult)
     start = time.perf_counter()
     rows = [tune(entry, suite.eval_every, tuning, store, job.mesh, console, write=job.main)[0] for entry in suite.tasks]
     seconds = time.perf_counter() - start

@@ -40,8 +40,8 @@ def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | No
             raise ConfigError(f"tuned={s.tuned} evaluates a hand-designed optimizer at each task's best stored "
                               "configuration; a learned optimizer (lopt=) is evaluated with its theta instead.")
         name = cfg["optimizer"]["name"]
-        own = tuning.suite_tuning(hand, name, s.tuned, suite, s.seed, s.smoothing, shared.data)
-        own_command = tuning.command(suite.name, name, s.tuned, b.dir, shared.data)
+        own = tuning.suite_tuning(hand, name, s.tuned, suite, s.seed, s.smoothing, shared.data, b.horizon_mult)
+        own_command = tuning.command(suite.name, name, s.tuned, b.dir, shared.data, b.horizon_mult)
         for entry in suite.tasks:
             doc = refs.store.load(own.fields(entry), own_command)
             tuned[entry.name] = doc["hyperparameters"][doc["best"]]

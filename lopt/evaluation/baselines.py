@@ -1,10 +1,12 @@
 """The baseline store: one file per (task, tuned optimizer), found by a key of what it is a baseline for.
 
 A baseline is a hand-designed optimizer's sweep on one task: every configuration's per-step
-training losses on every seed. Its key hashes the task's config, its training length, the
-optimizer's name and the hyperparameters it was not tuned over, how it was tuned, and the data
-source, so a baseline is used only for exactly the task it was made for; a file for the same task
-and optimizer with another key is reported (with what differs), never used.
+training losses on every seed, over `horizon_mult` times the task's evaluated length (VeLO runs its
+baselines 10x longer, so a faster optimizer's speedup is measured rather than capped at 1). Its key
+hashes the task's config, its evaluated length and the horizon multiple, the optimizer's name and
+the hyperparameters it was not tuned over, how it was tuned, and the data source, so a baseline is
+used only for exactly the task it was made for; a file for the same task and optimizer with another
+key is reported (with what differs), never used.
 
 Baselines train on seeds of their own stream (`BASELINE_SEEDS`); evaluations draw theirs from
 another (`EVALUATION_SEEDS`), so no evaluation seed ever tuned a baseline.
@@ -27,17 +29,23 @@ from lopt.settings import DataSettings
 from lopt.tasks import TaskConfig
 
 BASELINE_SEEDS, EVALUATION_SEEDS = 0, 1  # folded into the run's seed: disjoint key streams
-FORMAT = 1
+FORMAT = 2  # 2: the horizon multiple is part of the key
+HORIZON_MULT = 10  # VeLO's: baselines run 10x the evaluated length
 
 
 @dataclass(frozen=True)
 class StoreSettings:
-    """The `baselines` node of `lopt baseline-sweep`: where baseline files are written."""
+    """The `baselines` node of `lopt baseline-sweep`: where baseline files are written, and how many
+    times each task's evaluated length the baselines run (the speedup's cap)."""
 
     dir: str = "outputs/baselines"
+    horizon_mult: int = HORIZON_MULT
 
     def __post_init__(self):
         check(bool(self.dir.strip()), "dir", self.dir, "a directory path")
+        check(not isinstance(self.horizon_mult, bool) and isinstance(self.horizon_mult, int)
+              and self.horizon_mult >= 1, "horizon_mult", self.horizon_mult,
+              f"a positive integer (the baselines run that many times each task's length; VeLO: {HORIZON_MULT})")
 
 
 @dataclass(frozen=True)
@@ -56,16 +64,17 @@ class BaselineSettings(StoreSettings):
         check(self.search in ("grid", "random"), "search", self.search, "one of ['grid', 'random']")
 
 
-def key_fields(task: TaskConfig, num_steps: int, optimizer: HandDesigned, name: str, swept: list[str],
-               data: DataSettings) -> dict[str, Any]:
-    """What a baseline is for: the task config, its training length, the optimizer and its
-    hyperparameters that were not tuned, how it was tuned, and where the data came from."""
+def key_fields(task: TaskConfig, num_steps: int, horizon_mult: int, optimizer: HandDesigned, name: str,
+               swept: list[str], data: DataSettings) -> dict[str, Any]:
+    """What a baseline is for: the task config, its evaluated length and how many times that it
+    ran, the optimizer and its hyperparameters that were not tuned, how it was tuned, and where the
+    data came from."""
     fixed = {k: float(v) for k, v in optimizer.hyperparameters().items() if k not in swept}
     source: dict[str, Any] = {"source": data.source}
     if data.source == "synthetic":
         source["synthetic_examples"] = data.synthetic_examples
     task_fields = json.loads(json.dumps(dataclasses.asdict(task)))  # tuples as lists, as a file holds them
-    return {"task": task_fields, "num_steps": num_steps,
+    return {"task": task_fields, "num_steps": num_steps, "horizon_mult": horizon_mult,
             "optimizer": {"name": name, **fixed}, "tuned": sorted(swept), "data": source}
 
 

@@ -1,5 +1,6 @@
-"""Making a suite task's baseline: a hand-designed optimizer's sweep, widened until the best
-learning rate is inside the grid, stored under the task's key (`lopt.evaluation.baselines`)."""
+"""Making a suite task's baseline: a hand-designed optimizer's sweep over `horizon_mult` times the
+task's length, widened until the best learning rate (at the task's length) is inside the grid, stored
+under the task's key (`lopt.evaluation.baselines`)."""
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -27,8 +28,9 @@ WIDENINGS = 2  # at most this many decades are added on the side where the best 
 @dataclass(frozen=True)
 class Tuning:
     """How every task of a suite is tuned: the optimizer (and its config's name), the search
-    (`sweep.num_samples` random configurations, else the learning-rate `grid`), the seeds, and the
-    smoothing that picks the best configuration as the scores measure losses."""
+    (`sweep.num_samples` random configurations, else the learning-rate `grid`), the seeds, the
+    smoothing that picks the best configuration as the scores measure losses, and how many times
+    each task's length the baseline runs (`horizon_mult`)."""
 
     optimizer: HandDesigned
     name: str
@@ -38,13 +40,14 @@ class Tuning:
     seed: int
     smoothing: float
     data: DataSettings
+    horizon_mult: int
 
     @classmethod
     def of(cls, optimizer: HandDesigned, name: str, sweep: SweepSettings, suite: Suite, num_seeds: int, seed: int,
-           smoothing: float, data: DataSettings) -> "Tuning":
+           smoothing: float, data: DataSettings, horizon_mult: int) -> "Tuning":
         """The tuning of `suite`'s tasks: the grid is `sweep.lr_range`'s when given, else the suite's."""
         grid = sweep.grid if sweep.lr_range is not None else half_decade_grid(*suite.lr_range)
-        return cls(optimizer, name, sweep, grid, num_seeds, seed, smoothing, data)
+        return cls(optimizer, name, sweep, grid, num_seeds, seed, smoothing, data, horizon_mult)
 
     def swept(self) -> list[str]:
         if self.sweep.num_samples is None:
@@ -52,7 +55,8 @@ class Tuning:
         return sorted(self.optimizer.search_space(np.random.default_rng(0), 1))
 
     def fields(self, entry: SuiteTask) -> dict[str, Any]:
-        return key_fields(entry.config, entry.num_steps, self.optimizer, self.name, self.swept(), self.data)
+        return key_fields(entry.config, entry.num_steps, self.horizon_mult, self.optimizer, self.name, self.swept(),
+                          self.data)
 
     def configurations(self) -> dict[str, np.ndarray]:
         if self.sweep.num_samples is None:
@@ -60,9 +64,10 @@ class Tuning:
         return self.optimizer.search_space(np.random.default_rng(self.seed), self.sweep.num_samples)
 
 
-def best_configuration(train_loss: np.ndarray, smoothing: float, loss_clip: float) -> int:
-    """The configuration with the lowest seed-mean smoothed final training loss."""
-    return int(np.argmin([scores.final_losses(c, smoothing, loss_clip).mean() for c in train_loss]))
+def best_configuration(train_loss: np.ndarray, num_steps: int, smoothing: float, loss_clip: float) -> int:
+    """The configuration with the lowest seed-mean smoothed training loss after `num_steps` steps
+    (the task's length; the baseline's curves [configurations, seeds, steps] may run longer)."""
+    return int(np.argmin([scores.final_losses(c[:, :num_steps], smoothing, loss_clip).mean() for c in train_loss]))
 
 
 def widened(grid: list[float], best: float) -> list[float]:
@@ -78,13 +83,16 @@ def widened(grid: list[float], best: float) -> list[float]:
 
 def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mesh: Mesh, console: Console,
          write: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Sweep `entry` with `t`, widen a learning-rate grid whose best value is at its edge (up to
-    `WIDENINGS` decades), store the baseline (when `write`: process 0 of a multi-process run) and
-    return its summary row and the baseline (as `BaselineStore.load` would read it back)."""
-    console.print(f"[bold]{entry.name}[/]: tuning {t.name} ({entry.num_steps} steps)", highlight=False)
+    """Sweep `entry` with `t` over `t.horizon_mult` times its length, widen a learning-rate grid whose
+    best value (at the task's length) is at its edge (up to `WIDENINGS` decades), store the baseline
+    (when `write`: process 0 of a multi-process run) and return its summary row and the baseline (as
+    `BaselineStore.load` would read it back)."""
+    num_steps = entry.num_steps * t.horizon_mult
+    console.print(f"[bold]{entry.name}[/]: tuning {t.name} ({entry.num_steps} steps, the baseline runs {num_steps})",
+                  highlight=False)
     task = tasks.build(entry.config)
     dataset = t.data.load(entry.config, t.seed)
-    s = curves.CurveSettings(t.seed, t.num_seeds, entry.num_steps, eval_every)
+    s = curves.CurveSettings(t.seed, t.num_seeds, num_steps, eval_every)
     key = jax.random.fold_in(jax.random.PRNGKey(t.seed), BASELINE_SEEDS)
     swept = t.configurations()
     compiled: dict[int, Any] = {}  # configurations trained at once -> program (a widening reuses one)
@@ -97,11 +105,11 @@ def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mes
         if count not in compiled:
             compiled[count], seconds = compile_sweep(task, entry.name, t.optimizer, args, s, t.sweep, mesh, console)
             compile_s += seconds
-        with console.status(f"{entry.name}: {count} configurations x {t.num_seeds} seeds x {entry.num_steps} steps"):
+        with console.status(f"{entry.name}: {count} configurations x {t.num_seeds} seeds x {num_steps} steps"):
             return np.asarray(jax.device_get(compiled[count](*args)["train/loss"]), float)
 
     train_loss = train(swept)
-    best = best_configuration(train_loss, t.smoothing, task.loss_clip)
+    best = best_configuration(train_loss, entry.num_steps, t.smoothing, task.loss_clip)
     for _ in range(WIDENINGS if t.sweep.num_samples is None else 0):
         extra = widened(list(swept["lr"]), float(swept["lr"][best]))
         if not extra:
@@ -110,7 +118,7 @@ def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mes
                       f"adding {', '.join(f'{lr:.3g}' for lr in extra)}", markup=False, highlight=False)
         swept = {"lr": np.concatenate([swept["lr"], extra])}
         train_loss = np.concatenate([train_loss, train({"lr": np.asarray(extra)})])
-        best = best_configuration(train_loss, t.smoothing, task.loss_clip)
+        best = best_configuration(train_loss, entry.num_steps, t.smoothing, task.loss_clip)
     at_edge = None
     if t.sweep.num_samples is None and widened(list(swept["lr"]), float(swept["lr"][best])):
         at_edge = "low" if swept["lr"][best] == min(swept["lr"]) else "high"
@@ -119,31 +127,33 @@ def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mes
     baseline = store.document(t.fields(entry), hyperparameters, train_loss, best, at_edge)
     if write:
         store.write(baseline)
-    final = scores.final_losses(train_loss[best], t.smoothing, task.loss_clip).mean()
+    final = scores.final_losses(train_loss[best][:, :entry.num_steps], t.smoothing, task.loss_clip).mean()
     return {"task": entry.name, "configurations": len(hyperparameters), "best_lr": hyperparameters[best]["lr"],
             "best_final_loss": float(final), "at_edge": at_edge, "compile_s": round(compile_s, 2),
             "file": baseline["path"]}, baseline
 
 
-def command(suite: str, optimizer: str, search: str, store: str, data: DataSettings) -> str:
+def command(suite: str, optimizer: str, search: str, store: str, data: DataSettings, horizon_mult: int) -> str:
     """The one command that makes a suite's baselines of `optimizer`."""
     words = [f"lopt baseline-sweep suite={suite} optimizer={optimizer}"]
     if search == "random":
         words.append("sweep.num_samples=<N>")
     if store != BaselineSettings.dir:
         words.append(f"baselines.dir={store}")
+    if horizon_mult != BaselineSettings.horizon_mult:
+        words.append(f"baselines.horizon_mult={horizon_mult}")
     if data.source != DataSettings.source:
         words.append(f"data.source={data.source}")
     return " ".join(words)
 
 
 def suite_tuning(optimizer: HandDesigned, name: str, search: str, suite: Suite, seed: int, smoothing: float,
-                 data: DataSettings) -> Tuning:
+                 data: DataSettings, horizon_mult: int) -> Tuning:
     """A suite's baselines of `optimizer`: what their keys hold, and how a missing one is made
     (baseline-sweep's defaults: a grid over the suite's range). Only a grid is ever run from here;
     for a random search (num_samples set) only the hyperparameters it tunes matter."""
     sweep = SweepSettings(num_samples=None if search == "grid" else 1)
-    return Tuning.of(optimizer, name, sweep, suite, NUM_SEEDS, seed, smoothing, data)
+    return Tuning.of(optimizer, name, sweep, suite, NUM_SEEDS, seed, smoothing, data, horizon_mult)
 
 
 class References(NamedTuple):
@@ -162,12 +172,12 @@ def references(suite: Suite, b: BaselineSettings, seed: int, smoothing: float, d
     naming the command that makes it, unless `b.run_missing` (then `complete` makes it)."""
     if b.optimizer not in hand_designed.REGISTRY.names():
         raise unknown_choice(f"{node}.optimizer", b.optimizer, hand_designed.REGISTRY.names())
-    make = command(suite.name, b.optimizer, b.search, b.dir, data)
+    make = command(suite.name, b.optimizer, b.search, b.dir, data, b.horizon_mult)
     if b.search == "random" and b.run_missing:
         raise ConfigError(f"{node}.run_missing=true sweeps a learning-rate grid; a random-search baseline "
                           f"({node}.search=random) is made by `{make}`.")
     reference = hand_designed.from_config(shipped_config("optimizer", f"{b.optimizer}.yaml"))
-    t = suite_tuning(reference, b.optimizer, b.search, suite, seed, smoothing, data)
+    t = suite_tuning(reference, b.optimizer, b.search, suite, seed, smoothing, data, b.horizon_mult)
     store = BaselineStore(b.dir)
     found: dict[str, dict[str, Any]] = {}
     for entry in suite.tasks:

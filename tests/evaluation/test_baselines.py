@@ -15,16 +15,17 @@ TASK = tasks.parse({"name": "q", "kind": "quadratic", "dim": 4})
 
 def fields(**changes):
     task = tasks.parse({"name": "q", "kind": "quadratic", "dim": 4, **changes})
-    return key_fields(task, 10, Adam(), "adam", ["lr"], DataSettings())
+    return key_fields(task, 10, 10, Adam(), "adam", ["lr"], DataSettings())
 
 
 def test_keys_hold_what_a_baseline_is_for_and_ignore_the_tuned_hyperparameter():
     assert key(fields()) == key(fields())
     assert key(fields(dim=5)) != key(fields())
-    assert key(key_fields(TASK, 20, Adam(), "adam", ["lr"], DataSettings())) != key(fields())
-    assert key(key_fields(TASK, 10, Adam(b1=0.8), "adam", ["lr"], DataSettings())) != key(fields())
-    assert key(key_fields(TASK, 10, Adam(lr=0.5), "adam", ["lr"], DataSettings())) == key(fields())
-    assert key(key_fields(TASK, 10, Adam(), "adam", ["lr"], DataSettings(source="synthetic"))) != key(fields())
+    assert key(key_fields(TASK, 20, 10, Adam(), "adam", ["lr"], DataSettings())) != key(fields())
+    assert key(key_fields(TASK, 10, 3, Adam(), "adam", ["lr"], DataSettings())) != key(fields())  # another horizon
+    assert key(key_fields(TASK, 10, 10, Adam(b1=0.8), "adam", ["lr"], DataSettings())) != key(fields())
+    assert key(key_fields(TASK, 10, 10, Adam(lr=0.5), "adam", ["lr"], DataSettings())) == key(fields())
+    assert key(key_fields(TASK, 10, 10, Adam(), "adam", ["lr"], DataSettings(source="synthetic"))) != key(fields())
 
 
 def test_store_round_trip_and_refusals(tmp_path):
