@@ -49,7 +49,7 @@ class PopulationSettings:
     outer: str = SELF
     score: str = baseline_free.LOG_RELATIVE_LOSS
     sync_every: int = 1
-    max_update: float | None = 0.01
+    max_update: float | None = 0.003  # the control adam_clip's learning rate
     backend: str = "local"
     ray: RaySettings = field(default_factory=RaySettings)
 

@@ -90,7 +90,7 @@ def test_the_learned_outer_update_is_clipped_per_value(setup):
     assert max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(leaves(clipped.theta), leaves(state.theta))) <= m * (1 + 1e-5)
     close(clipped.outer_opt_state, free.outer_opt_state)  # the clip leaves the learned optimizer's state alone
     pop = meta_train.build(compose("meta_train", *CFG, "population=self_training", "eval.tasks=[wine_mlp]"))
-    assert population.program(pop).max_update == pop.population.max_update == 0.01
+    assert population.program(pop).max_update == pop.population.max_update == 0.003
 
 
 def test_the_control_is_trained_by_the_hand_designed_outer_optimizer(setup):
