@@ -75,23 +75,25 @@ class SweepSettings:
 
 def sweep_curves(task: Task, optimizer: HandDesigned, hparams: Mapping[str, jax.Array], data: data_lib.Dataset | None,
                  key: PRNGKey, s: curves.CurveSettings, batch_size: int | None = None,
-                 mesh: Mesh | None = None) -> dict[str, jax.Array]:
+                 mesh: Mesh | None = None, schedule_steps: int | None = None) -> dict[str, jax.Array]:
     """Curves of every configuration x seed, leaves [configurations, num_seeds, ...]. `hparams`
     holds the swept hyperparameters (arrays over configurations, traced); the rest are as
     configured. All configurations use the same seeds (initializations and batches), so they
     differ only by their hyperparameters. `batch_size` configurations train at once, split over
-    the devices of `mesh` (lopt.distributed)."""
+    the devices of `mesh` (lopt.distributed). Learning-rate schedules span `schedule_steps`
+    (default: the whole run) and hold their last value after it."""
     keys = curves.seed_keys(key, s)
 
     def one_configuration(hp):
-        opt = optimizer.build(s.num_steps, **hp)
+        opt = optimizer.build(schedule_steps or s.num_steps, **hp)
         return jax.vmap(lambda k: curves.seed_curves(task, opt, None, data, k, s))(keys)
 
     return distributed.map_sharded(one_configuration, hparams, mesh, batch_size)
 
 
 def compile_sweep(task: Task, task_name: str, optimizer: HandDesigned, args: tuple[Any, Any, Any],
-                  s: curves.CurveSettings, sweep: SweepSettings, mesh: Mesh, console: Console) -> tuple[Any, float]:
+                  s: curves.CurveSettings, sweep: SweepSettings, mesh: Mesh, console: Console,
+                  schedule_steps: int | None = None) -> tuple[Any, float]:
     """`sweep_curves` of the configurations in `args` (hyperparameters, data, key) compiled ahead of
     time, after checking that the configurations trained at once (all, or `sweep.batch_size`) fit
     in the devices' memory (`lopt.memory`); and the seconds it took. Call it as `compiled(*args)`."""
@@ -104,9 +106,9 @@ def compile_sweep(task: Task, task_name: str, optimizer: HandDesigned, args: tup
         "sweep.batch_size", at_once, f"{s.num_steps} steps of {task_name} per configuration and seed",
         "set sweep.batch_size={largest} (configurations then train that many at a time, in the same compiled "
         "call), or lower num_seeds", "lower num_seeds, or use a smaller task", mesh.size, subject)
-    jitted = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6, 7))
+    jitted = jax.jit(sweep_curves, static_argnums=(0, 1, 5, 6, 7, 8))
     return memory.compile_checked(
-        lambda: jitted.lower(task, optimizer, *args, s, sweep.batch_size, mesh), console,
+        lambda: jitted.lower(task, optimizer, *args, s, sweep.batch_size, mesh, schedule_steps), console,
         "the sweep", sizing, mesh,
         lambda fp: fp.arguments + fp.outputs)  # the results of all configurations stay
 

@@ -43,6 +43,20 @@ def test_random_search_in_chunks_equals_evaluating_each_configuration():
             np.testing.assert_allclose(swept[name][i], single[name], rtol=1e-4, atol=1e-6)
 
 
+def test_a_schedule_spans_schedule_steps_then_holds_its_last_value():
+    """A baseline runs longer than the task (horizon_mult) with NAdamW's schedule spanning the task's
+    length: its first steps are the run of NAdamW scheduled for that length, and it goes on after."""
+    nadamw = hand_designed.NAdamW(lr=0.05, warmup_fraction=0.25, constant_fraction=0.5, min_lr_mult=0.1)
+    key, short = jax.random.PRNGKey(0), CurveSettings(num_seeds=2, num_steps=8, eval_every=4)
+    longer = CurveSettings(num_seeds=2, num_steps=24, eval_every=4)
+    swept = sweep.sweep_curves(QUADRATIC, nadamw, {"lr": jnp.asarray([0.05])}, DATA, key, longer, schedule_steps=8)
+    own = training_curves(QUADRATIC, nadamw.build(8), None, DATA, key, short)["train/loss"]
+    np.testing.assert_allclose(swept["train/loss"][0, :, :8], own, rtol=1e-5)
+    spanning = sweep.sweep_curves(QUADRATIC, nadamw, {"lr": jnp.asarray([0.05])}, DATA, key, longer)
+    assert not np.allclose(spanning["train/loss"][0, :, :8], own)  # scheduled over all 24 steps: another run
+    assert np.all(np.diff(np.asarray(swept["train/loss"][0, :, 8:]).mean(axis=0)) < 0)  # still training at 0.1 lr
+
+
 def test_diverged_configurations_are_flagged_and_ranked_last():
     lrs = (0.1, 1e4)  # SGD on the quadratic: the second one blows up to inf/nan
     curves = jax.device_get(sweep.sweep_curves(QUADRATIC, hand_designed.SGD(), {"lr": jnp.asarray(lrs)}, DATA,

@@ -68,14 +68,18 @@ def monotone(curve: np.ndarray) -> np.ndarray:
     return out
 
 
+def _envelope(smoothed: np.ndarray) -> np.ndarray:
+    """`envelope` of already smoothed curves [rates, seeds, steps]."""
+    mean = np.where(np.isfinite(smoothed).all(axis=1), smoothed.mean(axis=1), np.inf)
+    return np.minimum.accumulate(np.min([monotone(m) for m in mean], axis=0))
+
+
 def envelope(baseline: np.ndarray, decay: float) -> np.ndarray:
     """The baseline envelope [steps] of per-step training losses `baseline` [learning rates, seeds,
     steps]: per learning rate the seed mean of the smoothed curves (a learning rate with a diverged
     seed counts as diverged from that step on) made `monotone`, the minimum over learning rates,
     then the running minimum (a rate that diverges drops out; the best loss reached so far stays)."""
-    smoothed = smooth(baseline, decay)
-    mean = np.where(np.isfinite(smoothed).all(axis=1), smoothed.mean(axis=1), np.inf)
-    env = np.minimum.accumulate(np.min([monotone(m) for m in mean], axis=0))
+    env = _envelope(smooth(baseline, decay))
     if not np.isfinite(env[0]):
         raise ValueError("the baseline's loss is not finite at step 0 for any learning rate")
     return env
@@ -138,6 +142,33 @@ def horizon(num_steps: int, baseline_steps: int) -> int:
     return baseline_steps // num_steps
 
 
+def _speedups(final: np.ndarray, env: np.ndarray, num_steps: int, mult: int) -> tuple[np.ndarray, np.ndarray]:
+    steps = [steps_to_reach(env, f) for f in final]
+    capped = np.array([s is None for s in steps])
+    return np.array([mult if s is None else min(s / num_steps, mult) for s in steps], float), capped
+
+
+BASELINE_DRAWS = 200  # envelopes from resampled baseline seeds behind the intervals (`baseline_draws`)
+
+
+def baseline_draws(final: np.ndarray, baseline: np.ndarray, decay: float, num_steps: int, seed: int,
+                   count: int = BASELINE_DRAWS) -> tuple[np.ndarray, np.ndarray]:
+    """The speedups and loss ratios [count, seeds] of the final losses `final` against `count`
+    envelopes, each from the baseline's seeds resampled with replacement (the same seeds for every
+    learning rate). A tuned baseline is an estimate from a few seeds; the suite's intervals draw
+    from these so that they hold its error as well as the evaluated seeds'."""
+    mult = horizon(num_steps, baseline.shape[-1])
+    smoothed = smooth(baseline, decay)
+    rng = np.random.default_rng(seed)
+    speedups, ratios = np.empty((count, len(final))), np.empty((count, len(final)))
+    for i in range(count):
+        drawn = smoothed[:, rng.integers(smoothed.shape[1], size=smoothed.shape[1])]
+        env = _envelope(drawn)
+        speedups[i] = _speedups(final, env, num_steps, mult)[0]
+        ratios[i] = final / env[num_steps - 1] if env[num_steps - 1] > 0 else np.nan
+    return speedups, ratios
+
+
 def score_task(train_loss: np.ndarray, baseline: np.ndarray, decay: float, loss_clip: float) -> TaskScores:
     """Scores of an optimizer's per-step training losses `train_loss` [seeds, N steps] against the
     baseline's `baseline` [learning rates, baseline seeds, horizon_mult * N steps] (see the module
@@ -149,9 +180,7 @@ def score_task(train_loss: np.ndarray, baseline: np.ndarray, decay: float, loss_
     initial = float(np.nanmean(np.where(np.isfinite(baseline[..., 0]), baseline[..., 0], np.nan)))
     smoothed = smooth(train_loss, decay)
     final = _clipped_last(smoothed, loss_clip)
-    steps = [steps_to_reach(env, f) for f in final]
-    capped = np.array([s is None for s in steps])
-    speedup = np.array([mult if s is None else min(s / num_steps, mult) for s in steps], float)
+    speedup, capped = _speedups(final, env, num_steps, mult)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = final / best if best > 0 else np.full_like(final, np.nan)
         normalized = np.clip((final - best) / (initial - best), 0.0, 1.0) if initial > best else np.zeros_like(final)

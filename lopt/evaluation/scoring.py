@@ -31,7 +31,10 @@ DEFINITIONS = {  # written into suite.json so a reader knows what each number is
                  "curve, the tutorial's measure); a non-finite or larger loss counts at the task's loss clip",
     "aggregates": "IQM, median and mean over every (task, seed) score, and the fraction of tasks whose seed-mean "
                   "loss ratio is below 1, each with a 95% stratified (seeds within tasks) percentile bootstrap "
-                  "interval (Agarwal et al. 2021, rliable)",
+                  "interval (Agarwal et al. 2021, rliable) in which every resample also draws one of the task's "
+                  "baseline_draws: the baseline's seeds are an estimate too",
+    "baseline_draws": "per seed, the speedup and loss ratio against envelopes from the baseline's seeds resampled "
+                      "with replacement (200 draws)",
 }
 
 
@@ -67,13 +70,18 @@ class TaskEvaluation:
                                                                                     self.key)).items()}
         train_s = time.perf_counter() - start
         sc = scores.score_task(values["train/loss"], self.baseline["train_loss"], self.smoothing, self.task.loss_clip)
+        draws = scores.baseline_draws(sc.final_loss, self.baseline["train_loss"], self.smoothing, self.entry.num_steps,
+                                      self.settings.seed)
         best = self.baseline["hyperparameters"][self.baseline["best"]]
         return {
             "num_steps": self.entry.num_steps, "compile_s": round(self.compile_s, 2), "train_s": round(train_s, 2),
             "scores": sc.point(),
-            "per_seed": {k: getattr(sc, k).tolist() for k in ("final_loss", "speedup", "capped", "loss_ratio",
-                                                               "normalized_loss", "mean_loss")},
-            "speedup_ci": aggregate.estimate([sc.speedup], aggregate.STATISTICS["mean"], self.settings.seed)["ci"],
+            "per_seed": {**{k: getattr(sc, k).tolist() for k in ("final_loss", "speedup", "capped", "loss_ratio",
+                                                                  "normalized_loss", "mean_loss")},
+                         "train_loss": [_curve(c) for c in values["train/loss"]]},  # raw: scores can be recomputed
+            "baseline_draws": {"speedup": draws[0].tolist(), "loss_ratio": draws[1].tolist()},
+            "speedup_ci": aggregate.estimate([sc.speedup], aggregate.STATISTICS["mean"], self.settings.seed,
+                                             [draws[0]])["ci"],
             "baseline": {"file": self.baseline["path"], "key": self.baseline["key"], "best_lr": best["lr"],
                          "at_edge": self.baseline.get("at_edge"), "horizon_mult": sc.horizon_mult},
             "curves": {"train_loss": _curve(sc.smoothed.mean(axis=0)), "envelope": _curve(sc.envelope),
@@ -92,9 +100,12 @@ def evaluate_task(entry: SuiteTask, eval_every: int, optimizer: Optimizer, basel
 
 
 def summarize(results: dict[str, dict[str, Any]], seed: int) -> dict[str, Any]:
-    """The suite's aggregates (`lopt.evaluation.aggregate`) over the tasks' per-seed scores."""
+    """The suite's aggregates (`lopt.evaluation.aggregate`) over the tasks' per-seed scores, their
+    intervals resampling each task's baseline seeds too (its `baseline_draws`)."""
     return aggregate.summarize([np.asarray(r["per_seed"]["speedup"]) for r in results.values()],
-                               [np.asarray(r["per_seed"]["loss_ratio"]) for r in results.values()], seed)
+                               [np.asarray(r["per_seed"]["loss_ratio"]) for r in results.values()], seed,
+                               ([np.asarray(r["baseline_draws"]["speedup"]) for r in results.values()],
+                                [np.asarray(r["baseline_draws"]["loss_ratio"]) for r in results.values()]))
 
 
 AGGREGATE_KEYS = (*(f"{stat}/{metric}" for stat in aggregate.STATISTICS for metric in ("speedup_over_adam",

@@ -83,7 +83,9 @@ def widened(grid: list[float], best: float) -> list[float]:
 
 def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mesh: Mesh, console: Console,
          write: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Sweep `entry` with `t` over `t.horizon_mult` times its length, widen a learning-rate grid whose
+    """Sweep `entry` with `t` over `t.horizon_mult` times its length (a learning-rate schedule, e.g.
+    NAdamW's, spans the task's length as when the tuned optimizer is evaluated, then holds its last
+    value: the first num_steps of the baseline are that optimizer's run), widen a learning-rate grid whose
     best value (at the task's length) is at its edge (up to `WIDENINGS` decades), store the baseline
     (when `write`: process 0 of a multi-process run) and return its summary row and the baseline (as
     `BaselineStore.load` would read it back)."""
@@ -103,7 +105,8 @@ def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mes
         args = ({k: jnp.asarray(v, jnp.float32) for k, v in values.items()}, dataset, key)
         count = len(values["lr"])
         if count not in compiled:
-            compiled[count], seconds = compile_sweep(task, entry.name, t.optimizer, args, s, t.sweep, mesh, console)
+            compiled[count], seconds = compile_sweep(task, entry.name, t.optimizer, args, s, t.sweep, mesh, console,
+                                                     schedule_steps=entry.num_steps)
             compile_s += seconds
         with console.status(f"{entry.name}: {count} configurations x {t.num_seeds} seeds x {num_steps} steps"):
             return np.asarray(jax.device_get(compiled[count](*args)["train/loss"]), float)

@@ -40,3 +40,16 @@ def test_summary_of_a_suite():
     assert out["loss_ratio"]["mean"]["value"] == pytest.approx(1.075)
     assert out["win_fraction"]["value"] == 0.5  # the first task beats Adam on average, the second does not
     assert out["win_fraction"]["ci"] == [0.5, 0.5]  # on every resample too
+
+
+def test_baseline_draws_widen_the_interval_by_the_baselines_error():
+    """Seeds that agree leave nothing to resample, but a baseline whose draws disagree does: each
+    resample takes one draw per task."""
+    seeds = [np.full(3, 1.0), np.full(3, 2.0)]
+    draws = [np.array([[0.5] * 3, [1.5] * 3]), np.array([[2.0] * 3] * 2)]  # [draws, seeds]
+    est = aggregate.estimate(seeds, aggregate.STATISTICS["mean"], 0, draws)
+    assert est["value"] == 1.5  # the point estimate is the scores', not the draws'
+    assert est["ci"] == pytest.approx([1.25, 1.75])  # (0.5 + 2) / 2 and (1.5 + 2) / 2: both draws are taken
+    assert aggregate.estimate(seeds, aggregate.STATISTICS["mean"], 0, draws) == est  # seeded: reproducible
+    agreeing = [np.array([[1.0] * 3] * 2), np.array([[2.0] * 3] * 2)]
+    assert aggregate.estimate(seeds, aggregate.STATISTICS["mean"], 0, agreeing)["ci"] == [1.5, 1.5]

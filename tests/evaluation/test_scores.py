@@ -128,3 +128,19 @@ def test_an_optimizer_equal_to_tuned_adam_scores_one_on_noisy_curves():
     assert 0.97 <= summary["speedup_over_adam"]["iqm"]["value"] <= 1.03
     assert 0.99 <= summary["loss_ratio"]["median"]["value"] <= 1.01
     assert 0.42 <= summary["win_fraction"]["value"] <= 0.58
+
+
+def test_baseline_draws_resample_the_baselines_seeds():
+    steps = np.arange(50)
+    same = np.array([[adam_curve(steps, 0.1, 0.3)] * 4])  # one rate, four identical seeds
+    final = np.array([0.5, 0.3 + 2.0 * np.exp(-0.1 * 9)])  # the second: where the baseline is after 10 steps
+    speedups, ratios = scores.baseline_draws(final, same, 0.0, 10, seed=0, count=7)
+    point = scores.score_task(np.tile(final[:, None], (1, 10)), same, 0.0, 10.0)
+    assert speedups.shape == ratios.shape == (7, 2)
+    np.testing.assert_allclose(speedups, np.broadcast_to(point.speedup, (7, 2)))  # nothing to resample
+    np.testing.assert_allclose(ratios, np.broadcast_to(point.loss_ratio, (7, 2)))
+    noisy = same * np.array([0.8, 0.9, 1.1, 1.2])[None, :, None]
+    speedups, ratios = scores.baseline_draws(final, noisy, 0.0, 10, seed=0, count=200)
+    assert speedups.std(axis=0).min() > 0 and ratios.std(axis=0).min() > 0
+    np.testing.assert_allclose(ratios.mean(axis=0), scores.score_task(np.tile(final[:, None], (1, 10)), noisy, 0.0,
+                                                                      10.0).loss_ratio, rtol=0.05)
