@@ -16,6 +16,7 @@ interval covers 1, and the win-fraction interval covers 0.5. Writes calibration.
     python scripts/calibrate_scores.py --quick        # the 2-core CPU, offline
     python scripts/calibrate_scores.py                # adam and nadamw, 10 evaluation seeds
     python scripts/calibrate_scores.py --quick baselines.horizon_mult=3 tracking.mode=disabled
+    python scripts/calibrate_scores.py --quick --baselines outputs/baselines   # reuse baselines made before
 
 Trailing key=value overrides go to every command (e.g. baselines.horizon_mult, smoothing, data.*).
 """
@@ -69,17 +70,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="adam only, 5 evaluation seeds (the 2-core CPU)")
     p.add_argument("--suite", default=SUITE, help=f"the suite to calibrate on (default {SUITE})")
     p.add_argument("--out", type=Path, default=None, help="directory for the runs and calibration.json")
+    p.add_argument("--baselines", type=Path, default=None,
+                   help="use the baselines stored there (e.g. outputs/baselines) instead of sweeping them again")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides for every command")
     a = p.parse_args(argv)
     out = a.out or Path("outputs/calibration") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
-    store = f"baselines.dir={out / 'baselines'}"
+    store = f"baselines.dir={a.baselines or out / 'baselines'}"
     wall: dict[str, float] = {}
     results: dict[str, Any] = {}
     for reference in REFERENCES[a.quick]:
         sweep_dir, eval_dir = out / f"sweep_{reference}", out / f"evaluate_{reference}"
-        wall[sweep_dir.name] = run_lopt(SCRIPT, "baseline-sweep", sweep_dir,
-                                        [f"suite={a.suite}", f"optimizer={reference}", store, *a.overrides])[0]
+        if a.baselines is None:
+            wall[sweep_dir.name] = run_lopt(SCRIPT, "baseline-sweep", sweep_dir,
+                                            [f"suite={a.suite}", f"optimizer={reference}", store, *a.overrides])[0]
         wall[eval_dir.name] = run_lopt(SCRIPT, "evaluate", eval_dir,
                                        [f"suite={a.suite}", f"optimizer={reference}", "tuned=grid",
                                         f"baselines.optimizer={reference}", f"num_seeds={NUM_SEEDS[a.quick]}", store,

@@ -25,6 +25,10 @@ def test_the_quick_path_scores_tuned_adam_against_its_own_baselines(tmp_path, ca
     assert result["references"]["adam"]["line"] == adam["line"]
     assert adam["line"] in capsys.readouterr().out
     assert len(list((out / "baselines").glob("*.adam.*.json"))) == 2
+    again = script.main(["--quick", "--suite", "smoke", "--out", str(tmp_path / "again"), "--baselines",
+                         str(out / "baselines"), *TINY])  # the same baselines, no sweep
+    assert list(again["wall_s"]) == ["evaluate_adam"] and not (tmp_path / "again" / "baselines").exists()
+    assert again["references"]["adam"]["aggregates"] == adam["aggregates"]  # the same seeds and baselines
 
 
 def stat(value, low, high):
