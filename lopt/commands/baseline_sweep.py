@@ -40,7 +40,7 @@ class Settings(curves.CurveSettings):
 
     sweep: SweepSettings = field(default_factory=SweepSettings)
     baselines: StoreSettings = field(default_factory=StoreSettings)  # suite mode: where baselines go
-    smoothing: float = 0.9  # suite mode: EMA decay of the training losses that pick the best configuration
+    smoothing: float = 0.95  # suite mode: EMA decay of the training losses that pick the best configuration
 
     def __post_init__(self):
         super().__post_init__()

@@ -35,7 +35,7 @@ class Settings(curves.CurveSettings):
     theta: str | None = None  # a meta-train run (or its final_theta/) whose theta `lopt` is evaluated with
     compare_to: str | None = None  # best.json or sweep.json of a baseline-sweep on this task (suite: a suite.json)
     baselines: BaselineSettings = field(default_factory=BaselineSettings)  # suite mode: the tuned reference
-    smoothing: float = 0.9  # suite mode: EMA decay of the training losses the scores compare
+    smoothing: float = 0.95  # suite mode: EMA decay of the training losses the scores compare
     tuned: str | None = None  # suite mode, grid | random: `optimizer` at each task's best stored configuration
     suite_tasks: tuple[str, ...] = ()  # suite mode: the suite's tasks to evaluate (empty: all)
 

@@ -31,7 +31,8 @@ class SuitePlan(NamedTuple):
 def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | None) -> SuitePlan:
     """The suite, its stored reference baselines (a missing one is an error naming the command that
     makes it, unless `baselines.run_missing`), with `tuned=` each task's best configuration of the
-    evaluated optimizer, and the compared suite.json. `s` is evaluate's settings."""
+    evaluated optimizer (when that optimizer is the reference and run_missing will sweep it, read
+    once swept, in `run`), and the compared suite.json. `s` is evaluate's settings."""
     suite, b = parse_suite(cfg["suite"]).subset(s.suite_tasks, "suite_tasks"), s.baselines
     refs = tuning.references(suite, b, s.seed, s.smoothing, shared.data)
     tuned: dict[str, dict[str, float]] = {}
@@ -43,6 +44,8 @@ def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | No
         own = tuning.suite_tuning(hand, name, s.tuned, suite, s.seed, s.smoothing, shared.data, b.horizon_mult)
         own_command = tuning.command(suite.name, name, s.tuned, b.dir, shared.data, b.horizon_mult)
         for entry in suite.tasks:
+            if b.run_missing and entry.name not in refs.found and own.fields(entry) == refs.tuning.fields(entry):
+                continue  # the reference's own missing sweep: `run` reads its best once run_missing made it
             doc = refs.store.load(own.fields(entry), own_command)
             tuned[entry.name] = doc["hyperparameters"][doc["best"]]
     other = None if s.compare_to is None else report.load_other(s.compare_to, suite.name)
@@ -74,6 +77,9 @@ def run(job: Job, p: SuitePlan, s: Any, label: str, learned: bool, checkpoint: P
     suite = p.suite
     start = time.perf_counter()
     baselines = tuning.complete(p.references, suite, job.mesh, console, write=job.main)
+    if s.tuned is not None:  # tasks whose tuned configuration is the reference sweep just made
+        p.tuned.update({name: doc["hyperparameters"][doc["best"]] for name, doc in baselines.items()
+                        if name not in p.tuned})
     baselines_s = time.perf_counter() - start
     results = {entry.name: scoring.evaluate_task(entry, suite.eval_every, optimizer_for(entry), baselines[entry.name],
                                                  s, s.smoothing, p.references.tuning.data, job.mesh, console)

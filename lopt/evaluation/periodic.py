@@ -50,7 +50,7 @@ class EvalSettings:
     num_steps: int = 200
     num_seeds: int = 3
     select: str | None = None
-    smoothing: float = 0.9
+    smoothing: float = 0.95
     baselines: BaselineSettings = field(default_factory=BaselineSettings)
 
     def __post_init__(self):

@@ -9,15 +9,17 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
+from lopt.evaluation.baseline_free import LOG_RELATIVE_LOSS, task_score
 from tests.scripts import SCRIPTS, load_script
 
 SCRIPT = SCRIPTS / "reproduce_self_training.py"
 KEY = "eval/population/normalized_loss"
+DEFAULT_KEY = f"eval/population/{LOG_RELATIVE_LOSS}"  # population.score's default: no baseline
 
 
 def last_evaluations(member_dir):
     records = [json.loads(line) for line in (member_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in records if KEY in r]
+    return [r for r in records if DEFAULT_KEY in r]
 
 
 def test_self_training_pipeline_writes_figure_json_and_verdicts_matching_its_runs(tmp_path):
@@ -41,9 +43,9 @@ def test_self_training_pipeline_writes_figure_json_and_verdicts_matching_its_run
         for i, member in enumerate(run["members"]):
             rows = last_evaluations(s / name / "members" / str(i))
             assert member["outer_iteration"] == [2, 4, 6] == [r["outer_iteration"] for r in rows]
-            assert member["score"] == [r[KEY] for r in rows]
+            assert member["score"] == [r[DEFAULT_KEY] for r in rows]
             assert member["minutes"] == pytest.approx([r["time/wall_s"] / 60 for r in rows])
-            finals.append(rows[-1][KEY])
+            finals.append(rows[-1][DEFAULT_KEY])
         assert run["final"]["per_member"] == finals
         assert run["final"]["score"] == min(finals) and finals[run["final"]["best_member"]] == min(finals)
     assert OmegaConf.load(s / "control" / "config.yaml").population.outer == "adam_clip"
@@ -53,7 +55,7 @@ def test_self_training_pipeline_writes_figure_json_and_verdicts_matching_its_run
         config = OmegaConf.load(Path(ref["run_dir"]) / "config.yaml")
         assert (config.seed, config.num_seeds, list(config.suite_tasks)) == (0, 2, ["quadratic"])
         suite = json.loads((Path(ref["run_dir"]) / "suite.json").read_text())
-        assert ref["score"] == suite["tasks"]["quadratic"]["scores"]["normalized_loss"]
+        assert ref["score"] == task_score(suite["tasks"]["quadratic"], LOG_RELATIVE_LOSS)
     assert OmegaConf.load(s / "adam_tuned" / "config.yaml").tuned == "grid"
     assert [r["lr"] for r in result["adam_fixed"]] == [0.01, 0.1]
     best_fixed = min(r["score"] for r in result["adam_fixed"])
