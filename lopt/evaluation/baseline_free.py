@@ -18,20 +18,12 @@ mean of the per-task loss reductions:
 - the ratio of seed means, not the mean of per-seed logs, so one seed that reaches a tiny loss
   does not dominate its task.
 """
-import time
 from typing import Any
 
-import jax
 import numpy as np
-from jax.sharding import Mesh
-from rich.console import Console
 
-from lopt import curves
-from lopt.base import Optimizer
 from lopt.evaluation import scores
-from lopt.evaluation.scoring import TaskEvaluation
-from lopt.evaluation.suite import SuiteTask
-from lopt.settings import DataSettings
+from lopt.evaluation.scoring import SeedTraining
 
 LOG_RELATIVE_LOSS = "log_relative_loss"
 SCORES = ("final_loss", "mean_loss", LOG_RELATIVE_LOSS)  # the per-task scores that need no baseline
@@ -56,21 +48,16 @@ def task_score(result: dict[str, Any], name: str) -> float:
     return float(result["scores"][name])
 
 
-class OwnCurvesEvaluation(TaskEvaluation):
+class OwnCurvesEvaluation(SeedTraining):
     """A suite task ready to score any theta with the scores that need no baseline (`SCORES`):
-    `TaskEvaluation`'s compiled training of the evaluation seeds, scored without a baseline (none is
+    `SeedTraining`'s compiled training of the evaluation seeds, scored without a baseline (none is
     loaded or swept)."""
-
-    def __init__(self, entry: SuiteTask, eval_every: int, optimizer: Optimizer, s: curves.CurveSettings,
-                 smoothing: float, data: DataSettings, mesh: Mesh, console: Console, theta: Any = None):
-        super().__init__(entry, eval_every, optimizer, {}, s, smoothing, data, mesh, console, theta)  # no baseline
 
     def __call__(self, theta: Any = None) -> dict[str, Any]:
         """Train the seeds with `theta`: the point and per-seed final and mean losses, and the
         seed-mean smoothed training curve (non-finite points None, as in suite.json)."""
-        start = time.perf_counter()
-        loss = np.asarray(jax.device_get(self.compiled(theta, self.dataset, self.key))["train/loss"], float)
-        train_s = time.perf_counter() - start
+        values, train_s = self.train(theta)
+        loss = values["train/loss"]
         clip = self.task.loss_clip
         final = scores.final_losses(loss, self.smoothing, clip)
         mean = np.where(np.isfinite(loss), np.minimum(loss, clip), clip).mean(axis=1)

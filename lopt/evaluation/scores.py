@@ -155,21 +155,25 @@ def _speedups(final: np.ndarray, env: np.ndarray, num_steps: int, mult: int) -> 
 BASELINE_DRAWS = 200  # envelopes from resampled baseline seeds behind the intervals (`baseline_draws`)
 
 
-def baseline_draws(final: np.ndarray, baseline: np.ndarray, decay: float, num_steps: int, seed: int,
-                   count: int = BASELINE_DRAWS) -> tuple[np.ndarray, np.ndarray]:
-    """The speedups and loss ratios [count, seeds] of the final losses `final` against `count`
-    envelopes, each from the baseline's seeds resampled with replacement (the same seeds for every
-    learning rate). A tuned baseline is an estimate from a few seeds; the suite's intervals draw
-    from these so that they hold its error as well as the evaluated seeds'."""
-    mult = horizon(num_steps, baseline.shape[-1])
+def draw_envelopes(baseline: np.ndarray, decay: float, seed: int, count: int = BASELINE_DRAWS) -> np.ndarray:
+    """`count` envelopes [count, steps] of the baseline [learning rates, seeds, steps], each from its
+    seeds resampled with replacement (the same seeds for every learning rate). A tuned baseline is
+    an estimate from a few seeds; the suite's intervals draw from these so that they hold its error
+    as well as the evaluated seeds'. They depend on the baseline alone: made once per task."""
     smoothed = smooth(baseline, decay)
     rng = np.random.default_rng(seed)
-    speedups, ratios = np.empty((count, len(final))), np.empty((count, len(final)))
-    for i in range(count):
-        drawn = smoothed[:, rng.integers(smoothed.shape[1], size=smoothed.shape[1])]
-        env = _envelope(drawn)
-        speedups[i] = _speedups(final, env, num_steps, mult)[0]
-        ratios[i] = final / env[num_steps - 1] if env[num_steps - 1] > 0 else np.nan
+    seeds = smoothed.shape[1]
+    return np.array([_envelope(smoothed[:, rng.integers(seeds, size=seeds)]) for _ in range(count)])
+
+
+def baseline_draws(final: np.ndarray, envelopes: np.ndarray, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The speedups and loss ratios [draws, seeds] of the final losses `final` (of `num_steps`-step
+    curves) against each of `draw_envelopes`."""
+    mult = horizon(num_steps, envelopes.shape[-1])
+    speedups = np.array([_speedups(final, env, num_steps, mult)[0] for env in envelopes])
+    best = envelopes[:, num_steps - 1, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(best > 0, final[None] / best, np.nan)
     return speedups, ratios
 
 

@@ -42,17 +42,15 @@ def _curve(a: np.ndarray) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in a]
 
 
-class TaskEvaluation:
-    """One suite task ready to score any theta of `optimizer`: its data on the device and the
-    training of `s.num_seeds` seeds of the evaluation stream (never a baseline's seeds) compiled
-    once, with theta an argument. `theta` is an example of the meta-parameters it will be called
-    with (None for an optimizer without any, e.g. a hand-designed one or a learned one exported
-    with its theta inside)."""
+class SeedTraining:
+    """One suite task's training of `s.num_seeds` seeds of the evaluation stream (never a baseline's
+    seeds), its data on the device, compiled once with theta an argument. `theta` is an example of
+    the meta-parameters it will be called with (None for an optimizer without any, e.g. a
+    hand-designed one or a learned one exported with its theta inside)."""
 
-    def __init__(self, entry: SuiteTask, eval_every: int, optimizer: Optimizer, baseline: dict[str, Any],
-                 s: curves.CurveSettings, smoothing: float, data: DataSettings, mesh: Mesh, console: Console,
-                 theta: Any = None):
-        self.entry, self.baseline, self.smoothing = entry, baseline, smoothing
+    def __init__(self, entry: SuiteTask, eval_every: int, optimizer: Optimizer, s: curves.CurveSettings,
+                 smoothing: float, data: DataSettings, mesh: Mesh, console: Console, theta: Any = None):
+        self.entry, self.smoothing = entry, smoothing
         self.task = tasks.build(entry.config)
         self.dataset = data.load(entry.config, s.seed)
         self.settings = curves.CurveSettings(s.seed, s.num_seeds, entry.num_steps, eval_every, s.eval_batches,
@@ -61,17 +59,33 @@ class TaskEvaluation:
         self.compiled, self.compile_s = curves.compile_curves(self.task, entry.name, optimizer, self.dataset,
                                                               self.key, self.settings, mesh, console, theta)
 
+    def train(self, theta: Any = None) -> tuple[dict[str, np.ndarray], float]:
+        """The seeds' curves with `theta` (`lopt.curves`: `train/loss` [seeds, steps], `eval/...`) and
+        the seconds they took."""
+        start = time.perf_counter()
+        values = {k: np.asarray(v, float) for k, v in jax.device_get(self.compiled(theta, self.dataset,
+                                                                                    self.key)).items()}
+        return values, time.perf_counter() - start
+
+
+class TaskEvaluation(SeedTraining):
+    """`SeedTraining` scored against the task's tuned `baseline` (as `BaselineStore.load` reads it);
+    its resampled envelopes (`scores.draw_envelopes`) are made here, once."""
+
+    def __init__(self, entry: SuiteTask, eval_every: int, optimizer: Optimizer, baseline: dict[str, Any],
+                 s: curves.CurveSettings, smoothing: float, data: DataSettings, mesh: Mesh, console: Console,
+                 theta: Any = None):
+        super().__init__(entry, eval_every, optimizer, s, smoothing, data, mesh, console, theta)
+        self.baseline = baseline
+        self.draw_envelopes = scores.draw_envelopes(baseline["train_loss"], smoothing, s.seed)
+
     def __call__(self, theta: Any = None) -> dict[str, Any]:
         """Train the seeds with `theta` and score them against the baseline: the point scores, the
         per-seed scores, the 95% interval of the mean speedup over seeds, and the seed-mean smoothed
         training curve beside the tuned-Adam envelope."""
-        start = time.perf_counter()
-        values = {k: np.asarray(v, float) for k, v in jax.device_get(self.compiled(theta, self.dataset,
-                                                                                    self.key)).items()}
-        train_s = time.perf_counter() - start
+        values, train_s = self.train(theta)
         sc = scores.score_task(values["train/loss"], self.baseline["train_loss"], self.smoothing, self.task.loss_clip)
-        draws = scores.baseline_draws(sc.final_loss, self.baseline["train_loss"], self.smoothing, self.entry.num_steps,
-                                      self.settings.seed)
+        draws = scores.baseline_draws(sc.final_loss, self.draw_envelopes, self.entry.num_steps)
         best = self.baseline["hyperparameters"][self.baseline["best"]]
         return {
             "num_steps": self.entry.num_steps, "compile_s": round(self.compile_s, 2), "train_s": round(train_s, 2),

@@ -134,13 +134,13 @@ def test_baseline_draws_resample_the_baselines_seeds():
     steps = np.arange(50)
     same = np.array([[adam_curve(steps, 0.1, 0.3)] * 4])  # one rate, four identical seeds
     final = np.array([0.5, 0.3 + 2.0 * np.exp(-0.1 * 9)])  # the second: where the baseline is after 10 steps
-    speedups, ratios = scores.baseline_draws(final, same, 0.0, 10, seed=0, count=7)
+    speedups, ratios = scores.baseline_draws(final, scores.draw_envelopes(same, 0.0, seed=0, count=7), 10)
     point = scores.score_task(np.tile(final[:, None], (1, 10)), same, 0.0, 10.0)
     assert speedups.shape == ratios.shape == (7, 2)
     np.testing.assert_allclose(speedups, np.broadcast_to(point.speedup, (7, 2)))  # nothing to resample
     np.testing.assert_allclose(ratios, np.broadcast_to(point.loss_ratio, (7, 2)))
     noisy = same * np.array([0.8, 0.9, 1.1, 1.2])[None, :, None]
-    speedups, ratios = scores.baseline_draws(final, noisy, 0.0, 10, seed=0, count=200)
+    speedups, ratios = scores.baseline_draws(final, scores.draw_envelopes(noisy, 0.0, seed=0), 10)
     assert speedups.std(axis=0).min() > 0 and ratios.std(axis=0).min() > 0
     np.testing.assert_allclose(ratios.mean(axis=0), scores.score_task(np.tile(final[:, None], (1, 10)), noisy, 0.0,
                                                                       10.0).loss_ratio, rtol=0.05)
