@@ -201,6 +201,19 @@ def test_meta_training_on_suite_tasks_builds_each_task_as_the_suite_defines_it()
     assert c.task_configs[1].noise_std == 0.0  # the suite's override
 
 
+def test_a_family_variant_trains_for_its_own_horizon_and_other_tasks_follow_the_schedule():
+    family = ["family=offline_family", "family.offline_family.num_variants=2",
+              "family.offline_family.datasets=[wine,diabetes]", "family.offline_family.horizon=[40,60]"]
+    c = meta_train.build(compose_meta_train(*CHEAP, *family, "suite=smoke", "suite_tasks=[quadratic]"))
+    assert c.trainer.names == ("offline_family_0", "offline_family_1", "quadratic")
+    horizons = [u.schedule for u in c.unrolls[:2]]
+    assert all(isinstance(h, ConstantSchedule) and 40 <= h.length <= 60 for h in horizons)
+    assert c.unrolls[2].schedule == c.schedule  # the suite task: the run's schedule
+    # a truncation longer than a variant's horizon is refused, naming the variant
+    with pytest.raises(ConfigError, match=r"family variant offline_family_0 trains \d+ steps \(its horizon\)"):
+        meta_train.build(compose_meta_train(*CHEAP, *family, "estimator.trunc_length=70", "schedule.length=100"))
+
+
 @pytest.mark.parametrize("overrides, match", [
     (["suite_tasks=[quadratic]"], r"suite_tasks=\['quadratic'\] needs suite=<name>"),
     (["suite=smoke", "suite_tasks=[nope]"], "Unknown suite_tasks entry 'nope'. Valid choices: digits_mlp, quadratic"),

@@ -22,7 +22,7 @@ def _cfg(value, *overrides):
 
 
 def _parts(cfg):
-    configs = family.variants(cfg.family)
+    configs = [v.config for v in family.variants(cfg.family)]
     lopt, schedule = learned.build(cfg.lopt), schedules.build(cfg.schedule)
     unrolls = tuple(TruncatedUnroll(tasks.build(c), lopt, schedule) for c in configs)
     datas = family.load_data(configs, lambda c: DataSettings(source="synthetic", synthetic_examples=64).load(c, 0))

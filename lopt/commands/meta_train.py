@@ -102,15 +102,18 @@ def build(cfg: Mapping[str, Any]) -> Components:
     shared = Shared.parse(cfg)
     training = parse_selected(cfg.get("suite"), s.suite_tasks)  # suite tasks meta-training trains on
     suite_configs = tuple(t.config for t in training.tasks) if training else ()
-    task_configs = (*family.variants(cfg.get("family")), *suite_configs) or (tasks.parse(cfg["task"]),)
+    variants = family.variants(cfg.get("family"))
+    task_configs = (*(v.config for v in variants), *suite_configs) or (tasks.parse(cfg["task"]),)
     schedule = schedules.build(cfg["schedule"])
     estimator = estimators.build(cfg["estimator"])
     meta_loss = meta_losses.build(cfg["meta_loss"])
     estimator.check_schedule(schedule)
     meta_loss.check_schedule(schedule)
+    task_schedules = _task_schedules(variants, len(task_configs), schedule, estimator, meta_loss)
     lopt = learned.build(cfg["lopt"])
     learned.check_architecture(lopt, s.theta, warm_start=True)  # the warm start's run: this architecture
-    unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, schedule, meta_loss, s.augment) for t in task_configs)
+    unrolls = tuple(TruncatedUnroll(tasks.build(t), lopt, sched, meta_loss, s.augment)
+                    for t, sched in zip(task_configs, task_schedules))
     population = _population(cfg, s, estimator, schedule)
     eval_plan = (periodic.Plan(s.eval, s.seed, shared.data, training,
                                baselines=population is None or population.needs_baselines)
@@ -120,6 +123,26 @@ def build(cfg: Mapping[str, Any]) -> Components:
         outer = outer_lib.build({"name": population.outer})  # the control's optimizer, at its defaults
     return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer,
                       learned.theta_path(s.theta), eval_plan, population)
+
+
+def _task_schedules(variants: list[family.Variant], num_tasks: int, schedule: TruncationSchedule,
+                    estimator: GradientEstimator, meta_loss: Any) -> tuple[TruncationSchedule, ...]:
+    """Each task's schedule: a family variant with a horizon trains its problems for that many
+    steps; every other task (the suite's, `task=`, a family without horizons) follows `schedule`."""
+    out = []
+    for variant in variants:
+        if variant.horizon is None:
+            out.append(schedule)
+            continue
+        own = schedules.ConstantSchedule(variant.horizon)
+        try:
+            estimator.check_schedule(own)
+            meta_loss.check_schedule(own)
+        except ConfigError as err:
+            raise ConfigError(f"family variant {variant.config.name} trains {variant.horizon} steps (its horizon), "
+                              f"too few for this run: {err} Raise the family's horizon range.") from None
+        out.append(own)
+    return (*out, *[schedule] * (num_tasks - len(out)))
 
 
 def _population(cfg: Mapping[str, Any], s: Settings, estimator: GradientEstimator,

@@ -31,6 +31,10 @@ from lopt.tasks import TaskConfig
 BASELINE_SEEDS, EVALUATION_SEEDS = 0, 1  # folded into the run's seed: disjoint key streams
 FORMAT = 2  # 2: the horizon multiple is part of the key
 HORIZON_MULT = 10  # VeLO's: baselines run 10x the evaluated length
+# Task-config fields that are left out of the key at this value, so that adding them to a config
+# class did not change the keys of the baselines stored before (a quadratic's init_scale of 1.0 is
+# left out too).
+DEFAULT_FIELDS = {"init_scale": 1.0}
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,8 @@ def key_fields(task: TaskConfig, num_steps: int, horizon_mult: int, optimizer: H
     source: dict[str, Any] = {"source": data.source}
     if data.source == "synthetic":
         source["synthetic_examples"] = data.synthetic_examples
-    task_fields = json.loads(json.dumps(dataclasses.asdict(task)))  # tuples as lists, as a file holds them
+    task_fields = {k: v for k, v in json.loads(json.dumps(dataclasses.asdict(task))).items()  # tuples as lists
+                   if k not in DEFAULT_FIELDS or v != DEFAULT_FIELDS[k]}
     return {"task": task_fields, "num_steps": num_steps, "horizon_mult": horizon_mult,
             "optimizer": {"name": name, **fixed}, "tuned": sorted(swept), "data": source}
 

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 
 from lopt.config import check
 from lopt.data import DATASETS
-from lopt.tasks.base import Task
+from lopt.tasks.base import Task, scaled_init
 from lopt.tasks.models import MLP
 
 
@@ -26,6 +26,7 @@ class AutoencoderConfig:
     batch_size: int = 128
     hidden: tuple[int, ...] = (128, 32, 128)
     loss_clip: float = 1.0
+    init_scale: float = 1.0  # every initial weight multiplied by this (tasks.base.scaled_init)
 
     def __post_init__(self):
         check(self.dataset in DATASETS, "dataset", self.dataset, f"one of {sorted(DATASETS)}")
@@ -34,6 +35,7 @@ class AutoencoderConfig:
         check(len(self.hidden) > 0 and all(w > 0 for w in self.hidden), "hidden", self.hidden,
               "a non-empty list of positive integers")
         check(self.loss_clip > 0, "loss_clip", self.loss_clip, "positive")
+        check(self.init_scale > 0, "init_scale", self.init_scale, "positive")
 
     @property
     def example_size(self) -> int:
@@ -51,4 +53,4 @@ class AutoencoderConfig:
             x, _ = batch
             return jnp.mean((model.apply({"params": params}, x) - x.reshape(x.shape[0], -1)) ** 2)
 
-        return Task(self.name, init, loss, self.batch_size, self.loss_clip)
+        return Task(self.name, scaled_init(init, self.init_scale), loss, self.batch_size, self.loss_clip)

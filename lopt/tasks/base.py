@@ -43,5 +43,13 @@ class Task:
         return jnp.where(jnp.isfinite(loss), jnp.clip(loss, None, self.loss_clip), self.loss_clip)
 
 
+def scaled_init(init: Callable[[jax.Array], Params], scale: float) -> Callable[[jax.Array], Params]:
+    """`init` with every parameter multiplied by `scale` (a task config's `init_scale`; 1: `init`
+    itself): the same network started at another weight scale, for task families that vary it."""
+    if scale == 1.0:
+        return init
+    return lambda key: jax.tree_util.tree_map(lambda p: p * scale, init(key))
+
+
 def num_params(params: Params) -> int:
     return sum(int(x.size) for x in jax.tree_util.tree_leaves(params))

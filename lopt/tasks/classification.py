@@ -10,7 +10,7 @@ import optax
 
 from lopt.config import check
 from lopt.data import DATASETS
-from lopt.tasks.base import Task
+from lopt.tasks.base import Task, scaled_init
 from lopt.tasks.models import ACTIVATIONS, KERNEL_INITS, MLP, ConvNet, NetworkConfig
 
 MODELS = ("mlp", "conv")
@@ -70,4 +70,4 @@ class ClassificationConfig(NetworkConfig):
             return eval_metrics(params, batch)["loss"]
 
         clip = self.loss_clip_factor * math.log(spec.num_classes)
-        return Task(self.name, init, loss, self.batch_size, clip, eval_metrics)
+        return Task(self.name, scaled_init(init, self.init_scale), loss, self.batch_size, clip, eval_metrics)

@@ -2,14 +2,17 @@
 `num_variants` of them are sampled from it with the option's `seed` when the run is built.
 
 Each variant is an ordinary task config (its own shapes, so its own vectorized unroll, compiled
-once); inner problems within a variant still draw their own initializations and data order. The
-`family` node holds one entry per selected option (`family=[mlp_family,quadratic_family]`), each
-with a `kind` that picks its class; no entry means no family (meta-training uses `task=`).
+once), and, for a family that samples horizons, the number of steps its inner problems train
+(else the run's schedule decides); inner problems within a variant still draw their own
+initializations and data order. The `family` node holds one entry per selected option
+(`family=[mlp_family,quadratic_family]`), each with a `kind` that picks its class; no entry means
+no family (meta-training uses `task=`).
 """
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -18,10 +21,21 @@ from lopt.config import Registry, check, join, to_plain
 from lopt.data import DATASETS
 from lopt.errors import ConfigError
 from lopt.tasks.analytic import QuadraticConfig
+from lopt.tasks.autoencoder import AutoencoderConfig
+from lopt.tasks.base import num_params
 from lopt.tasks.classification import LABELED, ClassificationConfig
+from lopt.tasks.language import LanguageModelConfig
 from lopt.tasks.models import ACTIVATIONS
+from lopt.tasks.vector import VectorConfig
 
-__all__ = ["KINDS", "MLPFamily", "QuadraticFamily", "load_data", "parse", "variants"]
+__all__ = ["KINDS", "MLPFamily", "OfflineFamily", "QuadraticFamily", "Variant", "load_data", "parse", "variants"]
+
+
+class Variant(NamedTuple):
+    """One sampled task config, and the steps its inner problems train (None: the schedule's)."""
+
+    config: Any
+    horizon: int | None = None
 
 
 def _check_range(name: str, value: tuple, lowest: float, kind: str = "numbers") -> None:
@@ -93,13 +107,13 @@ class MLPFamily:
         _check_choices("batch_sizes", self.batch_sizes, lambda b: b > 0, "positive integers")
         check(self.loss_clip_factor > 0, "loss_clip_factor", self.loss_clip_factor, "positive")
 
-    def variant(self, name: str, draw: _Sampler) -> ClassificationConfig:
+    def variant(self, name: str, draw: _Sampler) -> Variant:
         dataset = draw.choice(self.datasets)
         hidden = tuple(draw.choice(self.widths) for _ in range(draw.integer(*self.depth)))
-        return ClassificationConfig(
+        return Variant(ClassificationConfig(
             name, dataset, self.image_size or DATASETS[dataset].shape[0], batch_size=draw.choice(self.batch_sizes),
             model="mlp", hidden=hidden, activation=draw.choice(self.activations),
-            loss_clip_factor=self.loss_clip_factor)
+            loss_clip_factor=self.loss_clip_factor))
 
 
 @dataclass(frozen=True)
@@ -129,16 +143,135 @@ class QuadraticFamily:
         check(self.init_scale >= 0, "init_scale", self.init_scale, "non-negative")
         check(self.loss_clip_factor > 0, "loss_clip_factor", self.loss_clip_factor, "positive")
 
-    def variant(self, name: str, draw: _Sampler) -> QuadraticConfig:
-        return QuadraticConfig(
+    def variant(self, name: str, draw: _Sampler) -> Variant:
+        return Variant(QuadraticConfig(
             name, dim=draw.integer(*self.dim), min_curvature=draw.log_uniform(*self.min_curvature),
             max_curvature=draw.log_uniform(*self.max_curvature), init_scale=self.init_scale,
             noise_std=draw.uniform(*self.noise_std), problem_seed=draw.integer(0, 2**31 - 2),
-            loss_clip_factor=self.loss_clip_factor)
+            loss_clip_factor=self.loss_clip_factor))
 
 
-KINDS = Registry("family kind", {"mlp": MLPFamily, "quadratic": QuadraticFamily}, key="kind")
-Family = MLPFamily | QuadraticFamily
+# The model kinds each offline dataset trains (OfflineFamily): MLP classifiers or regressors, a
+# 1-D convnet on signals, an MLP autoencoder on image patches, a byte-level LSTM language model.
+FITS: dict[str, tuple[str, ...]] = {
+    "digits": ("mlp",), "mnist1d": ("mlp", "conv1d"), "breast_cancer": ("mlp",), "wine": ("mlp",),
+    "diabetes": ("mlp",), "sample_patches": ("autoencoder",), "python_stdlib": ("lstm",),
+}
+MODELS = ("mlp", "conv1d", "autoencoder", "lstm")
+EMBED_DIMS = (16, 32, 64)  # an LSTM variant's byte-embedding width is one of these
+SEQ_LEN = 32  # an LSTM variant's window, in bytes
+MAX_DRAWS = 1000  # draws per variant before a family whose bounds nothing meets is refused
+
+
+def _cost(cfg: Any) -> float:
+    """A variant's per-step cost: parameters x batch x the positions every weight is applied at
+    (a convnet's signal length, an LSTM's window; 1 for an MLP), from shapes alone."""
+    params = num_params(jax.eval_shape(cfg.build().init, jax.random.PRNGKey(0)))
+    positions = SEQ_LEN if isinstance(cfg, LanguageModelConfig) else (
+        cfg.example_size if getattr(cfg, "model", None) == "conv1d" else 1)
+    return float(params * cfg.batch_size * positions)
+
+
+def _architecture(cfg: Any) -> Any:
+    """`cfg` without what does not make it another task for exclusion: its name, its init scale."""
+    return replace(cfg, name="", init_scale=1.0)
+
+
+@functools.cache
+def suite_configs(name: str) -> tuple:
+    """The task configs of the shipped suite `name` (composed by Hydra)."""
+    from lopt.evaluation import periodic, suite  # the evaluation layer builds on tasks: import at use
+    return tuple(t.config for t in suite.parse(periodic.compose_suite(name), f"suite {name}").tasks)
+
+
+@dataclass(frozen=True)
+class OfflineFamily:
+    """`kind: offline`: every dataset that runs offline, with the model kinds that fit it (`FITS`).
+
+    Each variant draws, in this order: a dataset from `datasets`; a model kind from `models` that
+    fits it; a depth in `depth` = [min, max] and each layer's width from `widths` (an MLP's hidden
+    layers, a 1-D convnet's channels, each with stride 1 or 2 and kernel 5; an autoencoder's
+    encoder widths in decreasing order, mirrored by its decoder; an LSTM's units, one layer, with a
+    byte embedding from EMBED_DIMS); an activation from `activations` (MLPs and convnets); a batch
+    size from `batch_sizes`; an init scale log-uniform in `init_scale` (every initial weight
+    multiplied by it); and a horizon log-uniform in `horizon`, the steps its inner problems train.
+
+    A draw is redrawn (from the same stream, so the sample stays seeded) while its per-step cost
+    (`_cost`: parameters x batch x positions) exceeds `max_cost`, so that a meta-batch of variants
+    fits a CPU, or while it has the architecture of a task of `exclude_suite` on its dataset (its
+    tasks stay unseen by meta-training on this family).
+    """
+
+    num_variants: int = 16
+    seed: int = 0
+    datasets: tuple[str, ...] = tuple(FITS)
+    models: tuple[str, ...] = MODELS
+    depth: tuple[int, ...] = (1, 3)
+    widths: tuple[int, ...] = (16, 32, 64, 128, 256)
+    activations: tuple[str, ...] = tuple(ACTIVATIONS)
+    batch_sizes: tuple[int, ...] = (16, 32, 64, 128)
+    init_scale: tuple[float, ...] = (0.5, 2.0)
+    horizon: tuple[int, ...] = (50, 3000)
+    max_cost: float = 1.0e7
+    exclude_suite: str | None = "offline_heldout"
+    loss_clip_factor: float = 1.5
+
+    def __post_init__(self):
+        check(self.num_variants > 0, "num_variants", self.num_variants, "a positive integer")
+        _check_choices("datasets", self.datasets, FITS.__contains__, f"offline datasets from {list(FITS)}")
+        _check_choices("models", self.models, MODELS.__contains__, f"model kinds from {list(MODELS)}")
+        for dataset in self.datasets:
+            check(any(m in self.models for m in FITS[dataset]), "models", list(self.models),
+                  f"a list with a model kind for every dataset ({dataset} trains one of {list(FITS[dataset])})")
+        _check_range("depth", self.depth, 1, "integers")
+        _check_choices("widths", self.widths, lambda w: w > 0, "positive integers")
+        _check_choices("activations", self.activations, ACTIVATIONS.__contains__,
+                       f"activations from {list(ACTIVATIONS)}")
+        _check_choices("batch_sizes", self.batch_sizes, lambda b: b > 0, "positive integers")
+        _check_range("init_scale", self.init_scale, 1e-12)
+        _check_range("horizon", self.horizon, 1, "integers")
+        check(self.max_cost > 0, "max_cost", self.max_cost, "positive")
+        check(self.loss_clip_factor > 0, "loss_clip_factor", self.loss_clip_factor, "positive")
+
+    def _draw(self, name: str, dataset: str, model: str, draw: _Sampler) -> Any:
+        """One draw of everything but the dataset and the model kind."""
+        widths = tuple(draw.choice(self.widths) for _ in range(draw.integer(*self.depth)))
+        activation, batch_size = draw.choice(self.activations), draw.choice(self.batch_sizes)
+        common = {"batch_size": batch_size, "init_scale": draw.log_uniform(*self.init_scale)}
+        if model == "lstm":
+            return LanguageModelConfig(name, dataset, SEQ_LEN, embed_dim=draw.choice(EMBED_DIMS), hidden=widths[0],
+                                       loss_clip_factor=self.loss_clip_factor, **common)
+        if model == "autoencoder":
+            encoder = tuple(sorted(widths, reverse=True))
+            return AutoencoderConfig(name, dataset, DATASETS[dataset].shape[0],
+                                     hidden=encoder + encoder[-2::-1], **common)
+        net = {"activation": activation, "loss_clip_factor": self.loss_clip_factor, **common}
+        if model == "conv1d":
+            strides = tuple(draw.choice((1, 2)) for _ in widths)
+            return VectorConfig(name, dataset, model="conv1d", channels=widths, strides=strides, kernel_size=5, **net)
+        if dataset in DATASETS:
+            return ClassificationConfig(name, dataset, DATASETS[dataset].shape[0], model="mlp", hidden=widths, **net)
+        return VectorConfig(name, dataset, model="mlp", hidden=widths, **net)
+
+    def variant(self, name: str, draw: _Sampler) -> Variant:
+        """The dataset and model kind are drawn once (so the cost bound does not skew them); the
+        rest is redrawn until the variant is within bounds."""
+        dataset = draw.choice(self.datasets)
+        model = draw.choice([m for m in FITS[dataset] if m in self.models])
+        excluded = {_architecture(c) for c in suite_configs(self.exclude_suite)} if self.exclude_suite else set()
+        for _ in range(MAX_DRAWS):
+            cfg = self._draw(name, dataset, model, draw)
+            horizon = round(draw.log_uniform(*self.horizon))
+            if _cost(cfg) <= self.max_cost and _architecture(cfg) not in excluded:
+                return Variant(cfg, horizon)
+        raise ConfigError(f"max_cost={self.max_cost:g} is invalid for this family: no {model} on {dataset} of "
+                          f"{MAX_DRAWS} draws costs at most that (parameters x batch x positions) outside suite "
+                          f"{self.exclude_suite}; raise max_cost or narrow widths, depth and batch_sizes.")
+
+
+KINDS = Registry("family kind", {"mlp": MLPFamily, "quadratic": QuadraticFamily, "offline": OfflineFamily},
+                 key="kind")
+Family = MLPFamily | QuadraticFamily | OfflineFamily
 
 
 def parse(node: Mapping[str, Any], path: str) -> Family:
@@ -146,22 +279,22 @@ def parse(node: Mapping[str, Any], path: str) -> Family:
     return KINDS.build(node, path)
 
 
-def sample(family: Family, option: str) -> list:
-    """The family's `num_variants` task configs, named `<option>_<i>`; variant i depends only on
-    the family's settings, its seed and i."""
+def sample(family: Family, option: str) -> list[Variant]:
+    """The family's `num_variants` variants, named `<option>_<i>`; variant i depends only on the
+    family's settings, its seed and i."""
     key = jax.random.PRNGKey(family.seed)
     return [family.variant(f"{option}_{i}", _Sampler(jax.random.fold_in(key, i)))
             for i in range(family.num_variants)]
 
 
-def variants(node: Mapping[str, Any] | None, path: str = "family") -> list:
-    """The task configs of every family in the `family` config node, in its order; an empty list
-    when the node is missing or empty (no family: meta-training uses `task=`)."""
+def variants(node: Mapping[str, Any] | None, path: str = "family") -> list[Variant]:
+    """The variants of every family in the `family` config node, in its order; an empty list when
+    the node is missing or empty (no family: meta-training uses `task=`)."""
     values = to_plain(node) or {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}={values!r} is invalid: it must be a mapping of family options "
                           f"(select them with family=<option> or family=[<option>,<option>]).")
-    return [cfg for option, sub in values.items() for cfg in sample(parse(sub, join(path, option)), option)]
+    return [v for option, sub in values.items() for v in sample(parse(sub, join(path, option)), option)]
 
 
 def load_data(configs: Sequence[Any], load: Callable[[Any], Any]) -> tuple:

@@ -10,7 +10,7 @@ import optax
 from lopt.config import check
 from lopt.data import TEXT_DATASETS
 from lopt.data.text import PAD
-from lopt.tasks.base import Task
+from lopt.tasks.base import Task, scaled_init
 from lopt.tasks.models import LSTMLanguageModel
 
 
@@ -33,12 +33,14 @@ class LanguageModelConfig:
     embed_dim: int = 64
     hidden: int = 128
     loss_clip_factor: float = 1.5
+    init_scale: float = 1.0  # every initial weight multiplied by this (tasks.base.scaled_init)
 
     def __post_init__(self):
         check(self.dataset in TEXT_DATASETS, "dataset", self.dataset, f"one of {sorted(TEXT_DATASETS)}")
         for key in ("seq_len", "batch_size", "embed_dim", "hidden"):
             check(getattr(self, key) > 0, key, getattr(self, key), "a positive integer")
         check(self.loss_clip_factor > 0, "loss_clip_factor", self.loss_clip_factor, "positive")
+        check(self.init_scale > 0, "init_scale", self.init_scale, "positive")
 
     @property
     def example_size(self) -> int:
@@ -64,4 +66,5 @@ class LanguageModelConfig:
         def loss(params, batch):
             return eval_metrics(params, batch)["loss"]
 
-        return Task(self.name, init, loss, self.batch_size, self.loss_clip_factor * math.log(vocab), eval_metrics)
+        return Task(self.name, scaled_init(init, self.init_scale), loss, self.batch_size,
+                    self.loss_clip_factor * math.log(vocab), eval_metrics)

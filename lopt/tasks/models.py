@@ -34,6 +34,7 @@ class NetworkConfig:
     conv_impl: str = "auto"
     kernel_init: str = "lecun_normal"
     activation: str = "relu"
+    init_scale: float = 1.0  # every initial weight multiplied by this (tasks.base.scaled_init)
     loss_clip_factor: float = 1.5
 
     def __post_init__(self):
@@ -43,6 +44,7 @@ class NetworkConfig:
         check(self.conv_impl in IMPLS, "conv_impl", self.conv_impl, f"one of {list(IMPLS)}")
         check(self.kernel_init in KERNEL_INITS, "kernel_init", self.kernel_init, f"one of {list(KERNEL_INITS)}")
         check(self.activation in ACTIVATIONS, "activation", self.activation, f"one of {list(ACTIVATIONS)}")
+        check(self.init_scale > 0, "init_scale", self.init_scale, "positive")
         check(self.loss_clip_factor > 0, "loss_clip_factor", self.loss_clip_factor, "positive")
 
 

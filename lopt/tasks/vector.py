@@ -11,7 +11,7 @@ import optax
 
 from lopt.config import check
 from lopt.data import VECTOR_DATASETS
-from lopt.tasks.base import Task
+from lopt.tasks.base import Task, scaled_init
 from lopt.tasks.models import ACTIVATIONS, KERNEL_INITS, MLP, ConvNet, NetworkConfig
 
 MODELS = ("mlp", "conv1d")
@@ -81,4 +81,4 @@ class VectorConfig(NetworkConfig):
             return eval_metrics(params, batch)["loss"]
 
         clip = self.loss_clip_factor * (math.log(spec.num_classes) if spec.num_classes else 1.0)
-        return Task(self.name, init, loss, self.batch_size, clip, eval_metrics)
+        return Task(self.name, scaled_init(init, self.init_scale), loss, self.batch_size, clip, eval_metrics)

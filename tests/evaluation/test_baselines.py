@@ -26,6 +26,10 @@ def test_keys_hold_what_a_baseline_is_for_and_ignore_the_tuned_hyperparameter():
     assert key(key_fields(TASK, 10, 10, Adam(b1=0.8), "adam", ["lr"], DataSettings())) != key(fields())
     assert key(key_fields(TASK, 10, 10, Adam(lr=0.5), "adam", ["lr"], DataSettings())) == key(fields())
     assert key(key_fields(TASK, 10, 10, Adam(), "adam", ["lr"], DataSettings(source="synthetic"))) != key(fields())
+    # init_scale was added to the task configs after the key's format: at its default it is not in
+    # the key (baselines stored before keep theirs); another value is
+    assert "init_scale" not in fields()["task"] and fields(init_scale=2.0)["task"]["init_scale"] == 2.0
+    assert key(fields(init_scale=2.0)) != key(fields())
 
 
 def test_store_round_trip_and_refusals(tmp_path):
