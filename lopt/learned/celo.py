@@ -44,6 +44,16 @@ float rounding):
 - the initial weights are drawn from lopt's key stream, not haiku's (the same distributions).
 With the default sizes theta has 154 (MLP) + 35,649 (scheduler) = 35,803 meta-parameters (the
 reference's, with its dead weights: 37,089).
+
+Two switches for measuring ingredients of meta-generalization, both off in the reference's
+settings (`fraction_features: false`, `relative_step: true`):
+- `fraction_features`: the MLP also reads the 9 fraction-of-training features (`training_fraction`;
+  VeLO, Metz et al. 2022, arXiv:2211.09760, App. B.3), the same for every parameter, so phase 1
+  alone can learn warm-up and decay tied to the horizon without the scheduler. They are constant
+  over a tensor, so they enter unnormalized through the first layer's bias (9 more rows of w0).
+- `relative_step: false` drops the factor sqrt(mean(p^2) + 1e-9): the step is d * exp(exp_mult *
+  m) * step_mult in the parameters' own units, as small_fc_lopt's, instead of relative to each
+  tensor's scale (the ablation of Celo's width- and scale-free step).
 """
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -113,6 +123,8 @@ class Celo:
     momentum_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
     rms_decays: tuple[float, ...] = (0.999,)
     adafactor_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
+    fraction_features: bool = False
+    relative_step: bool = True
 
     # Options a warm start may change: a phase-2 run starts from a phase-1 run's theta.
     WARM_START_MAY_CHANGE = ("phase", "train_partial")
@@ -137,6 +149,11 @@ class Celo:
         return 3 + 2 * m + 3 * r + 6 * a
 
     @property
+    def num_fraction_inputs(self) -> int:
+        """The MLP's fraction-of-training inputs (0 unless fraction_features)."""
+        return training_fraction.NUM_FEATURES if self.fraction_features else 0
+
+    @property
     def num_scheduler_inputs(self) -> int:
         return training_fraction.NUM_FEATURES + loss_buffer.NUM_FEATURES
 
@@ -151,7 +168,8 @@ class Celo:
         k_mlp, k_in, k_max, k_lstm, k_lr = jax.random.split(key, 5)
         n, h = self.num_scheduler_inputs, self.lstm_size
         return {
-            "mlp": init_mlp(k_mlp, [self.num_features] + [self.hidden_size] * self.hidden_layers + [2]),
+            "mlp": init_mlp(k_mlp, [self.num_features + self.num_fraction_inputs]
+                            + [self.hidden_size] * self.hidden_layers + [2]),
             "scheduler": {
                 "mix_in": init_linear(k_in, n, h),
                 "mix_max": init_linear(k_max, n, h),
@@ -177,13 +195,16 @@ class Celo:
         carry, out = tensor_lstm.step(theta["lstm"], carry, x)
         return carry, LR_MULT_SCALE * jnp.exp(out @ theta["lr"]["w"][:, 0] + theta["lr"]["b"][0])
 
-    def tensor_step(self, nn: Params, lr_mult: jax.Array | float, p, g, m, rms, fac_g, fac) -> jax.Array:
-        """New values of one tensor from its accumulators (with this step's gradient included)."""
+    def tensor_step(self, nn: Params, bias: jax.Array, lr_mult: jax.Array | float, p, g, m, rms, fac_g,
+                    fac) -> jax.Array:
+        """New values of one tensor from its accumulators (with this step's gradient included);
+        `bias` is the MLP's first-layer input from what is constant over the tensor."""
         shape = p.shape
         p, g, m, rms, fac_g, fac = as_vectors(p, g, m, rms, fac_g, fac)
-        direction, magnitude = normalized_mlp(nn, nn["b0"], tensor_features(p, g, m, rms, fac_g, fac),
-                                              self.hidden_layers)
-        step = direction_magnitude_step(direction, magnitude, self.step_mult, self.exp_mult) * param_scale(p)
+        direction, magnitude = normalized_mlp(nn, bias, tensor_features(p, g, m, rms, fac_g, fac), self.hidden_layers)
+        step = direction_magnitude_step(direction, magnitude, self.step_mult, self.exp_mult)
+        if self.relative_step:
+            step = step * param_scale(p)
         return (p - lr_mult * step).reshape(shape)
 
     def update(self, theta: Theta, state: CeloState, params: Params, grads: Params,
@@ -201,7 +222,10 @@ class Celo:
             buffer = loss_buffer.update(state.loss, loss)
             lstm, lr = self.scheduler(theta["scheduler"], state.lstm, fc.iteration, state.num_steps, buffer)
             lr_mult = list(lr)
+        nn, bias = theta["mlp"], theta["mlp"]["b0"]
+        if self.fraction_features:
+            bias = bias + training_fraction.features(fc.iteration, state.num_steps) @ nn["w0"][self.num_features:]
         per_tensor = zip(lr_mult, leaves, *(treedef.flatten_up_to(t) for t in (grads, mom, rms, fac_g, fac)))
-        new_leaves = [self.tensor_step(theta["mlp"], *t) for t in per_tensor]
+        new_leaves = [self.tensor_step(nn, bias, *t) for t in per_tensor]
         return treedef.unflatten(new_leaves), CeloState(SmallFCState(mom, rms, fac, fc.iteration + 1), lstm,
                                                          buffer, state.num_steps)

@@ -28,9 +28,9 @@ NUM_STEPS = 40  # the training length the optimizer is told
 LOSSES = [2.0, 1.5, 1.7, 1.1]
 
 
-def _theta(phase=1, seed=0):
+def _theta(phase=1, seed=0, **switches):
     """Random MLP biases and scheduler read-out, initial carry and biases (outputs far from zero)."""
-    lopt = Celo(phase=phase, step_mult=0.1, exp_mult=0.5)
+    lopt = Celo(phase=phase, step_mult=0.1, exp_mult=0.5, **switches)
     theta = lopt.init_theta(jax.random.PRNGKey(seed))
     keys = iter(jax.random.split(jax.random.PRNGKey(seed + 1), 8))
     mlp, s = theta["mlp"], theta["scheduler"]
@@ -91,18 +91,24 @@ def _np_tensor(p, g, acc):
     return np.concatenate(feats, axis=-1), new
 
 
-def _np_mlp_step(p, feats, mlp, lopt):
-    """Each feature scaled to unit second moment over the tensor, the MLP, and the step
-    d * (param_scale * exp(m * exp_mult)) * step_mult."""
+FRACTION_POINTS = np.array([0.03, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.1])
+
+
+def _np_mlp_step(p, feats, mlp, lopt, fraction):
+    """Each feature scaled to unit second moment over the tensor, the MLP (with fraction_features,
+    also reading the unnormalized fraction-of-training switches), and the step
+    d * (param_scale * exp(m * exp_mult)) * step_mult (param_scale 1 without relative_step)."""
     shape = p.shape
     p = p.reshape(feats.shape[:-1])
     axes = tuple(range(p.ndim))
     x = feats / np.sqrt(1e-5 + np.mean(feats**2, axis=axes, keepdims=True))
     w = {k: np.asarray(v, np.float64) for k, v in mlp.items()}
+    if lopt.fraction_features:
+        x = np.concatenate([x, np.broadcast_to(np.tanh((fraction - FRACTION_POINTS) * 10), (*x.shape[:-1], 9))], -1)
     h = np.maximum(x @ w["w0"] + w["b0"], 0)
     h = np.maximum(h @ w["w1"] + w["b1"], 0)
     o = h @ w["w2"] + w["b2"]
-    scale = np.sqrt(np.mean(p**2) + 1e-9)
+    scale = np.sqrt(np.mean(p**2) + 1e-9) if lopt.relative_step else 1.0
     return (o[..., 0] * (scale * np.exp(o[..., 1] * lopt.exp_mult)) * lopt.step_mult).reshape(shape)
 
 
@@ -156,7 +162,8 @@ def _np_steps(lopt, theta, n=3):
         steps = {}
         for j, k in enumerate(sorted(params)):  # tensors in the params tree's (sorted-key) order
             feats, accs[k] = _np_tensor(params[k], g[k], accs[k])
-            steps[k] = -_np_mlp_step(params[k], feats, theta["mlp"], lopt) * (lr[j] if lopt.phase == 2 else 1.0)
+            steps[k] = -_np_mlp_step(params[k], feats, theta["mlp"], lopt, i / NUM_STEPS) * (
+                lr[j] if lopt.phase == 2 else 1.0)
         params = {k: params[k] + steps[k] for k in params}
         out.append(steps)
     return out
@@ -191,6 +198,26 @@ def test_updates_match_a_numpy_rederivation_of_the_reference(phase):
         for k in PARAMS:
             assert np.abs(b[k]).max() > 1e-3
             np.testing.assert_allclose(a[k], b[k], rtol=2e-4, atol=1e-7, err_msg=f"update {i}, {k}")
+
+
+@pytest.mark.parametrize("switches", [{"fraction_features": True}, {"relative_step": False},
+                                      {"fraction_features": True, "relative_step": False}])
+def test_the_ablation_switches_match_the_numpy_rederivation(switches):
+    """fraction_features: 9 more MLP inputs (w0 grows to 39 rows), the fraction-of-training switches
+    at each step; relative_step false: steps without the tensor's RMS factor."""
+    lopt, theta = _theta(1, **switches)
+    assert theta["mlp"]["w0"].shape[0] == 30 + (9 if lopt.fraction_features else 0)
+    theta["mlp"]["w0"] = theta["mlp"]["w0"].at[30:].multiply(5.0)  # make the fraction inputs matter
+    ours, _ = _steps(lopt, theta)
+    for i, (a, b) in enumerate(zip(ours, _np_steps(lopt, theta))):
+        for k in PARAMS:
+            np.testing.assert_allclose(a[k], b[k], rtol=2e-4, atol=1e-7, err_msg=f"update {i}, {k}")
+    if lopt.fraction_features:  # the second step of a 3-step training is not that of a 40-step one
+        def second(num_steps):
+            state = lopt.init(theta, PARAMS, num_steps)
+            params, state = lopt.update(theta, state, PARAMS, grads(0), jnp.float32(1.0))
+            return np.asarray(lopt.update(theta, state, params, grads(1), jnp.float32(1.0))[0]["w"])
+        assert not np.allclose(second(3), second(NUM_STEPS))
 
 
 def test_phase_1_does_not_depend_on_the_scheduler():
