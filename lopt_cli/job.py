@@ -32,11 +32,25 @@ def register_resolvers() -> None:
     """`${lopt_uid:}`: a random suffix per `lopt` invocation that keeps run directories of runs
     started in the same second apart. Cached in the config, so a multirun's jobs in other
     processes resolve the sweep directory exactly as the launching process did. And
-    `${lopt_config_groups:}`, the config groups of a command's --help."""
+    `${lopt_config_groups:}`, the config groups of a command's --help, and `${lopt_pretrained:}`, its
+    shipped pretrained optimizers."""
     if not OmegaConf.has_resolver("lopt_uid"):
         OmegaConf.register_new_resolver("lopt_uid", _run_uid, use_cache=True)
     if not OmegaConf.has_resolver("lopt_config_groups"):
         OmegaConf.register_new_resolver("lopt_config_groups", _help_config_groups)
+    if not OmegaConf.has_resolver("lopt_pretrained"):
+        OmegaConf.register_new_resolver("lopt_pretrained", _help_pretrained)
+
+
+def _help_pretrained(*, _root_: Any) -> str:
+    """`${lopt_pretrained:}` in the --help template: the shipped pretrained optimizers, for the
+    commands that take a theta (empty for the others)."""
+    from lopt import pretrained
+
+    if "theta" not in _root_:
+        return ""
+    lines = [f"theta={pretrained.PREFIX}{n}: {pretrained.summary(n)}" for n in pretrained.names()] or ["(none shipped)"]
+    return "== Pretrained learned optimizers (theta=pretrained:<name>) ==\n" + "\n".join(lines) + "\n"
 
 
 def _help_config_groups(*, _root_: Any) -> str:

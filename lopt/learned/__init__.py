@@ -11,7 +11,7 @@ from typing import Any
 import jax
 from omegaconf import OmegaConf
 
-from lopt import checkpoint
+from lopt import checkpoint, pretrained
 from lopt.config import Registry
 from lopt.errors import UserError
 from lopt.learned.celo import Celo
@@ -43,7 +43,8 @@ def build(cfg: Mapping[str, Any], node: str = "lopt") -> Any:
     return REGISTRY.build(cfg, node)
 
 
-_GIVE = "give a meta-train run directory, its final_theta/ or its best_theta/ directory"
+_GIVE = ("give a meta-train run directory, its final_theta/ or its best_theta/ directory, or a shipped "
+         "optimizer as pretrained:<name>")
 THETA_DIRS = ("final_theta", "best_theta")  # a run's trained meta-parameters: at the end, at the best evaluation
 _CHECKPOINT_FILES = ("_CHECKPOINT_METADATA", "_METADATA")  # what an orbax checkpoint directory holds
 
@@ -56,7 +57,7 @@ def theta_path(given: str | None, key: str = "theta") -> Path | None:
         return None
     if not str(given).strip():
         raise UserError(f"{key}={given!r} is empty: {_GIVE}, or leave {key} unset.")
-    path = Path(str(given)).expanduser()
+    path = Path(str(pretrained.resolve(given, key))).expanduser()
     if (path / "final_theta").is_dir():
         path = path / "final_theta"
     if path.is_file():
@@ -104,7 +105,8 @@ def stored_architecture(given: str | Path | None) -> dict[str, Any] | None:
     if given is None or not str(given).strip():
         return None
     try:
-        node = OmegaConf.select(OmegaConf.load(_run_of(Path(str(given)).expanduser()) / "config.yaml"), "lopt")
+        run = _run_of(Path(str(pretrained.resolve(given))).expanduser())
+        node = OmegaConf.select(OmegaConf.load(run / "config.yaml"), "lopt")
         plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_dict(node) else None
     except Exception:  # missing or unreadable
         return None

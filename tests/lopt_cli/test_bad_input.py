@@ -62,22 +62,26 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (["meta-train"], ["schedule=linear", "estimator.trunc_length=60"], "(schedule min length 40): it must be at most 40."),
     # missing checkpoint or results paths
     (LEARNED, ["theta=/nonexistent/run"],
-     "theta='/nonexistent/run' does not exist: give a meta-train run directory, its final_theta/ or its best_theta/ directory."),
+     "theta='/nonexistent/run' does not exist: give a meta-train run directory, its final_theta/ or its best_theta/ directory, "
+     "or a shipped optimizer as pretrained:<name>."),
+    (LEARNED, ["theta=pretrained:nope"], "theta=pretrained:nope is not a shipped pretrained optimizer. Valid choices:"),
     (["meta-train"], ["outer_opt=lopt", "outer_opt.theta=/nonexistent"],
      "outer_opt.theta='/nonexistent' does not exist"),
     (["evaluate"], ["compare_to=/nonexistent/best.json"], "compare_to='/nonexistent/best.json' does not exist."),
     # empty, a file, or a directory without a checkpoint where a run directory is expected
     (LEARNED, ["theta="], "theta='' is empty: give a meta-train run directory, its final_theta/ or its best_theta/ directory, or "
-                          "leave theta unset."),
+                          "a shipped optimizer as pretrained:<name>, or leave theta unset."),
     (["meta-train"], ["outer_opt=lopt", "outer_opt.theta="], "outer_opt.theta='' is empty"),
     (["evaluate"], ["compare_to="], "compare_to='' is empty: pass the best.json or sweep.json of a `lopt "
                                     "baseline-sweep` run, or leave compare_to unset."),
     (["evaluate"], ["compare_to=NO_CKPT_DIR"], "compare_to='NO_CKPT_DIR' is a directory: pass the best.json or "
                                                "sweep.json"),
     (LEARNED, ["theta=GARBAGE_FILE"], "theta='GARBAGE_FILE' is a file, not a run directory: give a meta-train run "
-                                      "directory, its final_theta/ or its best_theta/ directory."),
+                                      "directory, its final_theta/ or its best_theta/ directory, or a shipped "
+                                      "optimizer as pretrained:<name>."),
     (LEARNED, ["theta=NO_CKPT_DIR"], "theta='NO_CKPT_DIR' holds no checkpoint: give a meta-train run directory, its "
-                                     "final_theta/ or its best_theta/ directory (a run directory holds the trained "
+                                     "final_theta/ or its best_theta/ directory, or a shipped optimizer as "
+                                     "pretrained:<name> (a run directory holds the trained "
                                      "meta-parameters in final_theta/, written when the run finishes)."),
     (["meta-train"], ["outer_opt=lopt", "outer_opt.theta=NO_CKPT_DIR"], "outer_opt.theta='NO_CKPT_DIR' holds no "
                                                                         "checkpoint"),
