@@ -30,7 +30,7 @@ def test_two_ablations_are_meta_trained_scored_and_tabled(tmp_path, capsys):
     recipe, base = doc["rows"]
     assert recipe["num_tasks"] == 2 and 0 <= recipe["wins"] <= 2
     change = base["iqm_speedup"]["value"] - recipe["iqm_speedup"]["value"]
-    assert f"| `no_meta_training` |" in doc["table"] and f"{change:+.3g} |" in doc["table"]
+    assert "| `no_meta_training` |" in doc["table"] and f"{change:+.3g} |" in doc["table"]
     printed = capsys.readouterr().out
     assert doc["table"] in printed and "verdict (outcome target): the recipe beats tuned Adam on smoke" in printed
     assert result["verdicts"][0]["reproduced"] == (recipe["iqm_speedup"]["value"] >= 1.0 and recipe["wins"] >= 5)
