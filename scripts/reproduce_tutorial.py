@@ -1,5 +1,5 @@
 """Reproduce the learned_optimization tutorial (Metz 2022, "Training a learned optimizer with
-learned_optimization", ODSC blog post / Colab): does a meta-trained small_fc_lopt beat the best tuned Adam?
+learned_optimization", ODSC blog post / Colab): does a meta-trained learned optimizer beat the best tuned Adam?
 
 Drives the `lopt` commands a user would type, each writing its own run directory under --out:
   1. lopt baseline-sweep optimizer=adam  (the tutorial's 9 learning rates x 5 seeds, 200 steps)
@@ -39,7 +39,7 @@ def _mean_curve(per_seed: list) -> np.ndarray:
     return np.nanmean(np.asarray(per_seed, float), axis=0)
 
 
-def _plot_meta_training(meta_dir: Path, path: Path, task: str, run: Path) -> None:
+def _plot_meta_training(meta_dir: Path, path: Path, task: str, run: Path, name: str) -> None:
     """The outer loss at every logged outer iteration (a marker each; non-finite ones counted)."""
     records = [json.loads(line) for line in (meta_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
     its = np.asarray([r["outer_iteration"] for r in records], float)
@@ -54,11 +54,11 @@ def _plot_meta_training(meta_dir: Path, path: Path, task: str, run: Path) -> Non
     figures.metric_axis(ax, "outer/loss", loss, x_label=figures.OUTER_STEP_LABEL)
     ax.set_ylabel("meta-training loss\n(mean inner training loss over the truncation, PES)")
     ax.legend(loc="best", fontsize=8)
-    fig.suptitle(figures.title(task, run, f"meta-training of small_fc_lopt ({meta_dir.name}/metrics.jsonl)"))
+    fig.suptitle(figures.title(task, run, f"meta-training of {name} ({meta_dir.name}/metrics.jsonl)"))
     save_figure(fig, path)
 
 
-def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path, run: Path) -> None:
+def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path, run: Path, name: str) -> None:
     """Every learning rate's mean curve, the best Adam bold, and the learned optimizer's in black with
     its ±1 std band over seeds (the tutorial's last plot)."""
     plt = pyplot()
@@ -79,11 +79,11 @@ def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path, run: Path) -> N
     mean, std = np.asarray(learned["mean"], float), np.asarray(learned["std"], float)
     shown.append(mean)
     ax.fill_between(curves["eval/xs"], mean - std, mean + std, color="k", alpha=0.15, linewidth=0,
-                    label=f"small_fc_lopt ±1 std over {len(learned['per_seed'])} seeds")
-    ax.plot(curves["eval/xs"], mean, color="k", linewidth=2.5, label="small_fc_lopt (meta-trained)")
+                    label=f"{name} ±1 std over {len(learned['per_seed'])} seeds")
+    ax.plot(curves["eval/xs"], mean, color="k", linewidth=2.5, label=f"{name} (meta-trained)")
     figures.metric_axis(ax, "eval/train/loss", np.concatenate(shown))
     figures.legend_outside(ax, title=f"mean over {sweep['num_seeds']} seeds")
-    fig.suptitle(figures.title(sweep["task"], run, "meta-trained small_fc_lopt vs Adam at every learning rate"))
+    fig.suptitle(figures.title(sweep["task"], run, f"meta-trained {name} vs Adam at every learning rate"))
     save_figure(fig, path)
 
 
@@ -131,19 +131,19 @@ def main() -> None:
 
     sweep = json.loads((out / "sweep" / "sweep.json").read_text())
     curves = json.loads((out / "evaluate" / "curves.json").read_text())
-    _plot_meta_training(out / "meta", out / "meta_training.png", task, out)
-    _plot_learned_vs_adam(sweep, curves, out / "learned_vs_adam.png", out)
+    _plot_meta_training(out / "meta", out / "meta_training.png", task, out, cfg.lopt.name)
+    _plot_learned_vs_adam(sweep, curves, out / "learned_vs_adam.png", out, cfg.lopt.name)
     cmp = curves["comparison"]
     learned, adam = cmp["evaluated"], cmp["baseline"]
     wins = learned["mean_loss"] < adam["mean_loss"]
-    result = {"task": task, "num_tasks": num_tasks, "outer_iterations": outer_iterations, "preset": preset,
-              "trunc_length": trunc_length, "num_steps": num_steps, "num_seeds": a.num_seeds,
+    result = {"task": task, "lopt": cfg.lopt.name, "num_tasks": num_tasks, "outer_iterations": outer_iterations,
+              "preset": preset, "trunc_length": trunc_length, "num_steps": num_steps, "num_seeds": a.num_seeds,
               "best_adam": cmp["baseline_label"], "learned": learned, "adam": adam, "learned_wins": wins,
               "wall_s": wall, "figures": ["sweep/sweep.png", "meta_training.png", "learned_vs_adam.png",
                                           "evaluate/curves.png"]}
     write_json(out / "tutorial.json", result)
     verdict = "BEATS" if wins else "does NOT beat"
-    print(f"\nverdict: on {task}, the meta-trained small_fc_lopt ({outer_iterations} outer iterations x {num_tasks} "
+    print(f"\nverdict: on {task}, the meta-trained {cfg.lopt.name} ({outer_iterations} outer iterations x {num_tasks} "
           f"tasks) {verdict} the best tuned Adam ({cmp['baseline_label']}): mean training loss over "
           f"{num_steps} steps {learned['mean_loss']:.4f} vs {adam['mean_loss']:.4f}, final "
           f"{learned['final_loss']:.4f} vs {adam['final_loss']:.4f} ({a.num_seeds} seeds). Results in {out}.")

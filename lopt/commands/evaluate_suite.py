@@ -88,7 +88,8 @@ def run(job: Job, p: SuitePlan, s: Any, label: str, learned: bool, checkpoint: P
         "suite": suite.name, "label": label, "learned": learned,
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "baseline_optimizer": s.baselines.optimizer, "baseline_search": s.baselines.search,
-        "num_seeds": s.num_seeds, "smoothing": s.smoothing, "definitions": scoring.DEFINITIONS, "tasks": results,
+        "seed": s.seed, "num_seeds": s.num_seeds, "smoothing": s.smoothing, "definitions": scoring.DEFINITIONS,
+        "tasks": results,
         "aggregates": scoring.summarize(results, s.seed), "baselines_s": round(baselines_s, 1),
         "evaluation_s": round(time.perf_counter() - start - baselines_s, 1)}
     if p.other is not None:
