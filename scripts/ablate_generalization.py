@@ -35,9 +35,11 @@ NO_META_TRAINING = "no_meta_training"
 ABLATIONS: dict[str, tuple[str, list[str]]] = {
     "recipe": ("the recipe itself", []),
     "no_fraction_features": ("the MLP without the fraction-of-training features", ["lopt.fraction_features=false"]),
+    "celo_rms_step": ("steps relative to each tensor's current RMS (Celo's), not its RMS at the start",
+                      ["lopt.step_scale=rms"]),
     "no_relative_step": ("steps in the parameters' units, not relative to each tensor's RMS (step_mult 1e-3: "
                          "the recipe's first step on a weight of RMS 0.1)",
-                         ["lopt.relative_step=false", "lopt.step_mult=0.001"]),
+                         ["lopt.step_scale=none", "lopt.step_mult=0.001"]),
     "with_augmentation": ("Celo's reparameterization augmentation added (one scale per problem in [1e-3, 1e3])",
                           ["augment.level=global"]),
     "short_horizons": ("meta-training horizons 50-300 instead of 50-3000",

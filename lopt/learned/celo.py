@@ -45,15 +45,18 @@ float rounding):
 With the default sizes theta has 154 (MLP) + 35,649 (scheduler) = 35,803 meta-parameters (the
 reference's, with its dead weights: 37,089).
 
-Two switches for measuring ingredients of meta-generalization, both off in the reference's
-settings (`fraction_features: false`, `relative_step: true`):
+Two switches for measuring ingredients of meta-generalization, at the reference's settings by
+default (`fraction_features: false`, `step_scale: rms`):
 - `fraction_features`: the MLP also reads the 9 fraction-of-training features (`training_fraction`;
   VeLO, Metz et al. 2022, arXiv:2211.09760, App. B.3), the same for every parameter, so phase 1
   alone can learn warm-up and decay tied to the horizon without the scheduler. They are constant
   over a tensor, so they enter unnormalized through the first layer's bias (9 more rows of w0).
-- `relative_step: false` drops the factor sqrt(mean(p^2) + 1e-9): the step is d * exp(exp_mult *
-  m) * step_mult in the parameters' own units, as small_fc_lopt's, instead of relative to each
-  tensor's scale (the ablation of Celo's width- and scale-free step).
+- `step_scale`: what the step is relative to. `rms` (the reference): the tensor's current
+  sqrt(mean(p^2) + 1e-9). `initial_rms`: the same at the training's first step, kept in the state:
+  still free of width and init scale, without the feedback of `rms`, where a step that grows the
+  weights grows every later step (measured: weights that grow geometrically over 1000-step runs
+  until the loss diverges). `none`: d * exp(exp_mult * m) * step_mult in the parameters' own units,
+  as small_fc_lopt's (the ablation of the relative step).
 """
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -73,6 +76,7 @@ GRAD_CLIP = 1000.0  # gradients are clipped to +-GRAD_CLIP before anything reads
 FEATURE_CLIP = 0.1  # the clipped-gradient feature
 LR_MULT_SCALE = 0.1  # lr_mult = LR_MULT_SCALE * exp(read-out of the LSTM)
 PHASES = (1, 2)
+STEP_SCALES = ("rms", "initial_rms", "none")  # what a step is relative to (`step_scale`)
 
 
 class CeloState(NamedTuple):
@@ -80,6 +84,7 @@ class CeloState(NamedTuple):
     lstm: tensor_lstm.Carry  # the scheduler's carry, one row per tensor (phase 1: its initial value)
     loss: loss_buffer.LossBuffer  # the scheduler's loss statistics (phase 1: never updated)
     num_steps: jax.Array  # the training's length (0: unknown)
+    initial_scale: jax.Array  # each tensor's param_scale at init [tensors] (read with step_scale=initial_rms)
 
 
 def shared_features(p, g, m, rms, fac_g, rms_eps: float = 1e-6) -> list[jax.Array]:
@@ -124,7 +129,7 @@ class Celo:
     rms_decays: tuple[float, ...] = (0.999,)
     adafactor_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
     fraction_features: bool = False
-    relative_step: bool = True
+    step_scale: str = "rms"
 
     # Options a warm start may change: a phase-2 run starts from a phase-1 run's theta.
     WARM_START_MAY_CHANGE = ("phase", "train_partial")
@@ -133,6 +138,7 @@ class Celo:
         check(self.phase in PHASES, "phase", self.phase,
               "1 (meta-train the MLP update rule) or 2 (meta-train the learned scheduler)")
         check(self.lstm_size > 0, "lstm_size", self.lstm_size, "a positive integer")
+        check(self.step_scale in STEP_SCALES, "step_scale", self.step_scale, f"one of {list(STEP_SCALES)}")
         _ = self._accumulators  # building it checks the MLP's sizes and the decays
 
     @property
@@ -184,7 +190,8 @@ class Celo:
         carry = theta["scheduler"]["initial_carry"]
         lstm = (jnp.broadcast_to(carry["c"], rows), jnp.broadcast_to(carry["h"], rows))
         horizon = training_fraction.horizon(num_steps)
-        return CeloState(self._accumulators.init(theta, params), lstm, loss_buffer.init(horizon), horizon)
+        scales = jnp.stack([param_scale(p) for p in jax.tree_util.tree_leaves(params)])
+        return CeloState(self._accumulators.init(theta, params), lstm, loss_buffer.init(horizon), horizon, scales)
 
     def scheduler(self, theta: Theta, carry: tensor_lstm.Carry, iteration: jax.Array, num_steps: jax.Array,
                   buffer: loss_buffer.LossBuffer) -> tuple[tensor_lstm.Carry, jax.Array]:
@@ -195,17 +202,16 @@ class Celo:
         carry, out = tensor_lstm.step(theta["lstm"], carry, x)
         return carry, LR_MULT_SCALE * jnp.exp(out @ theta["lr"]["w"][:, 0] + theta["lr"]["b"][0])
 
-    def tensor_step(self, nn: Params, bias: jax.Array, lr_mult: jax.Array | float, p, g, m, rms, fac_g,
-                    fac) -> jax.Array:
+    def tensor_step(self, nn: Params, bias: jax.Array, lr_mult: jax.Array | float, initial_scale: jax.Array, p, g,
+                    m, rms, fac_g, fac) -> jax.Array:
         """New values of one tensor from its accumulators (with this step's gradient included);
         `bias` is the MLP's first-layer input from what is constant over the tensor."""
         shape = p.shape
         p, g, m, rms, fac_g, fac = as_vectors(p, g, m, rms, fac_g, fac)
         direction, magnitude = normalized_mlp(nn, bias, tensor_features(p, g, m, rms, fac_g, fac), self.hidden_layers)
         step = direction_magnitude_step(direction, magnitude, self.step_mult, self.exp_mult)
-        if self.relative_step:
-            step = step * param_scale(p)
-        return (p - lr_mult * step).reshape(shape)
+        scale = {"rms": param_scale(p), "initial_rms": initial_scale, "none": 1.0}[self.step_scale]
+        return (p - lr_mult * step * scale).reshape(shape)
 
     def update(self, theta: Theta, state: CeloState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, CeloState]:
@@ -225,7 +231,8 @@ class Celo:
         nn, bias = theta["mlp"], theta["mlp"]["b0"]
         if self.fraction_features:
             bias = bias + training_fraction.features(fc.iteration, state.num_steps) @ nn["w0"][self.num_features:]
-        per_tensor = zip(lr_mult, leaves, *(treedef.flatten_up_to(t) for t in (grads, mom, rms, fac_g, fac)))
+        per_tensor = zip(lr_mult, state.initial_scale, leaves,
+                         *(treedef.flatten_up_to(t) for t in (grads, mom, rms, fac_g, fac)))
         new_leaves = [self.tensor_step(nn, bias, *t) for t in per_tensor]
         return treedef.unflatten(new_leaves), CeloState(SmallFCState(mom, rms, fac, fc.iteration + 1), lstm,
-                                                         buffer, state.num_steps)
+                                                         buffer, state.num_steps, state.initial_scale)

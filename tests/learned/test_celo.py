@@ -94,10 +94,10 @@ def _np_tensor(p, g, acc):
 FRACTION_POINTS = np.array([0.03, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0, 1.1])
 
 
-def _np_mlp_step(p, feats, mlp, lopt, fraction):
+def _np_mlp_step(p, feats, mlp, lopt, fraction, p0):
     """Each feature scaled to unit second moment over the tensor, the MLP (with fraction_features,
     also reading the unnormalized fraction-of-training switches), and the step
-    d * (param_scale * exp(m * exp_mult)) * step_mult (param_scale 1 without relative_step)."""
+    d * (param_scale * exp(m * exp_mult)) * step_mult (param_scale: of p, of the initial p, or 1)."""
     shape = p.shape
     p = p.reshape(feats.shape[:-1])
     axes = tuple(range(p.ndim))
@@ -108,7 +108,8 @@ def _np_mlp_step(p, feats, mlp, lopt, fraction):
     h = np.maximum(x @ w["w0"] + w["b0"], 0)
     h = np.maximum(h @ w["w1"] + w["b1"], 0)
     o = h @ w["w2"] + w["b2"]
-    scale = np.sqrt(np.mean(p**2) + 1e-9) if lopt.relative_step else 1.0
+    scale = {"rms": np.sqrt(np.mean(p**2) + 1e-9), "initial_rms": np.sqrt(np.mean(p0**2) + 1e-9),
+             "none": 1.0}[lopt.step_scale]
     return (o[..., 0] * (scale * np.exp(o[..., 1] * lopt.exp_mult)) * lopt.step_mult).reshape(shape)
 
 
@@ -151,7 +152,7 @@ def _np_loss_features(losses, num_steps):
 def _np_steps(lopt, theta, n=3):
     """n reference updates of PARAMS with gradients grads(i) and losses LOSSES[i]."""
     params = {k: np.asarray(v, np.float64) for k, v in PARAMS.items()}
-    accs = {k: {} for k in params}
+    initial, accs = dict(params), {k: {} for k in params}
     carry = tuple(np.tile(np.asarray(theta["scheduler"]["initial_carry"][k], np.float64), (3, 1)) for k in "ch")
     out = []
     for i in range(n):
@@ -162,7 +163,7 @@ def _np_steps(lopt, theta, n=3):
         steps = {}
         for j, k in enumerate(sorted(params)):  # tensors in the params tree's (sorted-key) order
             feats, accs[k] = _np_tensor(params[k], g[k], accs[k])
-            steps[k] = -_np_mlp_step(params[k], feats, theta["mlp"], lopt, i / NUM_STEPS) * (
+            steps[k] = -_np_mlp_step(params[k], feats, theta["mlp"], lopt, i / NUM_STEPS, initial[k]) * (
                 lr[j] if lopt.phase == 2 else 1.0)
         params = {k: params[k] + steps[k] for k in params}
         out.append(steps)
@@ -200,11 +201,12 @@ def test_updates_match_a_numpy_rederivation_of_the_reference(phase):
             np.testing.assert_allclose(a[k], b[k], rtol=2e-4, atol=1e-7, err_msg=f"update {i}, {k}")
 
 
-@pytest.mark.parametrize("switches", [{"fraction_features": True}, {"relative_step": False},
-                                      {"fraction_features": True, "relative_step": False}])
+@pytest.mark.parametrize("switches", [{"fraction_features": True}, {"step_scale": "none"},
+                                      {"step_scale": "initial_rms"}, {"fraction_features": True, "step_scale": "none"}])
 def test_the_ablation_switches_match_the_numpy_rederivation(switches):
     """fraction_features: 9 more MLP inputs (w0 grows to 39 rows), the fraction-of-training switches
-    at each step; relative_step false: steps without the tensor's RMS factor."""
+    at each step; step_scale none: steps without the tensor's RMS factor, initial_rms: with the
+    factor of the tensor at init."""
     lopt, theta = _theta(1, **switches)
     assert theta["mlp"]["w0"].shape[0] == 30 + (9 if lopt.fraction_features else 0)
     theta["mlp"]["w0"] = theta["mlp"]["w0"].at[30:].multiply(5.0)  # make the fraction inputs matter
