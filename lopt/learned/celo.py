@@ -210,8 +210,9 @@ class Celo:
         p, g, m, rms, fac_g, fac = as_vectors(p, g, m, rms, fac_g, fac)
         direction, magnitude = normalized_mlp(nn, bias, tensor_features(p, g, m, rms, fac_g, fac), self.hidden_layers)
         step = direction_magnitude_step(direction, magnitude, self.step_mult, self.exp_mult)
-        scale = {"rms": param_scale(p), "initial_rms": initial_scale, "none": 1.0}[self.step_scale]
-        return (p - lr_mult * step * scale).reshape(shape)
+        if self.step_scale != "none":
+            step = step * (param_scale(p) if self.step_scale == "rms" else initial_scale)
+        return (p - lr_mult * step).reshape(shape)
 
     def update(self, theta: Theta, state: CeloState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, CeloState]:
