@@ -35,8 +35,8 @@ NO_META_TRAINING = "no_meta_training"
 ABLATIONS: dict[str, tuple[str, list[str]]] = {
     "recipe": ("the recipe itself", []),
     "no_fraction_features": ("the MLP without the fraction-of-training features", ["lopt.fraction_features=false"]),
-    "celo_rms_step": ("steps relative to each tensor's current RMS (Celo's), not its RMS at the start",
-                      ["lopt.step_scale=rms"]),
+    "initial_rms_step": ("steps relative to each tensor's RMS at the start of training, not its current RMS",
+                         ["lopt.step_scale=initial_rms"]),
     "no_relative_step": ("steps in the parameters' units, not relative to each tensor's RMS (step_mult 1e-3: "
                          "the recipe's first step on a weight of RMS 0.1)",
                          ["lopt.step_scale=none", "lopt.step_mult=0.001"]),

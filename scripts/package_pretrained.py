@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--suite", action="append", default=[], help="NAME=<evaluate dir>/suite.json, repeatable")
     p.add_argument("--tutorial", type=Path, default=None,
                    help="curves.json of `lopt evaluate theta=<run> task=digits_mlp compare_to=<sweep>/best.json`")
+    p.add_argument("--note", action="append", default=[], help="a line the card adds under its scores")
     p.add_argument("--root", type=Path, default=pretrained.ROOT, help=argparse.SUPPRESS)
     p.add_argument("overrides", nargs="*", help="extra overrides of the check's evaluate (e.g. tracking.mode=...)")
     a = p.parse_args(argv)
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> Path:
                   f"Mean training loss over the 200 steps {learned['mean_loss']:.4f} against the best tuned Adam's "
                   f"({cmp['baseline_label']}) {adam['mean_loss']:.4f}; final {learned['final_loss']:.4f} against "
                   f"{adam['final_loss']:.4f}.", ""]
-    lines += ["## Check", "", f"`lopt evaluate theta=pretrained:{a.name} {' '.join(CHECK)}`: mean final training "
+    lines += [*a.note, *([""] if a.note else []), "## Check", "", f"`lopt evaluate theta=pretrained:{a.name} {' '.join(CHECK)}`: mean final training "
               f"loss {loss:.6g} (tests/pretrained reproduce it within a relative {RTOL}).", ""]
     (dest / "card.md").write_text("\n".join(lines))
     print(f"Packaged {a.run} as theta=pretrained:{a.name} in {dest}.")
