@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> Path:
                   f"Mean training loss over the 200 steps {learned['mean_loss']:.4f} against the best tuned Adam's "
                   f"({cmp['baseline_label']}) {adam['mean_loss']:.4f}; final {learned['final_loss']:.4f} against "
                   f"{adam['final_loss']:.4f}.", ""]
-    lines += [*a.note, *([""] if a.note else []), "## Check", "", f"`lopt evaluate theta=pretrained:{a.name} {' '.join(CHECK)}`: mean final training "
+    lines += [*a.note, *([""] if a.note else []), "## Check", "",
+              f"`lopt evaluate theta=pretrained:{a.name} {' '.join(CHECK)}`: mean final training "
               f"loss {loss:.6g} (tests/pretrained reproduce it within a relative {RTOL}).", ""]
     (dest / "card.md").write_text("\n".join(lines))
     print(f"Packaged {a.run} as theta=pretrained:{a.name} in {dest}.")
