@@ -40,6 +40,14 @@ CLAIMS = {
                       "lopt.step_mult": 0.01, "estimator.name": "pes", "estimator.trunc_length": 20,
                       "estimator.normalize_task_grads": "family", "schedule.name": "log_uniform", "schedule.low": 50,
                       "schedule.high": 300, "num_tasks": 8, "outer_iterations": 20000, **SUITE_EVAL},
+    "generalize_offline": {"family": ["offline_family"], "family.offline_family.num_variants": 12,
+                           "family.offline_family.max_cost": 6e6, "lopt.name": "celo", "lopt.phase": 1,
+                           "lopt.step_mult": 0.01, "lopt.fraction_features": True, "lopt.step_scale": "rms",
+                           "estimator.name": "pes", "estimator.trunc_length": 20,
+                           "estimator.normalize_task_grads": "family", "outer_opt.name": "adam_clip",
+                           "num_tasks": 4, "outer_iterations": 6000, "eval.every": 0},
+    "tutorial_offline": {**TUTORIAL, "task.name": "digits_mlp", "num_tasks": 8, "lopt.name": "celo", "lopt.phase": 1,
+                         "lopt.step_mult": 0.01, "lopt.fraction_features": True, "outer_iterations": 2000},
     "pathologies_cifar_conv32": {
         "task.name": "cifar_conv32", "lopt.name": "fc_lopt", "estimator.name": "merged", "schedule.name": "linear",
         "schedule.start": 50, "schedule.end": 10000, "schedule.iterations": 5000, "schedule.jitter": 0.2,
@@ -139,14 +147,16 @@ SMALLER = {
                       "family.quadratic_family.num_variants=1"],
     "pathologies_cifar_conv32": ["estimator.trunc_length=3", "schedule.start=4", "schedule.end=8"],
     **{n: ["estimator.trunc_length=3", "schedule.length=6"]
-       for n in ("offline_recipe", "tutorial_conv_cifar", "tradeoffs_conv_cifar", "tradeoffs_fmnist_mlp")},
+       for n in ("offline_recipe", "tutorial_conv_cifar", "tutorial_offline", "tradeoffs_conv_cifar",
+                 "tradeoffs_fmnist_mlp")},
     **{n: ["estimator.trunc_length=3", "schedule.low=6", "schedule.high=9"]
        for n in ("offline_suite", "celo_offline_suite")},
 }
 RUN_ELSEWHERE = {"quick_offline": "tests/scripts/test_reproduce_tutorial.py",
                  "celo": "tests/learned/test_celo.py", "celo_phase2": "tests/learned/test_celo.py",
                  "celo2": "tests/learned/test_celo2.py",
-                 "population_self_training": "tests/scripts/test_reproduce_self_training.py"}
+                 "population_self_training": "tests/scripts/test_reproduce_self_training.py",
+                 "generalize_offline": "tests/scripts/test_ablate_generalization.py"}
 
 
 def test_every_preset_is_run_by_a_test():
