@@ -116,12 +116,12 @@ def test_tutorial_figures(tmp_path, monkeypatch):
     records = [{"outer_iteration": i, "outer/loss": 2.3 / (1 + i)} for i in range(1, 8)]
     records[3]["outer/loss"] = None  # a non-finite loss (null in JSON)
     (meta / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    rt._plot_meta_training(meta, tmp_path / "meta_training.png", "digits_mlp", tmp_path)
+    rt._plot_meta_training(meta, tmp_path / "meta_training.png", "digits_mlp", tmp_path, "small_fc_lopt")
     sweep = {**HEADER, "configurations": RESULTS}
     c = _curves(2.3, 0.5)
     curves = {"eval/xs": XS, "curves": {"eval/train/loss": {"mean": list(np.mean(c, 0)), "std": list(np.std(c, 0)),
                                                              "per_seed": c}}}
-    rt._plot_learned_vs_adam(sweep, curves, tmp_path / "learned_vs_adam.png", tmp_path)
+    rt._plot_learned_vs_adam(sweep, curves, tmp_path / "learned_vs_adam.png", tmp_path, "small_fc_lopt")
     for name, fig in saved.items():
         (ax,) = fig.axes
         assert ax.get_yscale() == "log", name

@@ -19,7 +19,7 @@ def _help(command: str, cwd) -> str:
 
 
 def _groups(stdout: str) -> dict[str, str]:
-    section = stdout.split("== Config groups (group=option) ==")[1].split("== Config (defaults shown) ==")[0]
+    section = stdout.split("== Config groups (group=option) ==")[1].split("\n== ")[0]  # up to the next section
     return dict(line.split(": ", 1) for line in section.strip().splitlines())
 
 
