@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lopt.evaluation.report import interval_text
 from lopt.reproduction import Verdict, compose_config, finish, run_lopt
 
 SCRIPT = "ablate_generalization"
@@ -57,10 +58,6 @@ def _override(value: Any) -> str:
     return f"[{','.join(map(str, value))}]" if not isinstance(value, (int, float, str)) else str(value)
 
 
-def _interval(stat: dict[str, Any]) -> str:
-    ci = stat.get("ci")
-    return f"{stat['value']:.3g}" + ("" if ci is None else f" [{ci[0]:.3g}, {ci[1]:.3g}]")
-
 
 def _row(name: str, doc: dict[str, Any]) -> dict[str, Any]:
     speedup = doc["aggregates"]["speedup_over_adam"]["iqm"]
@@ -77,7 +74,7 @@ def table(rows: list[dict[str, Any]]) -> str:
              "change from the recipe |", "|---|---|---|---|---|"]
     for r in rows:
         change = "" if base is None or r["ablation"] == "recipe" else f"{r['iqm_speedup']['value'] - base:+.3g}"
-        lines.append(f"| `{r['ablation']}` | {r['what']} | {_interval(r['iqm_speedup'])} | "
+        lines.append(f"| `{r['ablation']}` | {r['what']} | {interval_text(r['iqm_speedup'])} | "
                      f"{r['wins']} of {r['num_tasks']} | {change} |")
     return "\n".join(lines)
 
@@ -122,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print("\n" + table(rows))
     verdicts = [Verdict("outcome target", f"the recipe beats tuned Adam on {a.suite}: IQM speedup >= {TARGET_SPEEDUP} "
                         f"and >= {TARGET_WINS} tasks beating it",
-                        f"IQM speedup {_interval(r['iqm_speedup'])}, {r['wins']} of {r['num_tasks']} tasks",
+                        f"IQM speedup {interval_text(r['iqm_speedup'])}, {r['wins']} of {r['num_tasks']} tasks",
                         r["iqm_speedup"]["value"] >= TARGET_SPEEDUP and r["wins"] >= TARGET_WINS)
                 for r in rows if r["ablation"] == "recipe"]
     result = {"suite": a.suite, "seed": a.seed, "preset": PRESET, "rows": rows, "table": table(rows),

@@ -19,16 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from lopt import pretrained
+from lopt.evaluation.report import interval_text
 from lopt.reproduction import run_lopt
 
 SCRIPT = "package_pretrained"
 CHECK = ["task=digits_mlp", "num_steps=200", "num_seeds=3", "seed=0"]  # the card's small-task check
 RTOL = 0.01  # float rounding across CPUs; a changed optimizer moves the loss by far more
 
-
-def _interval(stat: dict[str, Any]) -> str:
-    ci = stat.get("ci")
-    return f"{stat['value']:.3g}" + ("" if ci is None else f" [{ci[0]:.3g}, {ci[1]:.3g}]")
 
 
 def suite_section(name: str, doc: dict[str, Any]) -> list[str]:
@@ -38,10 +35,10 @@ def suite_section(name: str, doc: dict[str, Any]) -> list[str]:
     horizons = sorted({t["baseline"]["horizon_mult"] for t in doc["tasks"].values()})
     lines = [f"### `{name}` ({len(doc['tasks'])} tasks, {doc['num_seeds']} evaluation seeds, seed stream "
              f"{doc['seed']}, baselines at {horizons}x the task length)", "",
-             f"- IQM speedup over tuned Adam: {_interval(agg['speedup_over_adam']['iqm'])}",
-             f"- IQM loss ratio: {_interval(agg['loss_ratio']['iqm'])}",
+             f"- IQM speedup over tuned Adam: {interval_text(agg['speedup_over_adam']['iqm'])}",
+             f"- IQM loss ratio: {interval_text(agg['loss_ratio']['iqm'])}",
              f"- tasks beating tuned Adam: {wins} of {len(doc['tasks'])} "
-             f"(fraction {_interval(agg['win_fraction'])})", "",
+             f"(fraction {interval_text(agg['win_fraction'])})", "",
              "| task | speedup | loss ratio | beats tuned Adam |", "|---|---|---|---|"]
     for task, t in doc["tasks"].items():
         s = t["scores"]

@@ -125,10 +125,11 @@ def build(cfg: Mapping[str, Any]) -> Components:
                       learned.theta_path(s.theta), eval_plan, population)
 
 
-def _task_schedules(variants: list[family.Variant], num_tasks: int, schedule: TruncationSchedule,
+def _task_schedules(variants: list[family.Variant], num_configs: int, schedule: TruncationSchedule,
                     estimator: GradientEstimator, meta_loss: Any) -> tuple[TruncationSchedule, ...]:
-    """Each task's schedule: a family variant with a horizon trains its problems for that many
-    steps; every other task (the suite's, `task=`, a family without horizons) follows `schedule`."""
+    """The schedule of each of the run's `num_configs` task configs (the variants first): a family
+    variant with a horizon trains its problems for that many steps; every other task (the suite's,
+    `task=`, a family without horizons) follows `schedule`."""
     out = []
     for variant in variants:
         if variant.horizon is None:
@@ -142,7 +143,7 @@ def _task_schedules(variants: list[family.Variant], num_tasks: int, schedule: Tr
             raise ConfigError(f"family variant {variant.config.name} trains {variant.horizon} steps (its horizon), "
                               f"too few for this run: {err} Raise the family's horizon range.") from None
         out.append(own)
-    return (*out, *[schedule] * (num_tasks - len(out)))
+    return (*out, *[schedule] * (num_configs - len(out)))
 
 
 def _population(cfg: Mapping[str, Any], s: Settings, estimator: GradientEstimator,

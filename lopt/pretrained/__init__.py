@@ -13,7 +13,6 @@ and machine, and the scores with their intervals; its first line is the one-line
 from pathlib import Path
 from typing import Any
 
-import jax
 import optax
 
 from lopt.errors import UserError
@@ -63,4 +62,4 @@ def optimizer(name: str, num_steps: int | None = None) -> optax.GradientTransfor
     from lopt.learned.export import as_optax
 
     lopt, theta = load(name)
-    return as_optax(lopt, jax.device_put(theta), num_steps)
+    return as_optax(lopt, theta, num_steps)
