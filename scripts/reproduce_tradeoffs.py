@@ -16,11 +16,15 @@ would type, each writing its own run directory under --out:
        lopt meta-train +experiment=tradeoffs_fmnist_mlp suite=<suite> suite_tasks=[<task>] lopt=<arch>
            eval.suite=<suite> eval.every=<n>
   3. Fig. 3: small_fc_lopt's hidden size swept on the first task (lopt.hidden_size=<h>);
-  4. in this process (lopt.step_cost): one training step of every optimizer on each task, timed in
+  4. every shipped pretrained optimizer (--pretrained; meta-trained on neither task), untuned:
+       lopt evaluate suite=<suite> theta=pretrained:<name>
+  5. in this process (lopt.step_cost): one training step of every optimizer on each task, timed in
      interleaved rounds, and its memory (the compiled step's footprint and the optimizer's state).
 The meta-loss everywhere is the paper's meta-objective, the mean training loss over the task's steps
 (clipped), on the evaluation seeds (`mean_loss`): a learned optimizer's at its last in-run
-evaluation, a hand-designed optimizer's at its tuned learning rate.
+evaluation, a pretrained one's from its evaluation, a hand-designed optimizer's at its tuned
+learning rate. The pretrained optimizers are points of Fig. 1 and of Fig. 6a/b (trained on neither
+task); no verdict is about them, the script prints their loss against the best tuned hand-designed.
 
 Writes tradeoffs.json (every number behind the figures and verdicts), fig1_tradeoffs.png,
 fig3_hidden_size.png and fig6_meta_generalization.png, and prints Table 1 and the verdicts:
@@ -50,7 +54,7 @@ import jax
 import numpy as np
 from omegaconf import OmegaConf
 
-from lopt import figures, learned, step_cost, tasks
+from lopt import figures, learned, pretrained, step_cost, tasks
 from lopt.commands.base import Shared
 from lopt.config import config_groups
 from lopt.evaluation.suite import Suite
@@ -174,6 +178,22 @@ def meta_train(scale: Scale, suite: Suite, out: Path, overrides: list[str]) -> d
     return runs
 
 
+def pretrained_runs(suite: Suite, out: Path, overrides: list[str], names: Sequence[str]) -> dict[str, Any]:
+    """Each shipped pretrained optimizer in `names` evaluated untuned on the suite: its label
+    (pretrained:<name>) -> task -> mean loss, on the hand-designed optimizers' evaluation seeds."""
+    results = {}
+    for name in names:
+        label_ = f"{pretrained.PREFIX}{name}"
+        run_dir = out / "pretrained" / name
+        args = [f"suite={suite.name}", f"theta={label_}", f"baselines.dir={out / 'baselines'}",
+                "baselines.run_missing=true", *forwarded(overrides)]
+        wall = run_lopt(SCRIPT, "evaluate", run_dir, args)[0]
+        scores = json.loads((run_dir / "suite.json").read_text())["tasks"]
+        results[label_] = {"run_dir": str(run_dir), "wall_s": wall,
+                           **{t: {"mean_loss": r["scores"]["mean_loss"]} for t, r in scores.items()}}
+    return results
+
+
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """The job directories of a `--multirun` sweep, in job order."""
     return sorted((d for d in sweep_dir.iterdir() if d.name.isdigit()), key=lambda d: int(d.name))
@@ -206,16 +226,19 @@ def hand_designed_runs(scale: Scale, suite: Suite, out: Path, overrides: list[st
     return results
 
 
-def costs(scale: Scale, suite: Suite, runs: dict[str, Any], overrides: list[str]) -> dict[str, dict[str, Any]]:
-    """Per task, every optimizer's `StepCost` (hand-designed and each learned configuration, all in
-    the same interleaved rounds); a learned optimizer runs through its optax export, at its initial
-    theta (the cost does not depend on theta's values)."""
+def costs(scale: Scale, suite: Suite, runs: dict[str, Any], overrides: list[str],
+          shipped: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+    """Per task, every optimizer's `StepCost` (hand-designed, each learned configuration and each
+    shipped pretrained one, all in the same interleaved rounds); a learned optimizer runs through its
+    optax export, at its initial theta (the cost does not depend on theta's values)."""
     shared = Shared.parse(compose_config(SCRIPT, "evaluate", forwarded(overrides)))
     hand = {name: hand_designed.from_config(compose_config(SCRIPT, "evaluate", [f"optimizer={name}"]).optimizer)
             for name in HAND}
     lopts = {name: learned.build(compose_config(SCRIPT, "meta-train", run["overrides"]).lopt)
              for per_task in runs.values() for name, run in per_task.items()}
     thetas = {name: lopt.init_theta(jax.random.PRNGKey(0)) for name, lopt in lopts.items()}
+    for name in shipped:
+        lopts[f"{pretrained.PREFIX}{name}"], thetas[f"{pretrained.PREFIX}{name}"] = pretrained.load(name)
     result = {}
     for entry in suite.tasks:
         optimizers: dict[str, Any] = {name: h.build(entry.num_steps) for name, h in hand.items()}
@@ -229,9 +252,11 @@ def costs(scale: Scale, suite: Suite, runs: dict[str, Any], overrides: list[str]
     return result
 
 
-def points(task: str, hand: dict[str, Any], runs: dict[str, Any], cost: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def points(task: str, hand: dict[str, Any], runs: dict[str, Any], cost: dict[str, Any],
+           shipped: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Fig. 1's optimizers on `task`: name -> meta-loss, step time (ms) and memory (bytes). Adam and
-    NAdamW at k times the steps cost k of their steps per step of the others."""
+    NAdamW at k times the steps cost k of their steps per step of the others; the shipped pretrained
+    optimizers are learned points."""
     result = {}
     for name, h in hand.items():
         base = cost[h["optimizer"]]
@@ -241,12 +266,16 @@ def points(task: str, hand: dict[str, Any], runs: dict[str, Any], cost: dict[str
         if run["hidden_size"] is None and run["trajectory"]["iteration"]:
             result[name] = {"meta_loss": run["trajectory"][task][-1], "step_ms": cost[name]["step_ms"],
                             "memory_bytes": cost[name]["program_bytes"], "learned": True}
+    for name, run in shipped.items():
+        result[name] = {"meta_loss": run[task]["mean_loss"], "step_ms": cost[name]["step_ms"],
+                        "memory_bytes": cost[name]["program_bytes"], "learned": True}
     return result
 
 
-def tradeoffs(task: str, hand: dict[str, Any], runs: dict[str, Any], cost: dict[str, Any]) -> dict[str, Any]:
+def tradeoffs(task: str, hand: dict[str, Any], runs: dict[str, Any], cost: dict[str, Any],
+              shipped: dict[str, Any]) -> dict[str, Any]:
     """Fig. 1b/d/e on `task`: every optimizer's point and the Pareto front along each cost axis."""
-    pts = points(task, hand, runs, cost)
+    pts = points(task, hand, runs, cost, shipped)
     return {"points": pts, "front": {axis: pareto_front(pts, axis) for axis, *_ in AXES}}
 
 
@@ -259,13 +288,15 @@ def hidden_sizes(task: str, runs: dict[str, Any], cost: dict[str, Any], best: di
     return {"task": task, "widths": widths, "best_hand_designed": best[task]}
 
 
-def generalization(suite: Suite, runs: dict[str, Any]) -> dict[str, Any]:
-    """Fig. 6, per task meta-trained on: every learned optimizer's final meta-loss on both tasks and
-    whether its trajectory is C-shaped; small_fc_lopt's trajectory."""
+def generalization(suite: Suite, runs: dict[str, Any], shipped: dict[str, Any]) -> dict[str, Any]:
+    """Fig. 6, per task meta-trained on: every learned optimizer's final meta-loss on both tasks (the
+    shipped pretrained ones, trained on neither, beside them) and whether its trajectory is
+    C-shaped; small_fc_lopt's trajectory."""
     result = {}
     for trained, held in (tuple(t.name for t in suite.tasks), tuple(t.name for t in reversed(suite.tasks))):
         final = {n: {k: r["trajectory"][k][-1] for k in (trained, held)} for n, r in runs[trained].items()
                  if r["hidden_size"] is None and r["trajectory"]["iteration"]}
+        final |= {n: {k: r[k]["mean_loss"] for k in (trained, held)} for n, r in shipped.items()}
         shapes = {n: c_shape(r["trajectory"][trained], r["trajectory"][held], r["trajectory"]["iteration"])
                   for n, r in runs[trained].items() if r["hidden_size"] is None}
         result[trained] = {"held_out": held, "trajectory": runs[trained][FOCUS]["trajectory"], "final": final,
@@ -468,6 +499,19 @@ def best_hand_designed(hand: dict[str, Any], task: str) -> dict[str, Any]:
     return {"name": name, "meta_loss": hand[name][task]["mean_loss"]}
 
 
+def pretrained_lines(shipped: dict[str, Any], best: dict[str, dict[str, Any]]) -> str:
+    """Each shipped pretrained optimizer's meta-loss on each task against the best tuned
+    hand-designed optimizer's."""
+    lines = []
+    for name, run in shipped.items():
+        for task, b in best.items():
+            loss = run[task]["mean_loss"]
+            lines.append(f"{name} on {task} (meta-trained on neither task): {loss:.4g} vs {b['name']} "
+                         f"{b['meta_loss']:.4g}, {'below' if loss < b['meta_loss'] else 'not below'} the best tuned "
+                         "hand-designed optimizer")
+    return "\n".join(lines)
+
+
 def table(cost: dict[str, Any]) -> str:
     """Table 1's columns for every optimizer on each task: step time, its multiple of SGD's, memory."""
     lines = []
@@ -486,8 +530,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="the 2-core CPU sizes (offline)")
     p.add_argument("--suite", default="tradeoffs_offline", help="the two tasks: tradeoffs_offline or tradeoffs")
     p.add_argument("--out", type=Path, default=None, help="directory for the runs, figures and tradeoffs.json")
+    p.add_argument("--pretrained", default=",".join(pretrained.names()),
+                   help="comma-separated shipped optimizers to place beside the others (default: all, "
+                        f"{','.join(pretrained.names())}; '' for none)")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides (meta-train; data/tracking to all)")
     a = p.parse_args(argv)
+    names = [n for n in a.pretrained.split(",") if n]
+    unknown = [n for n in names if n not in pretrained.names()]
+    if unknown:
+        p.error(f"--pretrained {','.join(unknown)}: the shipped optimizers are {', '.join(pretrained.names())}")
     start = time.perf_counter()
     scale = QUICK if a.quick else FULL
     suite = suite_of(p, a.suite, a.overrides)
@@ -495,12 +546,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     hand = hand_designed_runs(scale, suite, out, a.overrides)
     runs = meta_train(scale, suite, out, a.overrides)
-    cost = costs(scale, suite, runs, a.overrides)
+    shipped = pretrained_runs(suite, out, a.overrides, names)
+    cost = costs(scale, suite, runs, a.overrides, names)
     print(table(cost))
-    fig1 = {t.name: tradeoffs(t.name, hand, runs, cost[t.name]) for t in suite.tasks}
+    fig1 = {t.name: tradeoffs(t.name, hand, runs, cost[t.name], shipped) for t in suite.tasks}
     best = {t.name: best_hand_designed(hand, t.name) for t in suite.tasks}
     fig3 = hidden_sizes(suite.tasks[0].name, runs, cost, best)
-    fig6 = generalization(suite, runs)
+    fig6 = generalization(suite, runs, shipped)
+    if shipped:
+        print("\n" + pretrained_lines(shipped, best))
     plot_tradeoffs(fig1, out / "fig1_tradeoffs.png", out)
     plot_hidden_size(fig3, out / "fig3_hidden_size.png", out)
     plot_generalization(fig6, {k: v["meta_loss"] for k, v in best.items()}, out / "fig6_meta_generalization.png", out)
@@ -508,7 +562,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 generalization_verdict(fig6)]
     result = {"paper": PAPER, "quick": a.quick, "suite": suite.name, "scale": asdict(scale),
               "tasks": {t.name: {"num_steps": t.num_steps} for t in suite.tasks}, "overrides": a.overrides,
-              "hand_designed": hand, "meta_train": runs, "cost": cost, "fig1": fig1, "fig3": fig3, "fig6": fig6,
+              "hand_designed": hand, "meta_train": runs, "pretrained": shipped, "cost": cost, "fig1": fig1,
+              "fig3": fig3, "fig6": fig6,
               "figures": ["fig1_tradeoffs.png", "fig3_hidden_size.png", "fig6_meta_generalization.png"],
               "wall_s": time.perf_counter() - start}
     return finish(out / "tradeoffs.json", result, verdicts)

@@ -10,6 +10,8 @@ Drives the `lopt` commands a user would type, each writing its own run directory
        lopt evaluate suite=<suite> theta=<1>                       scored against learning-rate-tuned Adam
        lopt evaluate suite=<suite> theta=<1> baselines.optimizer=nadamw   ... and learning-rate-tuned NAdamW
      (the baselines are swept where missing: a half-decade learning-rate grid per task)
+With --theta (a run directory or `pretrained:<name>`, e.g. the shipped
+`pretrained:generalize_offline`), step 1 is skipped and that theta is scored instead.
 Then draws velodrome.png (the paper's summary: per task, the speedup over each tuned baseline,
 sorted, on a log axis), writes velo.json and prints the verdict: the fraction of tasks on which the
 learned optimizer, without any tuning, ends below learning-rate-tuned Adam (the paper: VeLO beats
@@ -18,6 +20,7 @@ every learning-rate-tuned optimizer on every VeLOdrome problem).
     python scripts/reproduce_velo.py --quick          # the 2-core CPU, offline
     python scripts/reproduce_velo.py                  # the preset's 1000 outer iterations, two suites
     python scripts/reproduce_velo.py --quick outer_iterations=50 tracking.mode=disabled
+    python scripts/reproduce_velo.py --quick --theta pretrained:generalize_offline   # a shipped optimizer
 
 Trailing key=value overrides go to meta-train; those of data.*, tracking.* and distributed.* go to
 the evaluations too.
@@ -52,8 +55,9 @@ def task_scores(suite_json: Path) -> dict[str, dict[str, Any]]:
             for name, r in doc["tasks"].items()}
 
 
-def plot_velodrome(scores: dict[str, dict[str, dict[str, Any]]], path: Path, out: Path) -> None:
-    """Per baseline, every task's speedup (sorted), 1 marked: VeLO's summary figure."""
+def plot_velodrome(scores: dict[str, dict[str, dict[str, Any]]], path: Path, out: Path,
+                   optimizer: str = "the meta-trained hypernetwork") -> None:
+    """Per baseline, every task's speedup (sorted), 1 marked: VeLO's summary figure for `optimizer`."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(scores), figsize=(7 * len(scores), 5), squeeze=False)
     for ax, (baseline, per_task) in zip(axes[0], scores.items()):
@@ -67,8 +71,8 @@ def plot_velodrome(scores: dict[str, dict[str, dict[str, Any]]], path: Path, out
         ax.set_ylabel(f"speedup over tuned {baseline}\n({baseline}'s steps / the learned optimizer's, same loss)")
         ax.set_title(f"vs {baseline}: green ends below its best loss, red does not")
         ax.legend(loc="upper left")
-    fig.suptitle(figures.title("velo_families", out, "VeLO summary figure (Metz et al. 2022): the meta-trained "
-                                                     "hypernetwork, untuned, per task"))
+    fig.suptitle(figures.title("velo_families", out, f"VeLO summary figure (Metz et al. 2022): {optimizer}, "
+                                                     "untuned, per task"))
     fig.tight_layout(rect=(0, 0, 1, 0.9))  # room for the two-line title
     save_figure(fig, path)
 
@@ -87,14 +91,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="the 2-core CPU sizes (offline)")
     p.add_argument("--out", type=Path, default=None, help="directory for the runs, velodrome.png and velo.json")
+    p.add_argument("--theta", default=None,
+                   help="score this theta (a run directory or pretrained:<name>) instead of meta-training one")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides (meta-train; data/tracking to all)")
     a = p.parse_args(argv)
     meta = [f"+experiment={PRESET}", *(QUICK if a.quick else []), *a.overrides]
     cfg = compose_config(SCRIPT, "meta-train", meta)
     out = a.out or Path("outputs/velo") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     out.mkdir(parents=True, exist_ok=True)
-    wall = {"meta-train": run_lopt(SCRIPT, "meta-train", out / "meta", meta)[0]}
-    evaluate = [f"theta={out / 'meta'}", f"seed={cfg.seed}", f"baselines.dir={out / 'baselines'}",
+    if a.theta is None:
+        wall = {"meta-train": run_lopt(SCRIPT, "meta-train", out / "meta", meta)[0]}
+        theta, name, iterations = str(out / "meta"), str(cfg.lopt.name), int(cfg.outer_iterations)
+    else:  # the architecture comes with the theta; the preset's meta-training is not run
+        wall, theta, name, iterations = {}, a.theta, a.theta, None
+    evaluate = [f"theta={theta}", f"seed={cfg.seed}", f"baselines.dir={out / 'baselines'}",
                 "baselines.run_missing=true", *forwarded(a.overrides)]
     scores: dict[str, dict[str, dict[str, Any]]] = {b: {} for b in BASELINES}
     for suite in SUITES[a.quick]:
@@ -103,10 +113,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args = [f"suite={suite}", f"baselines.optimizer={baseline}", *evaluate]
             wall[run_dir.name] = run_lopt(SCRIPT, "evaluate", run_dir, args)[0]
             scores[baseline].update({f"{suite}/{k}": v for k, v in task_scores(run_dir / "suite.json").items()})
-    plot_velodrome(scores, out / "velodrome.png", out)
+    plot_velodrome(scores, out / "velodrome.png", out, *([] if a.theta is None else [a.theta]))
     v = verdict(scores["adam"])
-    result = {"paper": PAPER, "preset": PRESET, "quick": a.quick, "meta_train_overrides": meta,
-              "lopt": cfg.lopt.name, "outer_iterations": cfg.outer_iterations, "suites": list(SUITES[a.quick]),
+    result = {"paper": PAPER, "preset": None if a.theta else PRESET, "quick": a.quick,
+              "meta_train_overrides": None if a.theta else meta, "theta": theta, "lopt": name,
+              "outer_iterations": iterations, "suites": list(SUITES[a.quick]),
               "scores": scores, "fraction_beating": {b: float(np.mean([s["beats_adam"] for s in scores[b].values()]))
                                                      for b in BASELINES},
               "verdicts": [v.to_json()], "wall_s": wall, "figures": ["velodrome.png"]}

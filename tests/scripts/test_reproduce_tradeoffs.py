@@ -12,6 +12,7 @@ from lopt.evaluation.suite import Suite, SuiteTask
 from tests.scripts import load_script
 
 TINY = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled"]
+SHIPPED = "pretrained:generalize_offline"
 
 
 def test_the_quick_path_writes_the_figures_and_verdicts_from_its_runs(tmp_path, monkeypatch, capsys):
@@ -52,16 +53,31 @@ def test_the_quick_path_writes_the_figures_and_verdicts_from_its_runs(tmp_path, 
     # costs: every optimizer timed on both tasks; Fig. 1's points use them (2x: twice Adam's step)
     for t in tasks:
         cost = doc["cost"][t]
-        assert set(cost) == {"sgd", "adam", "small_fc_lopt", "small_fc_lopt h=2"} and cost["sgd"]["over_sgd"] == 1.0
+        assert set(cost) == {"sgd", "adam", "small_fc_lopt", "small_fc_lopt h=2", SHIPPED}
+        assert cost["sgd"]["over_sgd"] == 1.0
         pts = doc["fig1"][t]["points"]
         assert pts["adam_2x"]["step_ms"] == pytest.approx(2 * cost["adam"]["step_ms"])
         assert pts["small_fc_lopt"]["meta_loss"] == doc["meta_train"][t]["small_fc_lopt"]["trajectory"][t][-1]
         assert "small_fc_lopt h=2" not in pts
         assert set(doc["fig1"][t]["front"]) == {"step_ms", "memory_bytes"}
+        # the shipped optimizer, meta-trained on neither task: its evaluation's mean loss, in Fig. 1 and 6a/b
+        evaluated = json.loads((out / "pretrained" / "generalize_offline" / "suite.json").read_text())
+        assert doc["pretrained"][SHIPPED][t]["mean_loss"] == evaluated["tasks"][t]["scores"]["mean_loss"]
+        assert pts[SHIPPED]["meta_loss"] == doc["pretrained"][SHIPPED][t]["mean_loss"] and pts[SHIPPED]["learned"]
+        assert doc["fig6"][t]["final"][SHIPPED] == {k: doc["pretrained"][SHIPPED][k]["mean_loss"] for k in tasks}
     assert set(doc["fig3"]["widths"]) == {"2", "4"}
     assert doc["fig6"]["quadratic"]["held_out"] == "digits_mlp"
     printed = capsys.readouterr().out
     assert "Table 1 (digits_mlp" in printed and "verdict (Fig. 6c/d)" in printed
+    assert f"{SHIPPED} on quadratic (meta-trained on neither task)" in printed
+
+
+def test_an_unknown_pretrained_optimizer_is_a_usage_error(tmp_path, capsys):
+    script = load_script("reproduce_tradeoffs")
+    with pytest.raises(SystemExit) as e:
+        script.main(["--quick", "--suite", "smoke", "--pretrained", "nope", "--out", str(tmp_path / "t"), *TINY])
+    assert e.value.code == 2 and "--pretrained nope: the shipped optimizers are generalize_offline" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()
 
 
 def test_the_pareto_front_keeps_the_points_nothing_beats_on_both_axes():

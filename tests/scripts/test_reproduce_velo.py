@@ -46,3 +46,17 @@ def test_the_verdict_on_fixed_numbers():
     v = script.verdict(scores({"a": True, "b": False, "c": False}))
     assert not v.reproduced and "on 1 of 3 tasks (33%: a)" in v.measured
 
+
+
+def test_a_given_theta_is_scored_without_meta_training(tmp_path, monkeypatch):
+    script = load_script("reproduce_velo")
+    monkeypatch.setattr(script, "SUITES", {True: ("smoke",)})
+    out = tmp_path / "v"
+    doc = script.main(["--quick", "--out", str(out), "--theta", "pretrained:generalize_offline",
+                       "data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled"])
+    assert not (out / "meta").exists() and doc["preset"] is None and doc["outer_iterations"] is None
+    assert doc["lopt"] == doc["theta"] == "pretrained:generalize_offline"
+    suite = json.loads((out / "smoke_vs_adam" / "suite.json").read_text())
+    assert suite["learned"] and "generalize_offline" in json.dumps(suite["checkpoint"])
+    assert {k: v["speedup_over_adam"] for k, v in doc["scores"]["adam"].items()} == {
+        f"smoke/{t}": r["scores"]["speedup_over_adam"] for t, r in suite["tasks"].items()}
