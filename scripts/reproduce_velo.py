@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=Path, default=None, help="directory for the runs, velodrome.png and velo.json")
     p.add_argument("--theta", default=None,
                    help="score this theta (a run directory or pretrained:<name>) instead of meta-training one")
+    p.add_argument("--baselines", type=Path, default=None,
+                   help="the tuned baselines' directory (default <out>/baselines; missing ones are swept)")
+    p.add_argument("--horizon-mult", type=int, default=None,
+                   help="the baselines' horizon multiple (default: evaluate's, 10)")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides (meta-train; data/tracking to all)")
     a = p.parse_args(argv)
     meta = [f"+experiment={PRESET}", *(QUICK if a.quick else []), *a.overrides]
@@ -104,8 +108,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         theta, name, iterations = str(out / "meta"), str(cfg.lopt.name), int(cfg.outer_iterations)
     else:  # the architecture comes with the theta; the preset's meta-training is not run
         wall, theta, name, iterations = {}, a.theta, a.theta, None
-    evaluate = [f"theta={theta}", f"seed={cfg.seed}", f"baselines.dir={out / 'baselines'}",
-                "baselines.run_missing=true", *forwarded(a.overrides)]
+    horizon = [] if a.horizon_mult is None else [f"baselines.horizon_mult={a.horizon_mult}"]
+    evaluate = [f"theta={theta}", f"seed={cfg.seed}", f"baselines.dir={a.baselines or out / 'baselines'}",
+                "baselines.run_missing=true", *horizon, *forwarded(a.overrides)]
     scores: dict[str, dict[str, dict[str, Any]]] = {b: {} for b in BASELINES}
     for suite in SUITES[a.quick]:
         for baseline in BASELINES:

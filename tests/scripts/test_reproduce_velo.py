@@ -52,11 +52,14 @@ def test_a_given_theta_is_scored_without_meta_training(tmp_path, monkeypatch):
     script = load_script("reproduce_velo")
     monkeypatch.setattr(script, "SUITES", {True: ("smoke",)})
     out = tmp_path / "v"
-    doc = script.main(["--quick", "--out", str(out), "--theta", "pretrained:generalize_offline",
-                       "data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled"])
+    doc = script.main(["--quick", "--out", str(out), "--theta", "pretrained:generalize_offline", "--baselines",
+                       str(tmp_path / "b"), "--horizon-mult", "2", "data.source=synthetic", "data.synthetic_examples=64",
+                       "tracking.mode=disabled"])
     assert not (out / "meta").exists() and doc["preset"] is None and doc["outer_iterations"] is None
     assert doc["lopt"] == doc["theta"] == "pretrained:generalize_offline"
     suite = json.loads((out / "smoke_vs_adam" / "suite.json").read_text())
     assert suite["learned"] and "generalize_offline" in json.dumps(suite["checkpoint"])
+    for r in suite["tasks"].values():  # the baselines asked for: their directory and horizon multiple
+        assert r["baseline"]["file"].startswith(str(tmp_path / "b")) and r["baseline"]["horizon_mult"] == 2
     assert {k: v["speedup_over_adam"] for k, v in doc["scores"]["adam"].items()} == {
         f"smoke/{t}": r["scores"]["speedup_over_adam"] for t, r in suite["tasks"].items()}
