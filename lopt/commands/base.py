@@ -19,7 +19,7 @@ from rich.console import Console
 from lopt import data as data_lib
 from lopt import distributed
 from lopt.config import config_groups, from_config
-from lopt.results import pyplot, save_figure, write_json, write_text
+from lopt.results import pyplot, save_figure, trim_records, write_json, write_text
 from lopt.settings import DataSettings, TrackingSettings
 from lopt.tasks import TaskConfig
 from lopt.tracking import NullTracker, Tracker, wrote_wandb
@@ -131,6 +131,12 @@ class Job:
             save_figure(fig, self.dir / name)
         else:
             pyplot().close(fig)
+
+    def trim_records(self, name: str, start: int) -> dict[str, Any]:
+        """Drop the records of `name` (a JSON-lines file in the run directory) logged after outer
+        iteration `start`, which a resumed run logs again; the last one kept ({} if none, and on
+        processes other than 0)."""
+        return (trim_records(self.dir / name, "outer_iteration", start) or {}) if self.main else {}
 
     def wrote(self, files: str) -> dict[str, str]:
         """The summary's `wrote` row (`files`, and `wandb/` when W&B wrote into the run directory)

@@ -15,7 +15,6 @@ members/<i>/metrics.jsonl (member i's records, as meta-train writes them; one W&
 grouped), checkpoints/, final_theta/ (the best member at the last evaluation), population.png.
 """
 import json
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,28 +23,29 @@ from typing import Any, cast
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from rich.console import Console
 
-from lopt import checkpoint, distributed, figures, resume
+from lopt import distributed, figures, resume
+from lopt.commands import outer_loop
 from lopt.commands.base import Job
-from lopt.errors import UserError
+from lopt.commands.meta_components import Components, load_data
 from lopt.evaluation import periodic
 from lopt.meta_trainer import OuterStep
 from lopt.population import pbt
 from lopt.population.engine import Engine, LocalEngine, PopulationState
 from lopt.population.member import MemberProgram, member
 from lopt.population.settings import SELF, PopulationSettings
-from lopt.results import trim_records
 from lopt.tracking import NullTracker, Tracker
 
 EVENT_COLUMNS = ["outer_iteration", "winner", "loser", "winner_score", "loser_score", "outer", "trunc_length",
                  "reassigned", "resampled"]
 
 
-def program(c: Any) -> MemberProgram:
+def program(c: Components) -> MemberProgram:
     """The member program of a meta-train run's components `c` (their `population` set)."""
-    return MemberProgram(c.trainer, c.population.outer == SELF, c.population.max_update)
+    p = cast(PopulationSettings, c.population)
+    return MemberProgram(c.trainer, p.outer == SELF, p.max_update)
 
 
 def initial_state(prog: MemberProgram, p: PopulationSettings, seed: int) -> PopulationState:
@@ -63,24 +63,6 @@ def member_records(report: OuterStep, size: int) -> list[dict[str, float]]:
     """Per member, the logged values of an outer iteration (`metric_record`'s), in one transfer."""
     values = jax.device_get({"outer/loss": report.meta_loss, **report.metrics})
     return [{k: float(v[i]) for k, v in values.items()} for i in range(size)]
-
-
-def _restore(run_dir: Path, cfg: DictConfig, like: Any, outer_iterations: int) -> PopulationState | None:
-    """The latest checkpointed population in `run_dir` (None if none), after checking the config."""
-    if not (run_dir / "checkpoints").is_dir():
-        return None
-    ckpt = checkpoint.Checkpointer(run_dir / "checkpoints")
-    try:
-        last = ckpt.latest_step()
-        if last is None:
-            return None
-        resume.check_config(run_dir, cfg)
-        if last > outer_iterations:
-            raise UserError(f"outer_iterations={outer_iterations} is below the iteration of the run's latest "
-                            f"checkpoint, {ckpt.directory / str(last)}: resume with outer_iterations >= {last}.")
-        return ckpt.restore(last, like)
-    finally:
-        ckpt.close()
 
 
 def make_engine(p: PopulationSettings, prog: MemberProgram, data: Any, state: PopulationState) -> Engine:
@@ -139,13 +121,13 @@ def _member_trackers(job: Job, size: int, group: str) -> Iterator[Sequence[Track
         t.finish(0)
 
 
-def _trim(run_dir: Path, size: int, start: int) -> dict[str, Any]:
+def _trim(job: Job, size: int, start: int) -> dict[str, Any]:
     """Drop the records and events of iterations after `start` (a resumed run logs them again);
     the population's last record kept."""
     for i in range(size):
-        trim_records(run_dir / "members" / str(i) / "metrics.jsonl", "outer_iteration", start)
-    trim_records(run_dir / "events.jsonl", "outer_iteration", start)
-    return trim_records(run_dir / "metrics.jsonl", "outer_iteration", start) or {}
+        job.trim_records(f"members/{i}/metrics.jsonl", start)
+    job.trim_records("events.jsonl", start)
+    return job.trim_records("metrics.jsonl", start)
 
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
@@ -174,144 +156,140 @@ def figure(run_dir: Path, size: int, score: str, title: str) -> Any:
     return fig
 
 
-def run(cfg: DictConfig, job: Job, c: Any, console: Console, t_command: float) -> dict[str, Any]:
-    """Train the population `c.population` describes in `job.dir` (resuming a run there)."""
-    from lopt.commands.meta_train import load_data, nonfinite_error
+class Population:
+    """The population as the outer loop's `Mode`: the engine advances every member; after each
+    logged iteration every member is evaluated every `eval.every` iterations and two are compared
+    every `exploit_every` (the loser takes the winner's theta and outer optimizer); the final theta
+    is the best member's at the last evaluation."""
 
-    s, p = c.settings, c.population
+    name = "population"
+    nonfinite_whose = "of every member's tasks"
+
+    def __init__(self, c: Components, job: Job, prog: MemberProgram, engine: Engine, state: PopulationState,
+                 scorer: Scorer, tracker: Tracker | NullTracker, trackers: Sequence[Tracker | NullTracker],
+                 last: dict[str, Any], console: Console):
+        self.c, self.p, self.job, self.prog, self.engine = c, cast(PopulationSettings, c.population), job, prog, engine
+        self.scorer, self.tracker, self.trackers, self.last, self.console = scorer, tracker, trackers, last, console
+        self.nonfinite_lower = "lopt.step_mult" if self.p.outer == SELF else "outer_opt.lr"
+        self.assignments = pbt.Assignments(tuple(int(o) for o in np.asarray(state.outer)),
+                                           tuple(int(n) for n in np.asarray(state.trunc_length)))
+        self.key = state.key
+        self.events = _events(job.dir) if job.main else []
+        self.best, self.final_scores = -1, [0.0]
+
+    def advance(self, it: int) -> OuterStep:
+        return self.engine.advance(self.assignments.outer, self.assignments.trunc_length,
+                                   (it - 1) % self.p.sync_every == 0)
+
+    def inner_steps(self) -> int:  # every member's, at its truncation length
+        return sum(self.prog.at(n, None).inner_steps_per_iteration for n in self.assignments.trunc_length)
+
+    def log(self, it: int, report: OuterStep, rates: dict[str, float], wall_s: float) -> outer_loop.Logged:
+        rows = member_records(report, self.p.size)
+        for i, row in enumerate(rows):
+            self.trackers[i].log({"outer_iteration": it, **row, "population/outer": self.assignments.outer[i],
+                                  "population/trunc_length": self.assignments.trunc_length[i],
+                                  "time/wall_s": wall_s}, step=it)
+        rate = rates["inner_steps_per_s"]
+        self.last = {"outer_iteration": it, "outer/loss": float(np.nanmin([r["outer/loss"] for r in rows])),
+                     "perf/inner_steps_per_s": rate, "perf/member_inner_steps_per_s": rate / self.p.size,
+                     "time/wall_s": wall_s}
+        self.tracker.log(self.last, step=it)
+        return outer_loop.Logged(self.last["outer/loss"], min(int(r["outer/nonfinite_streak"]) for r in rows))
+
+    def between(self, it: int, wall_s: float) -> float:
+        s, seconds = self.c.settings, self.scorer.seconds
+        if s.eval.every and (it % s.eval.every == 0 or it == s.outer_iterations):
+            for i, (_, record) in enumerate(self.scorer(self.engine, it, range(self.p.size))):
+                self.trackers[i].log({"outer_iteration": it, **record, "time/wall_s": wall_s}, step=it)
+        if it % self.p.exploit_every == 0 and it < s.outer_iterations:
+            self._exploit(it)
+        return self.scorer.seconds - seconds
+
+    def _exploit(self, it: int) -> None:
+        """Two members drawn and compared; the loser takes the winner's theta and outer optimizer."""
+        p = self.p
+        self.key, k_draw = jax.random.split(self.key)
+        draws = pbt.draws(k_draw, p.size)
+        scores = [v for v, _ in self.scorer(self.engine, it, draws.pair)]
+        self.assignments, ev = pbt.exploit_explore(self.assignments, scores, draws, p.trunc_lengths, p.p_reassign,
+                                                   p.p_resample_length, p.higher_is_better)
+        self.engine.restart(ev.loser, ev.winner, self.assignments.outer)
+        first_wins = ev.winner == draws.pair[0]
+        row = {"outer_iteration": it, **ev._asdict(), "winner_score": scores[0] if first_wins else scores[1],
+               "loser_score": scores[1] if first_wins else scores[0]}
+        self.events.append(row)
+        if self.job.main:
+            with open(self.job.dir / "events.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+        self.tracker.table("population/events", EVENT_COLUMNS, [[e[k] for k in EVENT_COLUMNS] for e in self.events])
+        self.console.print(f"exploit at {it}: member {ev.winner} ({row['winner_score']:.4g}) beats member "
+                           f"{ev.loser} ({row['loser_score']:.4g}); {ev.loser} is now trained by member "
+                           f"{ev.outer} with truncations of {ev.trunc_length}", highlight=False)
+
+    def snapshot(self, it: int) -> PopulationState:
+        members, trainers = self.engine.state()
+        return PopulationState(members, trainers, jnp.asarray(self.assignments.outer, jnp.int32),
+                               jnp.asarray(self.assignments.trunc_length, jnp.int32), self.key,
+                               jnp.asarray(it, jnp.int32))
+
+    def final_theta(self) -> Any:
+        """The best member's theta, every member scored at the last iteration."""
+        iterations = self.c.settings.outer_iterations
+        self.final_scores = [v for v, _ in self.scorer(self.engine, iterations, range(self.p.size))]
+        self.best = pbt.best(self.final_scores, self.p.higher_is_better)
+        return self.engine.thetas([self.best])[0]
+
+    def stopped(self) -> None:
+        self.figure()
+
+    def figure(self) -> None:
+        """population.png, from the members' logged evaluations."""
+        if self.c.settings.eval.every and self.job.main:
+            self.job.save_figure(figure(self.job.dir, self.p.size, self.p.score,
+                                        figures.title(",".join(self.c.trainer.names), self.job.dir,
+                                                      f"population of {self.p.size} {self.c.lopt_name} "
+                                                      f"({self.p.outer})")),
+                                 "population.png")
+
+
+def run(job: Job, c: Components, console: Console, t_command: float) -> dict[str, Any]:
+    """Train the population `c.population` describes in `job.dir` (resuming a run there)."""
+    s, p = c.settings, cast(PopulationSettings, c.population)
     prog = program(c)
     job.dir = resume.run_directory(s.resume, job.dir)
     fresh = initial_state(prog, p, s.seed)  # also the layout a checkpoint is restored into
-    restored = _restore(job.dir, cfg, fresh, s.outer_iterations)
+    restored = outer_loop.restore(job.dir, job.cfg, fresh, s.outer_iterations)
     dataset = distributed.put(load_data(c, job), distributed.replicated(job.mesh))
     state = distributed.put(fresh if restored is None else restored, distributed.replicated(job.mesh))  # as
     # the outer iteration's outputs are placed, so that its program compiles once
     del fresh, restored
     start = int(state.iteration)
-    assignments = pbt.Assignments(tuple(int(o) for o in np.asarray(state.outer)),
-                                  tuple(int(n) for n in np.asarray(state.trunc_length)))
-    key = state.key
-    evaluator = periodic.Evaluator(c.eval_plan, c.trainer.lopt, c.trainer.lopt.init_theta(jax.random.PRNGKey(0)),
-                                   job.mesh, console, job.main)
+    evaluator = periodic.Evaluator(cast(periodic.Plan, c.eval_plan), c.trainer.lopt,
+                                   c.trainer.lopt.init_theta(jax.random.PRNGKey(0)), job.mesh, console, job.main)
     scorer = Scorer(evaluator, p.score)
     engine = make_engine(p, prog, dataset, state)
-    del state  # its members now live in the engine
     group = job.cfg.tracking.group or f"population-{job.dir.name}"
     job.cfg.tracking.group = group  # the population's W&B run and its members' in one group
     job.write_config()
-    last = _trim(job.dir, p.size, start) if job.main else {}
-    events = _events(job.dir) if job.main else []
-    ckpt = checkpoint.Checkpointer(job.dir / "checkpoints")
-
-    def snapshot(iteration: int) -> PopulationState:
-        members, trainers = engine.state()
-        return PopulationState(members, trainers, jnp.asarray(assignments.outer, jnp.int32),
-                               jnp.asarray(assignments.trunc_length, jnp.int32), key,
-                               jnp.asarray(iteration, jnp.int32))
-
-    def draw() -> None:  # population.png, from the members' logged evaluations
-        if s.eval.every and job.main:
-            job.save_figure(figure(job.dir, p.size, p.score,
-                                   figures.title(",".join(c.trainer.names), job.dir,
-                                                 f"population of {p.size} {cfg['lopt']['name']} ({p.outer})")),
-                            "population.png")
-
-    def steps_per_iteration() -> int:  # inner steps of one outer iteration, all members
-        return sum(prog.at(n, None).inner_steps_per_iteration for n in assignments.trunc_length)
-
+    last = _trim(job, p.size, start)
     try:
         with job.tracker("population") as tracker, _member_trackers(job, p.size, group) as trackers:
-            if start:
-                console.print(f"Resuming {job.dir} from outer iteration {start}.", soft_wrap=True)
+            mode = Population(c, job, prog, engine, state, scorer, tracker, trackers, last, console)
+            del state  # its members now live in the engine
             console.print(f"population: {p.size} members, outer={p.outer}, backend={p.backend}, assignments "
-                          f"{list(assignments.outer)}, truncation lengths {list(assignments.trunc_length)}",
+                          f"{list(mode.assignments.outer)}, truncation lengths {list(mode.assignments.trunc_length)}",
                           highlight=False, soft_wrap=True)
-            t_start = time.perf_counter()
-            before = float(last.get("time/wall_s", 0.0))
-            first_done: float | None = None
-            window_t = 0.0
-            window_it, window_steps, eval_s0 = start, 0, scorer.seconds
-
-            def wall() -> float:
-                return before + time.perf_counter() - t_start
-
-            for it in range(start + 1, s.outer_iterations + 1):
-                report = engine.advance(assignments.outer, assignments.trunc_length, (it - 1) % p.sync_every == 0)
-                window_steps += steps_per_iteration()
-                if first_done is None:
-                    jax.block_until_ready(report)
-                    window_t = first_done = time.perf_counter()
-                    window_it, window_steps = it, 0
-                if it % s.log_every == 0 or it == s.outer_iterations:
-                    rows = member_records(report, p.size)
-                    now = time.perf_counter()
-                    spent = now - window_t - (scorer.seconds - eval_s0)
-                    rate = window_steps / spent if it > window_it else float("nan")
-                    for i, row in enumerate(rows):
-                        trackers[i].log({"outer_iteration": it, **row, "population/outer": assignments.outer[i],
-                                         "population/trunc_length": assignments.trunc_length[i],
-                                         "time/wall_s": wall()}, step=it)
-                    last = {"outer_iteration": it, "outer/loss": float(np.nanmin([r["outer/loss"] for r in rows])),
-                            "perf/inner_steps_per_s": rate,
-                            "perf/member_inner_steps_per_s": rate / p.size, "time/wall_s": wall()}
-                    tracker.log(last, step=it)
-                    window_t, window_it, window_steps, eval_s0 = now, it, 0, scorer.seconds
-                    streaks = [int(r["outer/nonfinite_streak"]) for r in rows]
-                    if min(streaks) >= s.max_nonfinite_iterations:
-                        if ckpt.latest_step() != it:
-                            ckpt.save(it, snapshot(it))
-                        draw()
-                        tracker.summary({"stopped": "non-finite losses", "stopped_at_iteration": it})
-                        raise nonfinite_error(it, min(streaks), s, ckpt, "of every member's tasks",
-                                              "lopt.step_mult" if p.outer == SELF else "outer_opt.lr")
-                evaluate_all = bool(s.eval.every) and (it % s.eval.every == 0 or it == s.outer_iterations)
-                if evaluate_all:
-                    for i, (_, record) in enumerate(scorer(engine, it, range(p.size))):
-                        trackers[i].log({"outer_iteration": it, **record, "time/wall_s": wall()}, step=it)
-                if it % p.exploit_every == 0 and it < s.outer_iterations:
-                    key, k_draw = jax.random.split(key)
-                    draws = pbt.draws(k_draw, p.size)
-                    scores = [v for v, _ in scorer(engine, it, draws.pair)]
-                    assignments, ev = pbt.exploit_explore(assignments, scores, draws, p.trunc_lengths,
-                                                          p.p_reassign, p.p_resample_length, p.higher_is_better)
-                    engine.restart(ev.loser, ev.winner, assignments.outer)
-                    first_wins = ev.winner == draws.pair[0]
-                    row = {"outer_iteration": it, **ev._asdict(),
-                           "winner_score": scores[0] if first_wins else scores[1],
-                           "loser_score": scores[1] if first_wins else scores[0]}
-                    events.append(row)
-                    if job.main:
-                        with open(job.dir / "events.jsonl", "a", encoding="utf-8") as f:
-                            f.write(json.dumps(row) + "\n")
-                    tracker.table("population/events", EVENT_COLUMNS, [[e[k] for k in EVENT_COLUMNS] for e in events])
-                    console.print(f"exploit at {it}: member {ev.winner} ({row['winner_score']:.4g}) beats member "
-                                  f"{ev.loser} ({row['loser_score']:.4g}); {ev.loser} is now trained by member "
-                                  f"{ev.outer} with truncations of {ev.trunc_length}", highlight=False)
-                if s.checkpoint_every and it % s.checkpoint_every == 0:
-                    ckpt.save(it, snapshot(it))
-            if ckpt.latest_step() != s.outer_iterations:
-                ckpt.save(s.outer_iterations, snapshot(s.outer_iterations))
-            final = scorer(engine, s.outer_iterations, range(p.size))
-            values = [v for v, _ in final]
-            best = pbt.best(values, p.higher_is_better)
-            checkpoint.save_tree(job.dir / "final_theta", engine.thetas([best])[0])  # collective (orbax)
-            end = time.perf_counter()
-            summary: dict[str, Any] = {
-                "task": ",".join(c.trainer.names), "lopt": cfg["lopt"]["name"], "population": p.size,
-                "outer": p.outer, "backend": p.backend, "outer_iterations": s.outer_iterations,
-                "resumed_from_iteration": start, "exploit_steps": len(events),
-                "best_member": best, f"best {p.score}": values[best],
-                f"{p.score} per member": [round(v, 5) for v in values],
-                "first_iteration_s": None if first_done is None else first_done - t_command,
-                "wall_s": end - t_start, "eval_s": scorer.seconds,
-                "inner_steps_per_s": last.get("perf/inner_steps_per_s"),
-                "run_dir": str(job.dir),
-                **job.wrote("config.yaml, metrics.jsonl, events.jsonl, members/, checkpoints/, final_theta/"
-                            + (", population.png" if s.eval.every else "")),
-            }
-            draw()
+            summary = outer_loop.run(mode, s.timing, start, job.dir, tracker, console,
+                                     float(last.get("time/wall_s", 0.0)), t_command)
+            summary = {"task": ",".join(c.trainer.names), "lopt": c.lopt_name, "population": p.size,
+                       "outer": p.outer, "backend": p.backend, **summary, "exploit_steps": len(mode.events),
+                       "best_member": mode.best, f"best {p.score}": mode.final_scores[mode.best],
+                       f"{p.score} per member": [round(v, 5) for v in mode.final_scores], "eval_s": scorer.seconds,
+                       **job.wrote("config.yaml, metrics.jsonl, events.jsonl, members/, checkpoints/, final_theta/"
+                                   + (", population.png" if s.eval.every else ""))}
+            mode.figure()
             tracker.summary(summary)
             return summary
     finally:
-        ckpt.close()
         engine.close()

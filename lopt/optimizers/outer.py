@@ -1,7 +1,7 @@
 """Outer optimizers: the optax transformations that apply meta-gradients to theta."""
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import jax
 import optax
@@ -10,6 +10,12 @@ from lopt import learned
 from lopt.config import Registry, check
 from lopt.learned.export import as_optax
 from lopt.optimizers.hand_designed import check_adam_moments
+
+
+class OuterOptimizer(Protocol):
+    """An `outer_opt` config node, validated: it makes the transformation that updates theta."""
+
+    def transform(self) -> optax.GradientTransformation: ...
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,6 @@ REGISTRY = Registry("outer optimizer", {"sgd": SGD, "adam_clip": AdamClip, "adam
                                         "lopt": LearnedOuter})
 
 
-def build(cfg: Mapping[str, Any]) -> Any:
+def build(cfg: Mapping[str, Any]) -> OuterOptimizer:
     """The outer optimizer named by the `outer_opt` config node."""
     return REGISTRY.build(cfg, "outer_opt")

@@ -1,0 +1,190 @@
+"""The outer loop every meta-training mode runs: when to log, evaluate and checkpoint, the training
+rates (the first iteration and evaluation time left out), resume, the non-finite stop, and the
+final checkpoint and theta.
+
+A mode (one learned optimizer, `lopt.commands.meta_train`; a population,
+`lopt.commands.population`) implements `Mode`: it advances its own state one outer iteration at a
+time and says what to log; this module owns the clock and the run directory's checkpoints.
+"""
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import jax
+from omegaconf import DictConfig
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from lopt import checkpoint, resume
+from lopt.errors import UserError
+from lopt.tracking import NullTracker, Tracker
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When the loop logs, checkpoints and stops (a meta-train run's top-level settings)."""
+
+    outer_iterations: int
+    log_every: int
+    checkpoint_every: int  # 0: only at the end
+    max_nonfinite_iterations: int
+
+
+@dataclass(frozen=True)
+class Logged:
+    """What a mode logged at an iteration: its outer loss (the progress bar's) and the number of
+    consecutive iterations its state has been non-finite for (the stop's)."""
+
+    loss: float
+    nonfinite_streak: int
+
+
+class Mode(Protocol):
+    """One way of meta-training, as the loop drives it. Its state lives on the devices, placed
+    as its compiled program expects, before the loop starts."""
+
+    name: str  # the progress bar's label
+    nonfinite_whose: str  # "of every task": whose losses stayed non-finite, in the stop's message
+    nonfinite_lower: str  # the setting the stop's message suggests lowering
+
+    def advance(self, it: int) -> Any:
+        """Run outer iteration `it`; its report (on the device: nothing is transferred)."""
+
+    def inner_steps(self) -> int:
+        """The inner steps the last `advance` ran (the rates' numerator)."""
+
+    def log(self, it: int, report: Any, rates: dict[str, float], wall_s: float) -> Logged:
+        """Log iteration `it` (its `report`, the loop's `rates` since the last log, the run's wall
+        time) to the mode's trackers."""
+
+    def between(self, it: int, wall_s: float) -> float:
+        """What the mode does after iteration `it` has been logged (evaluations, exploitation); the
+        seconds of it the rates leave out."""
+
+    def snapshot(self, it: int) -> Any:
+        """The state to checkpoint at iteration `it`."""
+
+    def final_theta(self) -> Any:
+        """The meta-parameters to write as final_theta/ (after the last iteration)."""
+
+    def stopped(self) -> None:
+        """Called before a non-finite stop raises (the mode's figures)."""
+
+
+def restore(run_dir: Path, cfg: DictConfig, like: Any, outer_iterations: int) -> Any | None:
+    """The latest checkpointed state of the run in `run_dir`, in the layout of `like` (shapes
+    suffice), after checking that `cfg` is the run's config; None if it has none. Reads and writes
+    nothing else."""
+    if not (run_dir / "checkpoints").is_dir():
+        return None
+    ckpt = checkpoint.Checkpointer(run_dir / "checkpoints")
+    try:
+        last = ckpt.latest_step()
+        if last is None:
+            return None
+        resume.check_config(run_dir, cfg)
+        if last > outer_iterations:
+            raise UserError(f"outer_iterations={outer_iterations} is below the iteration of the run's latest "
+                            f"checkpoint, {ckpt.directory / str(last)}: resume with outer_iterations >= {last}.")
+        return ckpt.restore(last, like)
+    finally:
+        ckpt.close()
+
+
+def nonfinite_error(it: int, streak: int, max_nonfinite_iterations: int, directory: Path,
+                    whose: str = "of every task", lower: str = "outer_opt.lr") -> UserError:
+    """The error that stops a run whose losses have stayed non-finite (its state checkpointed at
+    `it` in `directory`)."""
+    return UserError(
+        f"Meta-training stopped at outer iteration {it}: the loss {whose} or the outer update has been "
+        f"non-finite for {streak} consecutive iterations (max_nonfinite_iterations={max_nonfinite_iterations}), "
+        f"so theta has not changed since iteration {it - streak}. That state is checkpointed in "
+        f"{directory / str(it)}. Lower {lower} or estimator.std, or check the task, in a new run; "
+        f"resuming this run with a larger max_nonfinite_iterations continues from the checkpoint.")
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Any) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-- it/s" if speed is None else f"{speed:.2f} it/s", style="progress.data.speed")
+
+
+def _progress(console: Console, name: str) -> Progress:
+    return Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    TextColumn("outer loss {task.fields[loss]}"), console=console)
+
+
+def run(mode: Mode, timing: Timing, start: int, run_dir: Path, tracker: Tracker | NullTracker, console: Console,
+        wall_before: float, t_command: float) -> dict[str, Any]:
+    """Run iterations `start + 1` to `timing.outer_iterations` of `mode`, checkpointing into
+    `run_dir`/checkpoints and writing `run_dir`/final_theta at the end. `wall_before` is the wall
+    time a resumed run had logged; `t_command` when the command started (the first iteration's
+    wait is measured from it). Returns the summary fields every mode shares."""
+    if start:
+        console.print(f"Resuming {run_dir} from outer iteration {start}.", soft_wrap=True)
+    ckpt = checkpoint.Checkpointer(run_dir / "checkpoints")  # collective: every process takes part
+    try:
+        t_start = time.perf_counter()
+
+        def wall() -> float:
+            return wall_before + time.perf_counter() - t_start
+
+        first_done: float | None = None
+        window_t, window_it, window_steps = 0.0, start, 0
+        steady_steps, between_s = 0, 0.0  # after the first iteration; time spent between iterations
+        with _progress(console, mode.name) as progress:
+            bar = progress.add_task(mode.name, total=timing.outer_iterations, completed=start, loss="--")
+            for it in range(start + 1, timing.outer_iterations + 1):
+                report = mode.advance(it)
+                if first_done is None:  # the rates leave the first iteration out
+                    jax.block_until_ready(report)
+                    window_t = first_done = time.perf_counter()
+                    window_it = it
+                else:
+                    window_steps += mode.inner_steps()
+                    steady_steps += mode.inner_steps()
+                if it % timing.log_every == 0 or it == timing.outer_iterations:
+                    now = time.perf_counter()
+                    spent = now - window_t
+                    its = (it - window_it) / spent if it > window_it else float("nan")
+                    steps = window_steps / spent if it > window_it else float("nan")
+                    logged = mode.log(it, report, {"outer_iterations_per_s": its, "inner_steps_per_s": steps},
+                                      wall())
+                    window_t, window_it, window_steps = now, it, 0
+                    progress.update(bar, loss=f"{logged.loss:.4f}")
+                    if logged.nonfinite_streak >= timing.max_nonfinite_iterations:
+                        if ckpt.latest_step() != it:
+                            ckpt.save(it, mode.snapshot(it))
+                        mode.stopped()
+                        tracker.summary({"stopped": "non-finite losses", "stopped_at_iteration": it,
+                                         "nonfinite_streak": logged.nonfinite_streak})
+                        raise nonfinite_error(it, logged.nonfinite_streak, timing.max_nonfinite_iterations,
+                                              ckpt.directory, mode.nonfinite_whose, mode.nonfinite_lower)
+                seconds = mode.between(it, wall())
+                window_t += seconds  # evaluation time stays out of the training rates
+                between_s += seconds
+                if timing.checkpoint_every and it % timing.checkpoint_every == 0:
+                    ckpt.save(it, mode.snapshot(it))
+                progress.update(bar, advance=1)
+        if ckpt.latest_step() != timing.outer_iterations:
+            ckpt.save(timing.outer_iterations, mode.snapshot(timing.outer_iterations))
+        checkpoint.save_tree(run_dir / "final_theta", mode.final_theta())  # collective (orbax)
+        end = time.perf_counter()
+        steady = (steady_steps / (end - first_done - between_s) if steady_steps and first_done is not None
+                  else float("nan"))
+        return {"outer_iterations": timing.outer_iterations, "resumed_from_iteration": start,
+                "first_iteration_s": None if first_done is None else first_done - t_command,
+                "wall_s": end - t_start, "inner_steps_per_s": steady, "run_dir": str(run_dir)}
+    finally:
+        ckpt.close()
