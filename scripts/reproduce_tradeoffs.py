@@ -516,12 +516,13 @@ def table(cost: dict[str, Any]) -> str:
     """Table 1's columns for every optimizer on each task: step time, its multiple of SGD's, memory."""
     lines = []
     for task, per in cost.items():
+        width = max(22, *(len(name) + 2 for name in per))
         lines.append(f"\nTable 1 ({task}; parameters: {per['sgd']['param_bytes'] // 4:,}):")
-        lines.append(f"  {'optimizer':<22}{'step (ms)':>10}{'x SGD':>8}{'state (kB)':>12}{'memory (kB)':>13}")
+        lines.append(f"  {'optimizer':<{width}}{'step (ms)':>10}{'x SGD':>8}{'state (kB)':>12}{'memory (kB)':>13}")
         for name, c in sorted(per.items(), key=lambda kv: kv[1]["step_ms"]):
             memory = "-" if c["program_bytes"] is None else f"{c['program_bytes'] / 1e3:,.0f}"
-            lines.append(f"  {name:<22}{c['step_ms']:>10.3f}{c['over_sgd']:>8.2f}{c['state_bytes'] / 1e3:>12,.1f}"
-                         f"{memory:>13}")
+            lines.append(f"  {name:<{width}}{c['step_ms']:>10.3f}{c['over_sgd']:>8.2f}"
+                         f"{c['state_bytes'] / 1e3:>12,.1f}{memory:>13}")
     return "\n".join(lines)
 
 
