@@ -58,7 +58,6 @@ def _override(value: Any) -> str:
     return f"[{','.join(map(str, value))}]" if not isinstance(value, (int, float, str)) else str(value)
 
 
-
 def _row(name: str, doc: dict[str, Any]) -> dict[str, Any]:
     speedup = doc["aggregates"]["speedup_over_adam"]["iqm"]
     wins = sum(bool(t["scores"]["beats_adam"]) for t in doc["tasks"].values())

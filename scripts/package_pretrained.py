@@ -27,7 +27,6 @@ CHECK = ["task=digits_mlp", "num_steps=200", "num_seeds=3", "seed=0"]  # the car
 RTOL = 0.01  # float rounding across CPUs; a changed optimizer moves the loss by far more
 
 
-
 def suite_section(name: str, doc: dict[str, Any]) -> list[str]:
     """The card's lines for one suite.json: its aggregates and every task's scores."""
     agg = doc["aggregates"]

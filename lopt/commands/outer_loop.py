@@ -152,8 +152,9 @@ def run(mode: Mode, timing: Timing, start: int, run_dir: Path, tracker: Tracker 
                     window_t = first_done = time.perf_counter()
                     window_it = it
                 else:
-                    window_steps += mode.inner_steps()
-                    steady_steps += mode.inner_steps()
+                    steps_run = mode.inner_steps()
+                    window_steps += steps_run
+                    steady_steps += steps_run
                 if it % timing.log_every == 0 or it == timing.outer_iterations:
                     now = time.perf_counter()
                     spent = now - window_t

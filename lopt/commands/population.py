@@ -167,15 +167,16 @@ class Population:
 
     def __init__(self, c: Components, job: Job, prog: MemberProgram, engine: Engine, state: PopulationState,
                  scorer: Scorer, tracker: Tracker | NullTracker, trackers: Sequence[Tracker | NullTracker],
-                 last: dict[str, Any], console: Console):
+                 console: Console):
         self.c, self.p, self.job, self.prog, self.engine = c, cast(PopulationSettings, c.population), job, prog, engine
-        self.scorer, self.tracker, self.trackers, self.last, self.console = scorer, tracker, trackers, last, console
+        self.scorer, self.tracker, self.trackers, self.console = scorer, tracker, trackers, console
         self.nonfinite_lower = "lopt.step_mult" if self.p.outer == SELF else "outer_opt.lr"
         self.assignments = pbt.Assignments(tuple(int(o) for o in np.asarray(state.outer)),
                                            tuple(int(n) for n in np.asarray(state.trunc_length)))
         self.key = state.key
         self.events = _events(job.dir) if job.main else []
-        self.best, self.final_scores = -1, [0.0]
+        self.final_scores: list[float] = []  # every member's score at the last iteration (final_theta)
+        self.best: int | None = None  # the member whose theta is final_theta
 
     def advance(self, it: int) -> OuterStep:
         return self.engine.advance(self.assignments.outer, self.assignments.trunc_length,
@@ -190,12 +191,10 @@ class Population:
             self.trackers[i].log({"outer_iteration": it, **row, "population/outer": self.assignments.outer[i],
                                   "population/trunc_length": self.assignments.trunc_length[i],
                                   "time/wall_s": wall_s}, step=it)
-        rate = rates["inner_steps_per_s"]
-        self.last = {"outer_iteration": it, "outer/loss": float(np.nanmin([r["outer/loss"] for r in rows])),
-                     "perf/inner_steps_per_s": rate, "perf/member_inner_steps_per_s": rate / self.p.size,
-                     "time/wall_s": wall_s}
-        self.tracker.log(self.last, step=it)
-        return outer_loop.Logged(self.last["outer/loss"], min(int(r["outer/nonfinite_streak"]) for r in rows))
+        rate, loss = rates["inner_steps_per_s"], float(np.nanmin([r["outer/loss"] for r in rows]))
+        self.tracker.log({"outer_iteration": it, "outer/loss": loss, "perf/inner_steps_per_s": rate,
+                          "perf/member_inner_steps_per_s": rate / self.p.size, "time/wall_s": wall_s}, step=it)
+        return outer_loop.Logged(loss, min(int(r["outer/nonfinite_streak"]) for r in rows))
 
     def between(self, it: int, wall_s: float) -> float:
         s, seconds = self.c.settings, self.scorer.seconds
@@ -237,8 +236,8 @@ class Population:
         """The best member's theta, every member scored at the last iteration."""
         iterations = self.c.settings.outer_iterations
         self.final_scores = [v for v, _ in self.scorer(self.engine, iterations, range(self.p.size))]
-        self.best = pbt.best(self.final_scores, self.p.higher_is_better)
-        return self.engine.thetas([self.best])[0]
+        best = self.best = pbt.best(self.final_scores, self.p.higher_is_better)
+        return self.engine.thetas([best])[0]
 
     def stopped(self) -> None:
         self.figure()
@@ -275,16 +274,17 @@ def run(job: Job, c: Components, console: Console, t_command: float) -> dict[str
     last = _trim(job, p.size, start)
     try:
         with job.tracker("population") as tracker, _member_trackers(job, p.size, group) as trackers:
-            mode = Population(c, job, prog, engine, state, scorer, tracker, trackers, last, console)
+            mode = Population(c, job, prog, engine, state, scorer, tracker, trackers, console)
             del state  # its members now live in the engine
             console.print(f"population: {p.size} members, outer={p.outer}, backend={p.backend}, assignments "
                           f"{list(mode.assignments.outer)}, truncation lengths {list(mode.assignments.trunc_length)}",
                           highlight=False, soft_wrap=True)
             summary = outer_loop.run(mode, s.timing, start, job.dir, tracker, console,
                                      float(last.get("time/wall_s", 0.0)), t_command)
+            best = cast(int, mode.best)  # set by final_theta, at the loop's end
             summary = {"task": ",".join(c.trainer.names), "lopt": c.lopt_name, "population": p.size,
                        "outer": p.outer, "backend": p.backend, **summary, "exploit_steps": len(mode.events),
-                       "best_member": mode.best, f"best {p.score}": mode.final_scores[mode.best],
+                       "best_member": best, f"best {p.score}": mode.final_scores[best],
                        f"{p.score} per member": [round(v, 5) for v in mode.final_scores], "eval_s": scorer.seconds,
                        **job.wrote("config.yaml, metrics.jsonl, events.jsonl, members/, checkpoints/, final_theta/"
                                    + (", population.png" if s.eval.every else ""))}
