@@ -30,7 +30,7 @@ def test_classification_curves_improve_and_stay_in_range():
                   "optimizer.lr=0.01")
     c = evaluate.build(cfg)
     data = c.shared.data.load(c.task_config, 0)
-    curves = jax.device_get(training_curves(c.task, c.optimizer, None, data, jax.random.PRNGKey(0), c.settings))
+    curves = jax.device_get(training_curves(c.task, c.evaluated.optimizer(c.settings.num_steps), None, data, jax.random.PRNGKey(0), c.settings))
     assert set(curves) == {"train/loss", "eval/train/loss", "eval/train/accuracy", "eval/test/loss",
                            "eval/test/accuracy"}
     assert (curves["eval/train/loss"][:, -1] < curves["eval/train/loss"][:, 0]).all()
@@ -41,6 +41,8 @@ def test_classification_curves_improve_and_stay_in_range():
 @pytest.mark.parametrize("override, error, message", [
     ("num_steps=7", ConfigError, "num_steps=7 is invalid: it must be a multiple of eval_every=5"),
     ("optimizer.lr=-1", ConfigError, "optimizer.lr=-1.0 is invalid: it must be a non-negative float"),
+    ("tuned=grid", ConfigError, "tuned=grid evaluates adam at each suite task's best stored configuration: it "
+                                "needs suite=<"),
 ])
 def test_bad_evaluate_config(override, error, message):
     with pytest.raises(error, match=message):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lopt import comparison, figures
-from lopt.commands import baseline_sweep, evaluate
+from lopt.commands import baseline_sweep, evaluate, evaluated
+from lopt.optimizers.hand_designed import Adam
 from lopt.results import pyplot
 from lopt.tracking import run_name
 
@@ -70,7 +71,8 @@ def test_evaluate_figure(tmp_path):
               "curves": {"eval/train/loss": {"per_seed": c}, "eval/test/loss": {"per_seed": c},
                          "eval/test/accuracy": {"per_seed": [[0.1, 0.5, 0.9]] * 2}}}
     run_dir = tmp_path / "12-00-00_abc123"
-    fig = evaluate._plot(result, {"name": "adam", "lr": 1e-3}, baseline, run_dir)
+    label = evaluated.HandDesignedEvaluated("adam", Adam(lr=1e-3)).label
+    fig = evaluate._plot(result, label, baseline, run_dir)
     texts = _texts(fig)
     assert "digits_mlp" in fig._suptitle.get_text() and "12-00-00_abc123" in fig._suptitle.get_text()
     losses, accuracy = fig.axes[:2], fig.axes[2]

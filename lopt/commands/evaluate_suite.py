@@ -3,20 +3,19 @@ evaluation seeds and scored against its stored tuned baseline (`lopt.evaluation`
 summarized with interquartile means and stratified bootstrap intervals; suite.json, suite.png,
 the tables and W&B logs."""
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from rich.console import Console
 
 from lopt.base import Optimizer
 from lopt.commands.base import Job, Shared
+from lopt.commands.evaluated import Evaluated, HandDesignedEvaluated, Settings
 from lopt.errors import ConfigError
 from lopt.evaluation import report, scoring, tuning
 from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.evaluation.suite import parse as parse_suite
 from lopt.figures import title
-from lopt.optimizers.hand_designed import HandDesigned
 
 
 class SuitePlan(NamedTuple):
@@ -28,20 +27,30 @@ class SuitePlan(NamedTuple):
     other: dict[str, Any] | None  # compare_to: another evaluation's suite.json
 
 
-def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | None) -> SuitePlan:
+class Components(NamedTuple):
+    """The suite mode's components: what is evaluated, and on what."""
+
+    settings: Settings
+    shared: Shared
+    evaluated: Evaluated
+    plan: SuitePlan
+
+
+def plan(cfg: Mapping[str, Any], s: Settings, shared: Shared, evaluated: Evaluated) -> SuitePlan:
     """The suite, its stored reference baselines (a missing one is an error naming the command that
     makes it, unless `baselines.run_missing`), with `tuned=` each task's best configuration of the
     evaluated optimizer (when that optimizer is the reference and run_missing will sweep it, read
-    once swept, in `run`), and the compared suite.json. `s` is evaluate's settings."""
+    once swept, in `run`), and the compared suite.json."""
     suite, b = parse_suite(cfg["suite"]).subset(s.suite_tasks, "suite_tasks"), s.baselines
     refs = tuning.references(suite, b, s.seed, s.smoothing, shared.data)
     tuned: dict[str, dict[str, float]] = {}
     if s.tuned is not None:
-        if hand is None:
+        if not isinstance(evaluated, HandDesignedEvaluated):
             raise ConfigError(f"tuned={s.tuned} evaluates a hand-designed optimizer at each task's best stored "
                               "configuration; a learned optimizer (lopt=) is evaluated with its theta instead.")
-        name = cfg["optimizer"]["name"]
-        own = tuning.suite_tuning(hand, name, s.tuned, suite, s.seed, s.smoothing, shared.data, b.horizon_mult)
+        name = evaluated.name
+        own = tuning.suite_tuning(evaluated.config, name, s.tuned, suite, s.seed, s.smoothing, shared.data,
+                                  b.horizon_mult)
         own_command = tuning.command(suite.name, name, s.tuned, b.dir, shared.data, b.horizon_mult)
         for entry in suite.tasks:
             if b.run_missing and entry.name not in refs.found and own.fields(entry) == refs.tuning.fields(entry):
@@ -50,6 +59,12 @@ def plan(cfg: Mapping[str, Any], s: Any, shared: Shared, hand: HandDesigned | No
             tuned[entry.name] = doc["hyperparameters"][doc["best"]]
     other = None if s.compare_to is None else report.load_other(s.compare_to, suite.name)
     return SuitePlan(suite, refs, tuned, other)
+
+
+def _optimizer(evaluated: Evaluated, p: SuitePlan, entry: SuiteTask) -> Optimizer:
+    """What trains suite task `entry` for its number of steps (with `tuned=`, at its best
+    stored configuration)."""
+    return evaluated.optimizer(entry.num_steps, **p.tuned.get(entry.name, {}))
 
 
 def _log(job: Job, result: dict[str, Any]) -> None:
@@ -69,11 +84,11 @@ def _log(job: Job, result: dict[str, Any]) -> None:
         tracker.summary(record)
 
 
-def run(job: Job, p: SuitePlan, s: Any, label: str, learned: bool, checkpoint: Path | None,
-        optimizer_for: Callable[[SuiteTask], Optimizer], console: Console) -> dict[str, Any]:
-    """Make missing baselines (`baselines.run_missing`), train and score every task with
-    `optimizer_for(task)`; write suite.json and suite.png, print the tables, log the scores; return
-    the command's summary. `s` is evaluate's settings."""
+def run(job: Job, c: Components, console: Console) -> dict[str, Any]:
+    """Make missing baselines (`baselines.run_missing`), train and score every task with the
+    evaluated optimizer (with `tuned=`, at the task's best configuration); write suite.json and
+    suite.png, print the tables, log the scores; return the command's summary."""
+    p, s, evaluated = c.plan, c.settings, c.evaluated
     suite = p.suite
     start = time.perf_counter()
     baselines = tuning.complete(p.references, suite, job.mesh, console, write=job.main)
@@ -81,12 +96,14 @@ def run(job: Job, p: SuitePlan, s: Any, label: str, learned: bool, checkpoint: P
         p.tuned.update({name: doc["hyperparameters"][doc["best"]] for name, doc in baselines.items()
                         if name not in p.tuned})
     baselines_s = time.perf_counter() - start
-    results = {entry.name: scoring.evaluate_task(entry, suite.eval_every, optimizer_for(entry), baselines[entry.name],
-                                                 s, s.smoothing, p.references.tuning.data, job.mesh, console)
+    results = {entry.name: scoring.evaluate_task(entry, suite.eval_every, _optimizer(evaluated, p, entry),
+                                                 baselines[entry.name], s, s.smoothing, p.references.tuning.data,
+                                                 job.mesh, console)
                for entry in suite.tasks}
+    label = evaluated.label
     result: dict[str, Any] = {
-        "suite": suite.name, "label": label, "learned": learned,
-        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "suite": suite.name, "label": label, "learned": evaluated.learned,
+        "checkpoint": None if evaluated.checkpoint is None else str(evaluated.checkpoint),
         "baseline_optimizer": s.baselines.optimizer, "baseline_search": s.baselines.search,
         "seed": s.seed, "num_seeds": s.num_seeds, "smoothing": s.smoothing, "definitions": scoring.DEFINITIONS,
         "tasks": results,

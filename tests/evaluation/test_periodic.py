@@ -126,8 +126,8 @@ def test_evaluate_takes_the_best_theta_on_request(run):
     """theta=<run>/best_theta: the run's architecture, read from the run's config.yaml."""
     root, _, _, _, _ = run
     c = evaluate.build(compose("evaluate", f"theta={root / 'run' / 'best_theta'}", "tracking.mode=disabled"))
-    assert c.theta_path == root / "run" / "best_theta" and c.learned
-    assert type(c.optimizer).__name__ == "LearnableAdam"
+    assert c.evaluated.checkpoint == root / "run" / "best_theta" and c.evaluated.learned
+    assert type(c.evaluated.architecture).__name__ == "LearnableAdam"
 
 
 def test_training_tasks_are_evaluated_at_their_suite_length_beside_the_other_groups():

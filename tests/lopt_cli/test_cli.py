@@ -289,4 +289,5 @@ def test_evaluate_build_takes_a_swept_thetas_architecture_into_the_config(tmp_pa
     with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
         cfg = compose("evaluate", overrides=[f"theta={run}"])
     c = evaluate.build(cfg)
-    assert c.learned and c.optimizer.hidden_size == 8 and cfg.lopt.name == "fc_lopt"
+    assert c.evaluated.learned and c.evaluated.architecture.hidden_size == 8
+    assert cfg.get("lopt") is None  # the config stays as composed

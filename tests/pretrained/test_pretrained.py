@@ -47,7 +47,7 @@ def test_pretrained_names_resolve_to_the_packaged_run(shipped):
 def test_evaluate_takes_theta_pretrained_with_its_architecture(shipped):
     lopt, _ = shipped
     c = evaluate.build(compose("evaluate", "theta=pretrained:toy", "tracking.mode=disabled"))
-    assert c.optimizer == lopt and c.theta_path == pretrained.ROOT / "toy" / "final_theta"
+    assert c.evaluated.architecture == lopt and c.evaluated.checkpoint == pretrained.ROOT / "toy" / "final_theta"
 
 
 def test_the_one_line_optax_optimizer_is_the_learned_optimizer_with_its_theta(shipped):

@@ -114,7 +114,7 @@ def test_adam_lowers_the_loss_on_synthetic_data(name):
     data = c.shared.data.load(c.task_config, 0)
     assert (data is None) == (c.task_config.dataset is None)
     curves = jax.device_get(jax.jit(training_curves, static_argnums=(0, 1, 5))(
-        c.task, c.optimizer, None, data, jax.random.PRNGKey(0), c.settings))
+        c.task, c.evaluated.optimizer(c.settings.num_steps), None, data, jax.random.PRNGKey(0), c.settings))
     loss = curves["eval/train/loss"]
     # Random labels are learned slowly in 20 steps; the other tasks lose at least 10%.
     drop = 1.0 if name in RANDOM_LABELS else 0.9
