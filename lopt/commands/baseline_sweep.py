@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
@@ -48,20 +48,34 @@ class Settings(curves.CurveSettings):
 
 
 class Components(NamedTuple):
+    """The one-task mode's components: the optimizer swept on the task."""
+
     settings: Settings
     shared: Shared
+    optimizer: HandDesigned
+    optimizer_name: str  # its config option (`adam`)
     task_config: tasks.TaskConfig
     task: Task
+
+
+class SuiteComponents(NamedTuple):
+    """The suite mode's components: the optimizer tuned on every task of the suite."""
+
+    settings: Settings
+    shared: Shared
     optimizer: HandDesigned
-    suite: Suite | None
+    optimizer_name: str
+    suite: Suite
 
 
-def build(cfg: Mapping[str, Any]) -> Components:
-    """Validate the config and build the components; loads no data, compiles nothing."""
+def build(cfg: Mapping[str, Any]) -> Components | SuiteComponents:
+    """Validate the config and build the components of its mode; loads no data, compiles nothing."""
+    s, shared = settings(Settings, cfg), Shared.parse(cfg)
+    optimizer, name = hand_designed.from_config(cfg["optimizer"]), str(cfg["optimizer"]["name"])
+    if cfg.get("suite") is not None:
+        return SuiteComponents(s, shared, optimizer, name, parse_suite(cfg["suite"]))
     task_config = tasks.parse(cfg["task"])
-    suite = None if cfg.get("suite") is None else parse_suite(cfg["suite"])
-    return Components(settings(Settings, cfg), Shared.parse(cfg), task_config, tasks.build(task_config),
-                      hand_designed.from_config(cfg["optimizer"]), suite)
+    return Components(s, shared, optimizer, name, task_config, tasks.build(task_config))
 
 
 def _label(result: dict[str, Any], swept: list[str]) -> str:
@@ -193,13 +207,11 @@ def _suite_table(rows: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-def _run_suite(cfg: DictConfig, job: Job, c: Components, console: Console) -> dict[str, Any]:
+def _run_suite(job: Job, c: SuiteComponents, console: Console) -> dict[str, Any]:
     """Tune the optimizer on every task of the suite and store each task's baseline; write
     baselines.json (a row per task) and log the table."""
-    s, suite = c.settings, c.suite
-    assert suite is not None
+    s, suite, name = c.settings, c.suite, c.optimizer_name
     store = BaselineStore(s.baselines.dir)
-    name = cfg["optimizer"]["name"]
     tuning = Tuning.of(c.optimizer, name, s.sweep, suite, s.num_seeds, s.seed, s.smoothing, c.shared.data,
                        s.baselines.horizon_mult)
     start = time.perf_counter()
@@ -223,8 +235,8 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     """Sweep the configurations; write sweep.json, best.json, sweep.png and W&B logs to `run_dir`
     (with a suite: every task's baseline, and baselines.json)."""
     job, c = prepare(build, cfg, run_dir, console)
-    if c.suite is not None:
-        return _run_suite(cfg, job, c, console)
+    if isinstance(c, SuiteComponents):
+        return _run_suite(job, c, console)
     s, criterion = c.settings, c.settings.sweep.criterion
     swept_values = s.sweep.configurations(c.optimizer, s.seed)
     swept = list(swept_values)
@@ -239,7 +251,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     compiled, compile_s = compile_sweep(c.task, c.task_config.name, c.optimizer, args, s, s.sweep, job.mesh,
                                         console)  # refuses what cannot fit
     job.write_config()
-    name = cfg["optimizer"]["name"]
+    name = c.optimizer_name
     with console.status(f"training {count} configurations x {s.num_seeds} seeds x {s.num_steps} steps"):
         values = compiled(*args)
         values = {k: np.asarray(v) for k, v in jax.device_get(values).items()}
@@ -248,7 +260,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     header = {"task": c.task_config.name, "optimizer": name, "criterion": criterion,
               "search": "grid" if s.sweep.num_samples is None else "random", "swept": swept,
               "num_seeds": s.num_seeds, "num_steps": s.num_steps, "eval/xs": xs,
-              "optimizer_config": OmegaConf.to_container(cfg["optimizer"], resolve=True)}
+              "optimizer_config": {"name": name, **vars(c.optimizer)}}
     job.write_json("sweep.json", {**header, "configurations": results})
     best = results[0]
     job.write_json("best.json", {**header, "configuration": best})
