@@ -9,7 +9,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -28,6 +28,25 @@ def config_groups() -> dict[str, list[str]]:
         d.name: sorted(f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml"))
         for d in root.iterdir() if d.is_dir() and d.name not in ("hydra", "__pycache__")
     }
+
+
+def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """The config `config_name` (a command's, `meta_train`) with Hydra `overrides` applied, as
+    `lopt` composes it (inside a running command: with that command's search path). A config that
+    does not compose is a ConfigError with Hydra's reason."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    try:
+        if GlobalHydra.instance().is_initialized():
+            return hydra_compose(config_name, overrides=list(overrides))
+        with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
+            return hydra_compose(config_name, overrides=list(overrides))
+    except HydraException as err:
+        command = " ".join(["lopt", config_name.replace("_", "-"), *overrides])
+        raise ConfigError(f"`{command}` does not compose: {str(err).splitlines()[0]}") from None
 
 
 def shipped_config(*parts: str) -> Any:

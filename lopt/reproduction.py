@@ -10,11 +10,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_module
-from hydra.errors import HydraException
 from omegaconf import DictConfig
 
-from lopt.config import CONFIG_PACKAGE
+from lopt.config import compose
+from lopt.errors import ConfigError
 from lopt.results import write_json
 
 SHARED_NODES = ("data", "tracking", "distributed")  # config nodes every lopt command has
@@ -46,12 +45,10 @@ def run_lopt(script: str, command: str, run_dir: Path, overrides: list[str], mul
 
 def compose_config(script: str, command: str, overrides: list[str]) -> DictConfig:
     """The config `lopt <command> *overrides` runs; a config that does not compose stops `script`."""
-    with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
-        try:
-            return compose(command.replace("-", "_"), overrides=overrides)
-        except HydraException as err:
-            sys.exit(f"{script}: `lopt {command} {' '.join(overrides)}` does not compose: "
-                     f"{str(err).splitlines()[0]}")
+    try:
+        return compose(command.replace("-", "_"), overrides)
+    except ConfigError as err:
+        sys.exit(f"{script}: {err}")
 
 
 def override_key(override: str) -> str:

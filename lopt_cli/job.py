@@ -11,7 +11,7 @@ import os
 import secrets
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +116,17 @@ def where_line(run_dir: Path, job_num: int, overrides: list[str] | None) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """The task function Hydra runs: `name` is the command, `module` has run(cfg, run_dir, console)."""
+    """The task function Hydra runs: `name` is the command, `module` has run(cfg, run_dir, console,
+    components); `built` maps a config's key (`lopt.commands.base.config_key`) to the components
+    the CLI built for it while validating, which a job in this process takes instead of building
+    them again (a launcher worker, which unpickles the job, builds its own)."""
 
     name: str
     module: str
+    built: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Job, (self.name, self.module)  # components stay in the process that built them
 
     def __call__(self, cfg: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
@@ -144,7 +151,10 @@ class Job:
             console.print(f"job {hydra_cfg.job.num}: cores {share['cores']}, "
                           f"GPU memory fraction {share['gpu_memory_fraction']}")
         try:
-            summary = importlib.import_module(self.module).run(cfg, run_dir, console)
+            from lopt.commands.base import config_key
+
+            components = self.built.pop(config_key(cfg), None)  # taken once: a later job builds anew
+            summary = importlib.import_module(self.module).run(cfg, run_dir, console, components)
         except UserError as err:
             where = f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): " if multirun else ""
             print_error(where + str(err))

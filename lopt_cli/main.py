@@ -4,6 +4,7 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from lopt.commands import COMMANDS, Command
 from lopt.errors import UserError, unknown_choice
@@ -30,10 +31,11 @@ def _error(err: Exception) -> int:
     return 2
 
 
-def _run_app(command: Command, name: str) -> int:
-    """Run the command's Hydra app on sys.argv; its exit status (a multirun's: that of its first
-    failed job). Hydra's errors (e.g. in --cfg/--help paths, which skip validation) read as one
-    paragraph too."""
+def _run_app(command: Command, name: str, built: dict[str, Any]) -> int:
+    """Run the command's Hydra app on sys.argv, its jobs taking the components `built` for their
+    config where validation built them; its exit status (a multirun's: that of its first failed
+    job). Hydra's errors (e.g. in --cfg/--help paths, which skip validation) read as one paragraph
+    too."""
     import hydra
     from hydra.errors import HydraException
 
@@ -41,7 +43,7 @@ def _run_app(command: Command, name: str) -> int:
     full_error = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises job failures to us instead of printing tracebacks
     try:
-        app(Job(name, command.module))()
+        app(Job(name, command.module, built))()
     except SystemExit as done:  # a failed single run, or Hydra's own exit (--help, --cfg)
         return done.code if isinstance(done.code, int) else int(done.code is not None)
     except JobFailed as failed:
@@ -91,17 +93,22 @@ def main(argv: list[str] | None = None) -> int:
     from lopt_cli.validate import theta_architecture
 
     rest = theta_architecture(command.config_name, rest)  # theta=<run> alone: the run's architecture
+    built: dict[str, Any] = {}
     if not any(a.split("=")[0] in _HYDRA_FLAGS for a in rest):
-        from lopt_cli.validate import validate
+        from lopt.commands.base import config_key, join
+        from lopt_cli.validate import compose_overrides
 
         try:
-            os.environ[SWEEP_JOBS_ENV] = str(validate(command.config_name, rest, module.build))
+            configs, jobs = compose_overrides(command.config_name, rest)
+            join(configs[0])  # building can touch a device: a multi-process launch is joined first
+            built = {config_key(cfg): module.build(cfg) for cfg in configs}  # every value checked
+            os.environ[SWEEP_JOBS_ENV] = str(jobs)
             rest = _run_in_resumed_dir(rest)
         except UserError as err:
             return _error(err)
     os.environ[RUN_UID_ENV] = secrets.token_hex(3)  # fresh per invocation: unique run directories
     sys.argv = [f"lopt {name}", *rest]
-    return _run_app(command, name)
+    return _run_app(command, name, built)
 
 
 if __name__ == "__main__":

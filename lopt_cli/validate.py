@@ -1,20 +1,18 @@
 """Check a command's overrides before Hydra runs it, so user errors read as one paragraph.
 
 Every value of every override (each value of a --multirun sweep too) is composed into the
-command's config and passed to the command's own `build`, which validates names, types and
-ranges without loading data or compiling.
+command's config (`compose_overrides`); the CLI passes each config to the command's own `build`,
+which validates names, types and ranges without loading data or compiling.
 """
 import math
-from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 from hydra import compose, initialize_config_module
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
-from lopt.commands import base as commands_base
 from lopt.config import CONFIG_PACKAGE, config_groups, shipped_config
 from lopt.errors import ConfigError, unknown_choice
 from lopt_cli.launchers import check_plugin
@@ -124,9 +122,11 @@ def _check_launcher(values: list[str]) -> None:
         check_plugin(value)
 
 
-def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> int:
-    """Raise ConfigError for the first bad override or value in `args` (Hydra's own flags skipped);
-    the number of jobs the overrides make (the product of the sweeps' lengths)."""
+def compose_overrides(config_name: str, args: list[str]) -> tuple[list[DictConfig], int]:
+    """The configs that check every value of `args` (Hydra's own flags skipped): the first values
+    of the sweeps, and each other value of a sweep with the others at their first; a ConfigError
+    for the first bad override or option. And the number of jobs the overrides make (the product
+    of the sweeps' lengths). The command's `build` checks each config's values."""
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
     except HydraException as err:
@@ -147,17 +147,17 @@ def validate(config_name: str, args: list[str], build: Callable[[Any], Any]) -> 
         choices.append([f"{o.get_key_element()}={v}" for v in values])
     firsts = [c[0] for c in choices]
     variants = {tuple(firsts[:i] + [v] + firsts[i + 1:]) for i, c in enumerate(choices) for v in c}
+    configs = []
     with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
         base = compose(config_name)
         for variant in sorted(variants) or [()]:
             try:
-                cfg = compose(config_name, overrides=list(variant))
+                configs.append(compose(config_name, overrides=list(variant)))
             except HydraException as err:
                 bad, selected = _first_bad(config_name, variant, groups)
                 key, _, value = bad.partition("=")
                 raise _override_error(key.lstrip("+~"), value, err, _compose_or(config_name, selected, base)) from None
-            commands_base.validate(build, cfg)  # kept for the job that runs it in this process
-    return math.prod(len(c) for c in choices)
+    return configs, math.prod(len(c) for c in choices)
 
 
 def _first_bad(config_name: str, variant: tuple[str, ...], groups: dict[str, list[str]]

@@ -59,18 +59,14 @@ def measure(overrides: tuple[str, ...], steps: int) -> dict:
     """The phases of one configuration, in this process (see the module docstring); cold only
     in a process whose compilation cache is off and that compiled nothing like it before."""
     import jax
-    from hydra import compose, initialize_config_module
 
-    from lopt import distributed, memory
-    from lopt.commands import meta_train
+    from lopt import commands, distributed, memory
 
     imported = time.perf_counter()
     t = {"import_s": imported - START}
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        cfg = compose("meta_train", overrides=["tracking.mode=disabled", *overrides])
-    c = meta_train.build(cfg)
+    c = commands.build("meta-train", ["tracking.mode=disabled", *overrides])
     trainer, mesh = c.trainer, distributed.make_mesh()
-    data = distributed.put(meta_train.load_data(c), distributed.replicated(mesh))
+    data = distributed.put(c.load_data(), distributed.replicated(mesh))
     key = jax.random.PRNGKey(c.settings.seed)
     now = time.perf_counter()
     t["build_s"], last = now - imported, now

@@ -35,10 +35,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from hydra import compose, initialize_config_module
 
-from lopt import learned, memory, tasks
-from lopt.commands import meta_train
+from lopt import commands, learned, memory, tasks
 from lopt.meta_trainer import MetaTrainer
 from lopt.optimizers.hand_designed import Adam
 from lopt.unroll import TruncatedUnroll
@@ -57,15 +55,10 @@ def _time(fn, repeats: int) -> float:
     return best
 
 
-def _config(*overrides: str):
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        return compose("meta_train", overrides=["data.source=synthetic", "tracking.mode=disabled", *overrides])
-
-
 def _components(task: str, num_tasks: int, trunc: int, *extra: str) -> tuple:
-    c = meta_train.build(_config(f"task={task}", f"num_tasks={num_tasks}", f"estimator.trunc_length={trunc}",
-                                 *extra))
-    return c.trainer, meta_train.load_data(c)
+    c = commands.build("meta-train", ["data.source=synthetic", "tracking.mode=disabled", f"task={task}",
+                                      f"num_tasks={num_tasks}", f"estimator.trunc_length={trunc}", *extra])
+    return c.trainer, c.load_data()
 
 
 def adam_steps_per_s(trainer: MetaTrainer, data, num_tasks: int, trunc: int, repeats: int) -> float:
@@ -209,11 +202,10 @@ def _scan_updates(opt, theta, params, steps: int) -> tuple:
 def overhead(lopts: list[str], task: str, steps: int, repeats: int) -> list[dict]:
     """Meta-parameter count, per-update time and memory of each learned optimizer vs optax Adam on
     `task`'s parameter shapes, all timed in the same rounds."""
-    cfg = _config(f"task={task}")
-    params = tasks.build(cfg.task).init(jax.random.PRNGKey(0))
+    params = commands.build("evaluate", [f"task={task}"]).task.init(jax.random.PRNGKey(0))
     built, counts = {"adam": _scan_updates(Adam(1e-3).build(steps), None, params, steps)}, {"adam": 0}
     for name in lopts:
-        lopt = learned.build(_config(f"lopt={name}").lopt)
+        lopt = commands.build("meta-train", [f"lopt={name}"]).lopt
         theta = lopt.init_theta(jax.random.PRNGKey(0))
         counts[name] = sum(x.size for x in jax.tree_util.tree_leaves(theta))
         built[name] = _scan_updates(lopt, theta, params, steps)

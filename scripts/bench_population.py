@@ -22,9 +22,9 @@ import time
 from typing import Any
 
 import jax
-from hydra import compose, initialize_config_module
 
-from lopt.commands import meta_train, population
+from lopt import commands
+from lopt.commands import population
 from lopt.population.engine import LocalEngine
 from lopt.population.member import member
 
@@ -48,13 +48,12 @@ def components(task: str, lopt: str, num_tasks: int, trunc: int, size: int, leng
                  f"num_tasks={num_tasks}", f"estimator.trunc_length={trunc}", "population=self_training",
                  f"population.size={size}", f"population.trunc_lengths=[{','.join(map(str, lengths))}]",
                  "eval.tasks=[digits_mlp]", "eval.baselines.run_missing=true"]
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        return meta_train.build(compose("meta_train", overrides=overrides))
+    return commands.build("meta-train", overrides)
 
 
 def bench(task: str, lopt: str, num_tasks: int, trunc: int, size: int, lengths: list[int], repeats: int) -> dict:
     c = components(task, lopt, num_tasks, trunc, size, lengths)
-    data = meta_train.load_data(c)
+    data = c.load_data()
     trainer, prog = c.trainer, population.program(c)
 
     single = jax.jit(trainer.step, donate_argnums=0)

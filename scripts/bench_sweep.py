@@ -27,12 +27,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from hydra import compose, initialize_config_module
 from rich.console import Console
 from rich.table import Table
 
-from lopt import curves, sweep
-from lopt.commands import baseline_sweep
+from lopt import commands, curves, sweep
 
 
 def _time(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
@@ -48,12 +46,10 @@ def _time(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
 def bench(task: str, optimizer: str, num_samples: int | None, num_seeds: int, num_steps: int, repeats: int) -> dict:
     """Time both paths over the sweep of `optimizer` on `task`, and count the (configuration, seed)
     runs whose `eval/train/loss` curves agree between them to 1e-4."""
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        cfg = compose("baseline_sweep", overrides=[
-            f"task={task}", "data.source=synthetic", "tracking.mode=disabled", f"optimizer={optimizer}",
-            f"num_seeds={num_seeds}", f"num_steps={num_steps}",
-            *([f"sweep.num_samples={num_samples}"] if num_samples else [])])
-    c = baseline_sweep.build(cfg)
+    c = commands.build("baseline-sweep", [
+        f"task={task}", "data.source=synthetic", "tracking.mode=disabled", f"optimizer={optimizer}",
+        f"num_seeds={num_seeds}", f"num_steps={num_steps}",
+        *([f"sweep.num_samples={num_samples}"] if num_samples else [])])
     s = c.settings
     hparams = {k: jnp.asarray(v, jnp.float32) for k, v in s.sweep.configurations(c.optimizer, s.seed).items()}
     count = len(hparams["lr"])

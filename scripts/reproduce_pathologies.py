@@ -219,7 +219,7 @@ def truncation_gradients(scale: Scale, lr: float, overrides: list[str]) -> dict[
     n = scale.gradient_trunc
     c = meta_train.build(compose_config(SCRIPT, "meta-train", [*bias_overrides(scale, n, overrides),
                                                                f"lopt.lr={lr}"]))
-    data = meta_train.load_data(c)
+    data = c.load_data()
     state = c.trainer.init(jax.random.PRNGKey(0))
     estimate = jax.jit(c.trainer.estimate)
     states, key, grads = state.estimator_state, jax.random.PRNGKey(1), []

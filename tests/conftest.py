@@ -22,8 +22,8 @@ os.environ["LOPT_COMPILATION_CACHE"] = _CACHE
 lopt_cli.enable_compilation_cache()
 
 import pytest  # noqa: E402  (after the environment above is set)
-from hydra import compose as hydra_compose  # noqa: E402
-from hydra import initialize_config_module  # noqa: E402
+
+from lopt import config  # noqa: E402
 
 TINY = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled",
         "num_tasks=2", "estimator.trunc_length=3", "schedule.length=7", "outer_iterations=3",
@@ -34,8 +34,7 @@ CHEAP = [*TINY, "lopt=learnable_adam"]
 
 
 def compose(config_name: str, *overrides: str):
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        return hydra_compose(config_name, overrides=list(overrides))
+    return config.compose(config_name, overrides)
 
 
 def compose_meta_train(*overrides: str):

@@ -27,7 +27,7 @@ def _compile(tmp_path, num_tasks: int) -> tuple[str, float]:
     cfg = compose_meta_train(*CHEAP, f"num_tasks={num_tasks}")
     console = Console(file=io.StringIO(), width=200)
     job, c = prepare(meta_train.build, cfg, tmp_path, console)
-    dataset = meta_train.load_data(c)
+    dataset = c.load_data()
     _, seconds = meta_train._compile(c, None, dataset, job, console)
     return console.file.getvalue(), seconds
 
@@ -46,7 +46,7 @@ def test_the_compiled_estimate_counts_the_state_and_data_and_grows_with_num_task
     for n in (2, 8):
         c = meta_train.build(compose_meta_train(*CHEAP, f"num_tasks={n}"))
         shapes = jax.eval_shape(c.trainer.init, jax.random.PRNGKey(0))
-        data = meta_train.load_data(c)
+        data = c.load_data()
         mesh = distributed.make_mesh(1)
         data = distributed.put(data, distributed.replicated(mesh))
         fp = memory.footprint(distributed.lower_step(c.trainer.step, shapes, data, mesh,

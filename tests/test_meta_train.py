@@ -20,7 +20,7 @@ def _run_steps(cfg, n, **jit_options):
     """`n` outer iterations of `cfg`: the jitted step, the final state, each iteration's metrics, and
     theta before the first iteration and after each (host copies: the state is donated)."""
     c = meta_train.build(cfg)
-    data = meta_train.load_data(c)
+    data = c.load_data()
     step = jax.jit(c.trainer.step, donate_argnums=0, **jit_options)
     state = c.trainer.init(jax.random.PRNGKey(c.settings.seed))
     history, thetas = [], [jax.device_get(state.theta)]

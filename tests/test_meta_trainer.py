@@ -2,7 +2,6 @@
 import jax
 import numpy as np
 import pytest
-from hydra.errors import HydraException
 
 from lopt import estimators, learned, schedules, tasks
 from lopt.base import Estimate
@@ -15,10 +14,7 @@ from tests.conftest import CHEAP, compose_meta_train
 
 
 def _cfg(value, *overrides):
-    try:
-        return compose_meta_train(*CHEAP, f"family={value}", *overrides)
-    except HydraException:  # meta_train.yaml without a family default
-        return compose_meta_train(*CHEAP, f"+family={value}", *overrides)
+    return compose_meta_train(*CHEAP, f"family={value}", *overrides)
 
 
 def _parts(cfg):

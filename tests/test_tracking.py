@@ -84,8 +84,7 @@ def test_multirun_jobs_are_separate_wandb_runs_in_one_group_finished_with_their_
     for job, fails in (("0", False), ("1", True)):
         cfg = OmegaConf.create({"seed": int(job), "data": {"source": "synthetic"},
                                 "tracking": {"mode": "offline", "project": "p", "group": None}})
-        j = base.Job(cfg, sweep / job, Console(file=open(tmp_path / "console.txt", "w")), base.Shared.parse(cfg),
-                     int(job))
+        j = base.Job(cfg, sweep / job, Console(file=open(tmp_path / "console.txt", "w")), base.Shared.parse(cfg))
         j.write_config()
         with pytest.raises(RuntimeError) if fails else nullcontext():
             with j.tracker("meta-train"):
@@ -109,7 +108,7 @@ def _job(tmp_path, mode):
     cfg = OmegaConf.create({"seed": 0, "data": {"source": "synthetic"},
                             "tracking": {"mode": mode, "project": "lopt-test", "group": None}})
     console = Console(file=open(tmp_path / "console.txt", "w"), width=80)
-    return base.Job(cfg, tmp_path / "run", console, base.Shared.parse(cfg), 0)
+    return base.Job(cfg, tmp_path / "run", console, base.Shared.parse(cfg))
 
 
 def test_the_tracker_says_where_wandb_logs_and_the_summary_rows_list_it(monkeypatch, tmp_path):

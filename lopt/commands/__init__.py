@@ -1,8 +1,13 @@
 """The `lopt` commands, one module each (`build` validates a config, `run` executes it), on the
-skeleton of `lopt.commands.base`."""
+skeleton of `lopt.commands.base`; and `build`, the library's way to build what a command runs on."""
 import importlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
+
+from lopt.config import compose
+from lopt.errors import unknown_choice
 
 
 @dataclass(frozen=True)
@@ -25,3 +30,14 @@ COMMANDS = {
     "evaluate": Command("evaluate", "training curves of a hand-designed or learned optimizer, many seeds",
                         "lopt.commands.evaluate"),
 }
+
+
+def build(command: str, overrides: Sequence[str] = ()) -> Any:
+    """The components `lopt <command> *overrides` runs on (`build("meta-train", ["task=digits_mlp"])`):
+    the config composed and validated, every component built; no data loaded, nothing compiled.
+    `components.load_data()` loads the data (meta-train: every variant's; evaluate and
+    baseline-sweep without `suite=`: the task's). Bad input raises a `lopt.errors.UserError`."""
+    if command not in COMMANDS:
+        raise unknown_choice("command", command, list(COMMANDS))
+    c = COMMANDS[command]
+    return c.load().build(compose(c.config_name, overrides))

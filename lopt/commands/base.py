@@ -2,10 +2,11 @@
 
 A command module has `build(cfg) -> Components` (validate the whole config and build every
 component; loads no data, compiles nothing: the CLI calls it for every override before Hydra runs)
-and `run(cfg, run_dir, console) -> summary`. `run` starts with `prepare(build, cfg, run_dir, console)`,
-which builds the components (once per job: what validation built is reused), joins a multi-process
-launch and makes the device mesh, and returns a `Job`: the run directory, data loading, result
-files and the tracker, every write made by process 0 only (orbax checkpoints stay collective).
+and `run(cfg, run_dir, console, components=None) -> summary` (`components`: what the CLI built when
+it validated `cfg`). `run` starts with `prepare(build, cfg, run_dir, console, components)`, which
+joins a multi-process launch, builds the components if none were given and makes the device mesh,
+and returns a `Job`: the run directory, result files and the tracker, every write made by process 0
+only (orbax checkpoints stay collective).
 """
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,12 +17,10 @@ from typing import Any, Protocol, TypeVar, cast
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from lopt import data as data_lib
 from lopt import distributed
 from lopt.config import config_groups, from_config
 from lopt.results import pyplot, save_figure, trim_records, write_json, write_text
 from lopt.settings import DataSettings, TrackingSettings
-from lopt.tasks import TaskConfig
 from lopt.tracking import NullTracker, Tracker, wrote_wandb
 
 T = TypeVar("T")
@@ -60,30 +59,18 @@ class Components(Protocol):
 
 
 C = TypeVar("C", bound=Components)
-_built: dict[tuple[str, str], Any] = {}
 
 
-def _key(build: Callable[..., Any], cfg: DictConfig) -> tuple[str, str]:
-    return build.__module__, OmegaConf.to_yaml(cfg, resolve=True)
+def config_key(cfg: DictConfig) -> str:
+    """What identifies a composed config: its resolved YAML (the CLI builds each config it
+    validates and hands the components to the job whose config has the same key)."""
+    return OmegaConf.to_yaml(cfg, resolve=True)
 
 
-def _join(cfg: DictConfig) -> None:
-    """Join a multi-process launch before anything can touch a device (building a task may create
-    arrays, and `jax.distributed.initialize` must come first)."""
+def join(cfg: DictConfig) -> None:
+    """Join the multi-process launch `cfg` describes (if any) before anything can touch a device:
+    building a task may create arrays, and `jax.distributed.initialize` must come first."""
     distributed.initialize(distributed.parse(cfg.get("distributed")))
-
-
-def validate(build: Callable[[DictConfig], C], cfg: DictConfig) -> C:
-    """`build(cfg)`, kept for the job that runs this config in this process."""
-    _join(cfg)
-    _built[_key(build, cfg)] = components = build(cfg)
-    return components
-
-
-def built(build: Callable[[DictConfig], C], cfg: DictConfig) -> C:
-    """The components `validate` built for `cfg` in this process, else `build(cfg)`."""
-    _join(cfg)
-    return _built.pop(_key(build, cfg), None) or build(cfg)
 
 
 def multirun_group() -> str | None:
@@ -101,24 +88,23 @@ class Job:
     """One run of a command in `run_dir`: the device mesh (multi-process launches joined first),
     data, result files and tracking. Only process 0 writes files and logs; every process computes."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path, console: Console, shared: Shared, seed: int):
+    def __init__(self, cfg: DictConfig, run_dir: Path, console: Console, shared: Shared):
         self.mesh = distributed.setup(shared.distributed)  # before anything touches a device
         self.main = distributed.is_main_process()
-        self.cfg, self.dir, self.console, self.shared, self.seed = cfg, Path(run_dir), console, shared, seed
+        self.cfg, self.dir, self.console, self.shared = cfg, Path(run_dir), console, shared
         self._tracker: Tracker | NullTracker | None = None  # the last one `tracker()` opened
-        group = shared.tracking.group or multirun_group()
-        if group is not None and self.cfg.tracking.group is None:  # recorded in config.yaml too
-            self.cfg.tracking.group = group
+        self.group: str | None = shared.tracking.group or multirun_group()  # the W&B group it logs under
 
-    def load(self, task: TaskConfig) -> data_lib.Dataset | None:
-        """The task's dataset on the device (None for a dataset-free task)."""
-        return self.shared.data.load(task, self.seed)
+    def recorded_config(self) -> DictConfig:
+        """The config as the run directory and W&B record it: as composed, with the W&B group the
+        job logs under."""
+        return cast(DictConfig, OmegaConf.merge(self.cfg, {"tracking": {"group": self.group}}))
 
     def write_config(self) -> None:
         """Create the run directory and write the resolved config into it."""
         if self.main:
             self.dir.mkdir(parents=True, exist_ok=True)
-            write_text(self.dir / "config.yaml", OmegaConf.to_yaml(self.cfg, resolve=True))
+            write_text(self.dir / "config.yaml", OmegaConf.to_yaml(self.recorded_config(), resolve=True))
 
     def write_json(self, name: str, obj: Any) -> None:
         """A result file in the run directory, written whole or not at all."""
@@ -155,8 +141,8 @@ class Job:
             self._tracker = NullTracker()
             yield self._tracker
             return
-        config = cast(dict[str, Any], OmegaConf.to_container(self.cfg, resolve=True))
-        tracker = self.shared.tracking.open(self.dir, config, job_type, self.console, self.cfg.tracking.group)
+        config = cast(dict[str, Any], OmegaConf.to_container(self.recorded_config(), resolve=True))
+        tracker = self.shared.tracking.open(self.dir, config, job_type, self.console, self.group)
         self._tracker = tracker
         self.console.print(tracker.status, soft_wrap=True, markup=False, highlight=False)
         try:
@@ -167,9 +153,13 @@ class Job:
         tracker.finish(0)
 
 
-def prepare(build: Callable[[DictConfig], C], cfg: DictConfig, run_dir: Path, console: Console) -> tuple[Job, C]:
-    """The components of `cfg` (built once per job) and its `Job`. The components must have the
-    fields `shared` (a `Shared`) and `settings` (with a `seed`)."""
-    c = built(build, cfg)
-    return Job(cfg, run_dir, console, c.shared, c.settings.seed), c
+def prepare(build: Callable[[DictConfig], C], cfg: DictConfig, run_dir: Path, console: Console,
+            components: Any = None) -> tuple[Job, C]:
+    """The components of `cfg` (`components` where the caller built them already, else
+    `build(cfg)`) and its `Job`. The components must have the fields `shared` (a `Shared`) and
+    `settings` (with a `seed`). The config is read-only from here: the job records it as composed."""
+    OmegaConf.set_readonly(cfg, True)
+    join(cfg)
+    c = build(cfg) if components is None else components
+    return Job(cfg, run_dir, console, c.shared), c
 

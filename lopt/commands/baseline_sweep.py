@@ -19,6 +19,7 @@ from rich.table import Table
 from lopt import curves, tasks
 from lopt.base import Task
 from lopt.commands.base import Job, Shared, prepare, settings
+from lopt.data import Dataset
 from lopt.evaluation.baselines import BaselineStore, StoreSettings
 from lopt.evaluation.scores import check_smoothing
 from lopt.evaluation.suite import Suite
@@ -56,6 +57,10 @@ class Components(NamedTuple):
     optimizer_name: str  # its config option (`adam`)
     task_config: tasks.TaskConfig
     task: Task
+
+    def load_data(self) -> Dataset | None:
+        """The task's dataset on the device (None for a dataset-free task)."""
+        return self.shared.data.load(self.task_config, self.settings.seed)
 
 
 class SuiteComponents(NamedTuple):
@@ -231,10 +236,11 @@ def _run_suite(job: Job, c: SuiteComponents, console: Console) -> dict[str, Any]
             "baselines": str(store.root), "run_dir": str(job.dir), **job.wrote("config.yaml, baselines.json")}
 
 
-def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
+def run(cfg: DictConfig, run_dir: Path, console: Console,
+        components: Components | SuiteComponents | None = None) -> dict[str, Any]:
     """Sweep the configurations; write sweep.json, best.json, sweep.png and W&B logs to `run_dir`
     (with a suite: every task's baseline, and baselines.json)."""
-    job, c = prepare(build, cfg, run_dir, console)
+    job, c = prepare(build, cfg, run_dir, console, components)
     if isinstance(c, SuiteComponents):
         return _run_suite(job, c, console)
     s, criterion = c.settings, c.settings.sweep.criterion
@@ -246,7 +252,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     count = len(swept_values["lr"])
     hparams = [{**c.optimizer.hyperparameters(), **{k: float(v[i]) for k, v in swept_values.items()}}
                for i in range(count)]
-    dataset = job.load(c.task_config)
+    dataset = c.load_data()
     args = ({k: jnp.asarray(v, jnp.float32) for k, v in swept_values.items()}, dataset, jax.random.PRNGKey(s.seed))
     compiled, compile_s = compile_sweep(c.task, c.task_config.name, c.optimizer, args, s, s.sweep, job.mesh,
                                         console)  # refuses what cannot fit

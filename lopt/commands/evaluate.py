@@ -17,6 +17,7 @@ from lopt.commands import evaluate_suite, evaluated
 from lopt.commands.base import Shared, prepare, settings
 from lopt.commands.evaluated import Evaluated, Settings
 from lopt.config import config_groups
+from lopt.data import Dataset
 from lopt.errors import ConfigError
 from lopt.evaluation.suite import parse_selected
 from lopt.figures import legend_outside, metric_axis, title
@@ -35,6 +36,10 @@ class Components(NamedTuple):
     task: Task
     evaluated: Evaluated
     baseline: comparison.Baseline | None  # compare_to: the tuned baseline's curves
+
+    def load_data(self) -> Dataset | None:
+        """The task's dataset on the device (None for a dataset-free task)."""
+        return self.shared.data.load(self.task_config, self.settings.seed)
 
 
 def build(cfg: Mapping[str, Any]) -> Components | evaluate_suite.Components:
@@ -102,14 +107,15 @@ def _plot(result: dict[str, Any], label: str, baseline: comparison.Baseline | No
     return fig
 
 
-def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
+def run(cfg: DictConfig, run_dir: Path, console: Console,
+        components: Components | evaluate_suite.Components | None = None) -> dict[str, Any]:
     """Train `num_seeds` seeds and write curves.json, curves.png and W&B logs to `run_dir` (with
     `suite=`, the suite mode: `evaluate_suite.run`)."""
-    job, c = prepare(build, cfg, run_dir, console)
+    job, c = prepare(build, cfg, run_dir, console, components)
     if isinstance(c, evaluate_suite.Components):
         return evaluate_suite.run(job, c, console)
     s, what = c.settings, c.evaluated
-    dataset = job.load(c.task_config)
+    dataset = c.load_data()
     key = jax.random.PRNGKey(s.seed)
     compiled, compile_s = curves.compile_curves(c.task, c.task_config.name, what.optimizer(s.num_steps), dataset,
                                                key, s, job.mesh, console)  # refuses what cannot fit

@@ -11,7 +11,7 @@ from typing import Any
 from lopt import data as data_lib
 from lopt import estimators, learned, schedules, tasks
 from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
-from lopt.commands.base import Job, Shared, settings
+from lopt.commands.base import Shared, settings
 from lopt.commands.outer_loop import Timing
 from lopt.config import check, from_config
 from lopt.errors import ConfigError
@@ -77,6 +77,10 @@ class Components:
     population: PopulationSettings | None  # population self-training (lopt.commands.population)
     lopt_name: str  # the config names of the learned optimizer and the estimator (the summary's)
     estimator_name: str
+
+    def load_data(self) -> tuple[data_lib.Dataset | None, ...]:
+        """Every variant's dataset on the device (each distinct dataset loaded once)."""
+        return family.load_data(self.task_configs, lambda t: self.shared.data.load(t, self.settings.seed))
 
     @cached_property
     def trainer(self) -> MetaTrainer:
@@ -160,9 +164,3 @@ def _population(cfg: Mapping[str, Any], s: Settings, estimator: GradientEstimato
         raise ConfigError(f"{key}={value!r} is invalid with population: its members start from random inits and "
                           f"final_theta/ holds the best member at the last evaluation; set {key}=null.")
     return p
-
-
-def load_data(c: Components, job: Job | None = None) -> tuple[data_lib.Dataset | None, ...]:
-    """Every variant's dataset (each distinct dataset loaded once)."""
-    load = (lambda t: c.shared.data.load(t, c.settings.seed)) if job is None else job.load
-    return family.load_data(c.task_configs, load)

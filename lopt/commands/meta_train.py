@@ -17,12 +17,12 @@ from rich.console import Console
 from lopt import checkpoint, distributed, figures, learned, memory, resume
 from lopt.commands import outer_loop, population
 from lopt.commands.base import Job, prepare
-from lopt.commands.meta_components import Components, Settings, build, load_data
+from lopt.commands.meta_components import Components, Settings, build
 from lopt.evaluation import meta_figure, periodic
 from lopt.meta_trainer import MetaTrainState, OuterStep, metric_record
 from lopt.tracking import NullTracker, Tracker
 
-__all__ = ["Components", "Settings", "Single", "build", "load_data", "run"]
+__all__ = ["Components", "Settings", "Single", "build", "run"]
 
 
 def _compile(c: Components, theta0: Any, data: Any, job: Job, console: Console) -> tuple[Any, float]:
@@ -105,13 +105,13 @@ class Single:
                              "meta_training.png")
 
 
-def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
+def run(cfg: DictConfig, run_dir: Path, console: Console, components: Components | None = None) -> dict[str, Any]:
     """Meta-train as `cfg` says, writing config, metrics, checkpoints and final theta to `run_dir`
     (the run named by `resume`, when given). A directory that already holds checkpoints (a killed
     run, or one extended by a larger outer_iterations) continues from the latest one, with the
     numbers of an uninterrupted run: every random draw flows from the checkpointed key."""
     t_command = time.perf_counter()  # the wait a user sees runs from here to the first iteration's end
-    job, c = prepare(build, cfg, run_dir, console)
+    job, c = prepare(build, cfg, run_dir, console, components)
     if c.population is not None:
         return population.run(job, c, console, t_command)
     s, trainer = c.settings, c.trainer
@@ -120,7 +120,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console) -> dict[str, Any]:
     like = jax.eval_shape(trainer.init, jax.random.PRNGKey(s.seed))
     restored = outer_loop.restore(job.dir, cfg, like, s.outer_iterations)  # a bad checkpoint writes nothing
     distributed.barrier("lopt: restored")  # every process has looked for checkpoints before any are made
-    dataset = load_data(c, job)  # before writing anything: missing data leaves no half-made run
+    dataset = c.load_data()  # before writing anything: missing data leaves no half-made run
     theta0 = None
     if restored is None and c.theta_path is not None:
         theta0 = learned.load_theta(trainer.lopt, c.theta_path)

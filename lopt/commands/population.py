@@ -29,7 +29,7 @@ from rich.console import Console
 from lopt import distributed, figures, resume
 from lopt.commands import outer_loop
 from lopt.commands.base import Job
-from lopt.commands.meta_components import Components, load_data
+from lopt.commands.meta_components import Components
 from lopt.evaluation import periodic
 from lopt.meta_trainer import OuterStep
 from lopt.population import pbt
@@ -259,7 +259,7 @@ def run(job: Job, c: Components, console: Console, t_command: float) -> dict[str
     job.dir = resume.run_directory(s.resume, job.dir)
     fresh = initial_state(prog, p, s.seed)  # also the layout a checkpoint is restored into
     restored = outer_loop.restore(job.dir, job.cfg, fresh, s.outer_iterations)
-    dataset = distributed.put(load_data(c, job), distributed.replicated(job.mesh))
+    dataset = distributed.put(c.load_data(), distributed.replicated(job.mesh))
     state = distributed.put(fresh if restored is None else restored, distributed.replicated(job.mesh))  # as
     # the outer iteration's outputs are placed, so that its program compiles once
     del fresh, restored
@@ -268,8 +268,7 @@ def run(job: Job, c: Components, console: Console, t_command: float) -> dict[str
                                    c.trainer.lopt.init_theta(jax.random.PRNGKey(0)), job.mesh, console, job.main)
     scorer = Scorer(evaluator, p.score)
     engine = make_engine(p, prog, dataset, state)
-    group = job.cfg.tracking.group or f"population-{job.dir.name}"
-    job.cfg.tracking.group = group  # the population's W&B run and its members' in one group
+    job.group = group = job.group or f"population-{job.dir.name}"  # the population's W&B run and its members'
     job.write_config()
     last = _trim(job, p.size, start)
     try:

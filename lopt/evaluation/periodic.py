@@ -12,14 +12,12 @@ from typing import Any
 
 import jax
 import numpy as np
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
 from jax.sharding import Mesh
 from rich.console import Console
 
 from lopt import curves, tasks
 from lopt.base import LearnedOptimizer
-from lopt.config import CONFIG_PACKAGE, check, config_groups, shipped_config, to_plain
+from lopt.config import check, compose, config_groups, shipped_config, to_plain
 from lopt.errors import ConfigError, unknown_choice
 from lopt.evaluation import baseline_free, scoring, tuning
 from lopt.evaluation.baselines import BaselineSettings
@@ -67,10 +65,7 @@ def compose_suite(name: str) -> Any:
     """The `suite/<name>` config, composed by Hydra (its task defaults filled in)."""
     if name not in config_groups().get("suite", []):
         raise unknown_choice("eval.suite", name, config_groups().get("suite", []))
-    if GlobalHydra.instance().is_initialized():  # inside a lopt command: its config search path
-        return compose("evaluate", overrides=[f"suite={name}"]).suite
-    with initialize_config_module(CONFIG_PACKAGE, version_base="1.3"):
-        return compose("evaluate", overrides=[f"suite={name}"]).suite
+    return compose("evaluate", [f"suite={name}"]).suite
 
 
 TRAINING = "training"  # the group of the meta-training tasks (eval.training_tasks)

@@ -1,5 +1,6 @@
-"""The command skeleton: settings from dataclass fields, components built once per job, the
+"""The command skeleton: settings from dataclass fields, components handed to the job or built by it, the
 tracker finished with the job's exit status, and writes made by process 0 only."""
+import pickle
 from contextlib import nullcontext
 
 import pytest
@@ -8,6 +9,7 @@ from rich.console import Console
 from lopt.commands import base, evaluate
 from lopt.errors import ConfigError, UserError
 from lopt.results import pyplot
+from lopt_cli.job import Job
 from tests.conftest import compose
 
 TINY = ["num_seeds=2", "num_steps=10", "eval_every=5", "tracking.mode=disabled", "data.source=synthetic"]
@@ -20,7 +22,9 @@ def test_settings_are_the_top_level_keys_that_are_not_groups():
         base.settings(evaluate.Settings, {**compose("evaluate", *TINY), "bogus": 1})
 
 
-def test_a_validated_config_is_built_once_for_its_job():
+def test_a_job_takes_the_components_built_for_its_config_and_builds_otherwise(tmp_path):
+    """What the CLI built while validating a config is handed to the job that runs it (and only
+    to that job, once); a job without any builds its own. The config is read-only once prepared."""
     calls = []
 
     def build(cfg):
@@ -28,9 +32,15 @@ def test_a_validated_config_is_built_once_for_its_job():
         return evaluate.build(cfg)
 
     cfg = compose("evaluate", *TINY)
-    validated = base.validate(build, cfg)
-    assert base.built(build, cfg) is validated and len(calls) == 1
-    assert base.built(build, cfg) is not validated and len(calls) == 2  # taken once: a later job builds anew
+    built = build(cfg)
+    _, c = base.prepare(build, cfg, tmp_path / "run", Console(quiet=True), built)
+    assert c is built and len(calls) == 1
+    _, c = base.prepare(build, compose("evaluate", *TINY), tmp_path / "run", Console(quiet=True))
+    assert c is not built and len(calls) == 2
+    with pytest.raises(Exception, match="read-only"):
+        cfg.seed = 1
+    job = Job("evaluate", "lopt.commands.evaluate", {base.config_key(cfg): built})
+    assert pickle.loads(pickle.dumps(job)) == job and pickle.loads(pickle.dumps(job)).built == {}
 
 
 class _Recorder:
@@ -54,7 +64,7 @@ def _job(tmp_path, monkeypatch):
     c = evaluate.build(cfg)
     recorder = _Recorder()
     monkeypatch.setattr(type(c.shared.tracking), "open", lambda *args, **kwargs: recorder)
-    return base.Job(cfg, tmp_path / "run", Console(quiet=True), c.shared, 0), recorder
+    return base.Job(cfg, tmp_path / "run", Console(quiet=True), c.shared), recorder
 
 
 @pytest.mark.parametrize("raised, code", [(None, 0), (UserError("bad"), 1), (KeyboardInterrupt(), 130)])

@@ -22,7 +22,7 @@ def test_each_estimator_config_builds_and_counts_its_inner_steps(name, cls, bran
 def test_tiny_meta_training_moves_theta_and_stays_finite(overrides):
     """learnable_adam: backprop through small_fc_lopt's unroll compiles for minutes on XLA:CPU."""
     c = meta_train.build(compose_meta_train(*CHEAP, *overrides))
-    data = meta_train.load_data(c)
+    data = c.load_data()
     step = jax.jit(c.trainer.step, donate_argnums=0)
     state = c.trainer.init(jax.random.PRNGKey(0))
     theta0 = jax.device_get(state.theta)

@@ -31,7 +31,7 @@ def assert_meta_training_moves_theta(name: str, *overrides: str, base: tuple[str
     """`iterations` outer iterations of PES on the tiny synthetic task (`base`, then `overrides`):
     theta changes, everything stays finite."""
     c = meta_train.build(compose_meta_train(*base, f"lopt={name}", *overrides))
-    data = meta_train.load_data(c)
+    data = c.load_data()
     state = c.trainer.init(jax.random.PRNGKey(0))
     theta0 = jax.device_get(state.theta)
     step = jax.jit(c.trainer.step)

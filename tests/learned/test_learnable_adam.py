@@ -85,7 +85,7 @@ def test_trainable_lr_only_moves_the_learning_rate():
     assert c.lopt.trainable_keys == ("lr",)
     state = c.trainer.init(jax.random.PRNGKey(0))
     theta0 = jax.device_get(state.theta)
-    state, _ = jax.jit(c.trainer.step)(state, meta_train.load_data(c))
+    state, _ = jax.jit(c.trainer.step)(state, c.load_data())
     assert float(state.theta["lr"]) != float(theta0["lr"])
     for k in ("b1", "b2", "eps"):
         assert float(state.theta[k]) == float(theta0[k])

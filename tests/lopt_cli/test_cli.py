@@ -276,18 +276,16 @@ def test_evaluate_says_when_every_seed_diverged_without_numpy_warnings(tmp_path)
     assert summary["diverged_seeds"] == 2 and summary["final/eval/train/loss"] == "diverged"
 
 
-def test_evaluate_build_takes_a_swept_thetas_architecture_into_the_config(tmp_path):
+def test_evaluate_build_takes_a_swept_thetas_architecture(tmp_path):
     """`--multirun theta=a,b` is not rewritten by the CLI: `build` reads each run's architecture."""
-    from hydra import compose, initialize_config_module
-
     from lopt.commands import evaluate
+    from lopt.config import compose
 
     run = tmp_path / "run"
     (run / "final_theta").mkdir(parents=True)
     (run / "final_theta" / "_METADATA").write_text("{}")  # stands for the checkpoint; nothing is read
     (run / "config.yaml").write_text("lopt:\n  name: fc_lopt\n  hidden_size: 8\n")
-    with initialize_config_module(config_module="lopt_conf", version_base="1.3"):
-        cfg = compose("evaluate", overrides=[f"theta={run}"])
+    cfg = compose("evaluate", [f"theta={run}"])
     c = evaluate.build(cfg)
     assert c.evaluated.learned and c.evaluated.architecture.hidden_size == 8
     assert cfg.get("lopt") is None  # the config stays as composed

@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from lopt.errors import ConfigError
 from lopt_cli.main import COMMANDS
-from lopt_cli.validate import validate
+from lopt_cli.validate import compose_overrides
 from tests.conftest import compose
 from tests.lopt_cli import recipes
 
@@ -70,9 +70,13 @@ CLAIMS = {
 }
 
 
-def _build(cfg):
-    """The meta-train command's validation (wherever the command's module lives)."""
-    return COMMANDS["meta-train"].load().build(cfg)
+def _validate(args):
+    """The meta-train command's validation of `args` as the CLI runs it (wherever the command's
+    module lives): every config composed and built; the number of jobs."""
+    configs, jobs = compose_overrides("meta_train", args)
+    for cfg in configs:
+        COMMANDS["meta-train"].load().build(cfg)
+    return jobs
 
 
 def _get(cfg, key):
@@ -90,7 +94,7 @@ def test_every_preset_has_its_claims_checked():
 
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_composes_validates_and_sets_its_recipe(name):
-    assert validate("meta_train", [f"+experiment={name}"], _build) == 1
+    assert _validate([f"+experiment={name}"]) == 1
     cfg = compose("meta_train", f"+experiment={name}")
     assert "experiment" not in cfg  # `# @package _global_`: the preset's keys land at the top level
     for key, value in CLAIMS[name].items():
@@ -112,7 +116,7 @@ def test_preset_file_cites_its_recipe_and_shows_its_command(name):
 
 def test_overrides_after_the_preset_win():
     args = ["+experiment=tutorial_conv_cifar", "num_tasks=4", "estimator=es", "task=digits_mlp"]
-    assert validate("meta_train", args, _build) == 1
+    assert _validate(args) == 1
     cfg = compose("meta_train", *args)
     assert (cfg.num_tasks, cfg.estimator.name, cfg.task.name, cfg.lopt.name) == (4, "es", "digits_mlp", "small_fc_lopt")
     assert compose("meta_train", "num_tasks=4", "+experiment=tutorial_conv_cifar").num_tasks == 4  # order aside
@@ -120,7 +124,7 @@ def test_overrides_after_the_preset_win():
 
 def test_an_unknown_preset_is_a_config_error_naming_the_presets():
     with pytest.raises(ConfigError) as err:
-        validate("meta_train", ["+experiment=bad"], _build)
+        _validate(["+experiment=bad"])
     assert str(err.value) == (f"Unknown experiment option (experiment=) 'bad'. Valid choices: {', '.join(PRESETS)}.")
 
 

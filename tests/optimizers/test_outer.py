@@ -104,7 +104,7 @@ def test_learned_outer_optimizer_missing_checkpoint_is_a_user_error(tmp_path):
 
 def run_meta_training(*overrides: str, iterations: int = 3):
     c = meta_train.build(compose_meta_train(*CHEAP, *overrides))
-    data = meta_train.load_data(c)
+    data = c.load_data()
     step = jax.jit(c.trainer.step)
     state = c.trainer.init(jax.random.PRNGKey(0))
     thetas, history = [state.theta], []

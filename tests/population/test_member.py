@@ -43,7 +43,7 @@ def setup():
     members = jax.jit(prog.initial, static_argnums=1)(jax.random.PRNGKey(0), 3, outer)
     thetas = perturbed(members.theta, jax.random.PRNGKey(1))
     members = jax.vmap(prog.init)(members.key, thetas, member(thetas, outer))
-    return c, prog, outer, members, meta_train.load_data(c)
+    return c, prog, outer, members, c.load_data()
 
 
 def test_members_start_from_different_random_thetas_with_their_trainers_outer_state():

@@ -15,7 +15,7 @@ def run_checking_resets(*overrides: str, iterations: int = 8) -> list[int]:
     step s of length L resets iff s + T >= L; its successor has step s + T - L and the length the
     schedule samples from the problem's key at that outer iteration. Returns the sampled lengths."""
     c = meta_train.build(compose_meta_train(*BASE, *overrides))
-    schedule, data = c.trainer.unrolls[0].schedule, meta_train.load_data(c)
+    schedule, data = c.trainer.unrolls[0].schedule, c.load_data()
     step = jax.jit(c.trainer.step)
     state = c.trainer.init(jax.random.PRNGKey(0))
     lengths = []

@@ -3,7 +3,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hydra.errors import HydraException
 
 from lopt import tasks
 from lopt.errors import ConfigError
@@ -14,12 +13,8 @@ from tests.conftest import compose_meta_train
 
 
 def compose_family(value: str, *overrides: str):
-    """meta_train composed with `family=<value>`; `+family=` while meta_train.yaml has no family
-    default yet."""
-    try:
-        return compose_meta_train(f"family={value}", *overrides)
-    except HydraException:
-        return compose_meta_train(f"+family={value}", *overrides)
+    """meta_train composed with `family=<value>`."""
+    return compose_meta_train(f"family={value}", *overrides)
 
 
 def test_no_family_means_no_variants():

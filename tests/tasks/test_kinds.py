@@ -125,7 +125,7 @@ def test_adam_lowers_the_loss_on_synthetic_data(name):
 @pytest.mark.parametrize("name", NEW)
 def test_tiny_meta_training_runs(name):
     c = meta_train.build(compose_meta_train(*CHEAP, *_small(name)))
-    data = meta_train.load_data(c)
+    data = c.load_data()
     step = jax.jit(c.trainer.step, donate_argnums=0)
     state = c.trainer.init(jax.random.PRNGKey(0))
     theta0 = jax.tree_util.tree_map(np.asarray, state.theta)
