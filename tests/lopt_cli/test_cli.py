@@ -216,7 +216,10 @@ def test_ctrl_c_names_the_run_and_for_meta_train_the_command_that_resumes_it(com
     from lopt.commands import COMMANDS
     from lopt_cli.main import main
 
-    def interrupted(cfg, run_dir, console):
+    handed = []
+
+    def interrupted(cfg, run_dir, console, components):
+        handed.append(components)
         (run_dir / "checkpoints").mkdir(parents=True)  # something to resume from
         raise KeyboardInterrupt
 
@@ -231,6 +234,7 @@ def test_ctrl_c_names_the_run_and_for_meta_train_the_command_that_resumes_it(com
     run = tmp_path / "run dir"
     quoted = " ".join(f"'{o}'" if "[" in o else o for o in overrides)
     assert expected.format(overrides=quoted, run=run) in out
+    assert handed[0].settings.seed == 3  # the job took the components the CLI built while validating
 
 
 def test_library_chatter_stays_off_the_terminal(tmp_path):
