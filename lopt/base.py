@@ -10,17 +10,19 @@ with pure functions over pytrees, and the Protocols below say which members the 
 - `MetaLoss`: which clipped loss the outer problem minimizes and how an unroll's steps add up to it.
 - `Unroll`: the vectorized truncated inner training that estimators drive.
 - `GradientEstimator`: a meta-gradient from unrolls, returned as an `Estimate`.
+
+And the values they exchange: an unroll's `InnerState` and per-step `StepOutput`, a meta-loss's
+`Objective`, an estimator's `Estimate`.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
 
 if TYPE_CHECKING:
-    from lopt.data import Dataset
-    from lopt.unroll.meta_loss import Objective
-    from lopt.unroll.truncated import InnerState, StepOutput
+    from lopt.data.dataset import Dataset
 
 Params = Any  # a pytree of arrays: a model's parameters (or gradients shaped like them)
 Theta = Any  # a pytree of arrays: a learned optimizer's meta-parameters
@@ -98,6 +100,24 @@ class TruncationSchedule(Protocol):
     def sample(self, key: PRNGKey, outer_iteration: jax.Array) -> jax.Array: ...
 
 
+class Objective(NamedTuple):
+    """What a meta-loss makes of an unroll's steps: each problem's objective, as per-step terms."""
+
+    terms: jax.Array  # [steps, problems]: per-step contributions to each problem's objective
+    norm: Any  # scalar or [problems]: each problem's objective is terms.sum(0) / norm
+    counted: jax.Array  # [problems]: the problems whose objective this unroll measures (for metrics)
+
+    def values(self) -> jax.Array:
+        """Each problem's objective, [problems]."""
+        return self.terms.sum(0) / self.norm
+
+    def mean(self) -> jax.Array:
+        """The mean objective over the counted problems (NaN if none is counted)."""
+        counted = self.counted.sum()
+        return jnp.where(counted > 0, jnp.sum(jnp.where(self.counted, self.values(), 0.0))
+                         / jnp.maximum(counted, 1), jnp.nan)
+
+
 class MetaLoss(Protocol):
     """What each unrolled step contributes to the outer objective (`lopt.unroll.meta_loss`)."""
 
@@ -120,6 +140,31 @@ class MetaLoss(Protocol):
     def full(self, meta_loss: jax.Array, ended: jax.Array, length: jax.Array) -> Objective:
         """The objective of whole problems unrolled from step 0 past their `length`s."""
         ...
+
+
+class InnerState(NamedTuple):
+    """One inner problem's training state inside an unroll (a leading task axis when vectorized)."""
+
+    params: Params
+    opt_state: OptState
+    step: jax.Array  # steps taken on the current problem
+    length: jax.Array  # steps the current problem trains for before it is reset
+    key: jax.Array  # the current problem's key: init, batches and the next problem derive from it
+    scale: Params = None  # with task augmentation: the problem's weight scales (params trains p0 / s)
+
+
+class StepOutput(NamedTuple):
+    """What each inner step of an unroll reports."""
+
+    loss: jax.Array  # training loss before the step
+    meta_loss: jax.Array  # the meta-loss's clipped, NaN-safe value (`final`: set where `ended` only)
+    reset: jax.Array  # the problem was replaced by its successor after this step (ended or nonfinite)
+    nonfinite: jax.Array  # ... because its (or an antithetic partner's) loss/grads/params were not finite
+
+    @property
+    def ended(self) -> jax.Array:
+        """The problem reached its schedule length after this step."""
+        return self.reset & ~self.nonfinite
 
 
 class Unroll(Protocol):

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Protocol
 
 import jax
 
-from lopt import learned
+from lopt import learned, theta_files
 from lopt.base import LearnedOptimizer, Optimizer
 from lopt.config import check
 from lopt.curves import CurveSettings
@@ -111,8 +111,8 @@ def build(cfg: Mapping[str, Any], s: Settings) -> HandDesignedEvaluated | Learne
     (`theta=` alone: the architecture its run was meta-trained with), else its `optimizer`."""
     node = cfg.get("lopt")
     if node is None and s.theta is not None:
-        learned.theta_path(s.theta)  # the run must exist
-        node = learned.stored_architecture(s.theta)
+        theta_files.theta_path(s.theta)  # the run must exist
+        node = theta_files.stored_architecture(s.theta)
         if node is None:
             raise UserError(f"theta={s.theta!r} has no config.yaml naming its learned optimizer: give its "
                             f"architecture with lopt=<{'|'.join(learned.REGISTRY.names())}> (and its options).")
@@ -121,4 +121,4 @@ def build(cfg: Mapping[str, Any], s: Settings) -> HandDesignedEvaluated | Learne
                                      s.tuned)
     architecture = learned.build(node)
     learned.check_architecture(architecture, s.theta)
-    return LearnedEvaluated(str(node["name"]), architecture, learned.theta_path(s.theta), s.seed)
+    return LearnedEvaluated(str(node["name"]), architecture, theta_files.theta_path(s.theta), s.seed)

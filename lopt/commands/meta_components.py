@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lopt import data as data_lib
-from lopt import estimators, learned, schedules, tasks
+from lopt import estimators, learned, schedules, tasks, theta_files
 from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
 from lopt.commands.base import Shared, settings
 from lopt.commands.outer_loop import Timing
@@ -115,7 +115,7 @@ def build(cfg: Mapping[str, Any]) -> Components:
     if population is not None and population.outer != SELF and cfg["outer_opt"]["name"] != population.outer:
         outer = outer_lib.build({"name": population.outer})  # the control's optimizer, at its defaults
     return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer,
-                      learned.theta_path(s.theta), eval_plan, population, str(cfg["lopt"]["name"]),
+                      theta_files.theta_path(s.theta), eval_plan, population, str(cfg["lopt"]["name"]),
                       str(cfg["estimator"]["name"]))
 
 

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
-from omegaconf import OmegaConf
 
-from lopt import checkpoint, pretrained
+from lopt import checkpoint, theta_files
 from lopt.config import Registry
 from lopt.errors import UserError
 from lopt.learned.celo import Celo
@@ -35,7 +34,7 @@ REGISTRY = Registry("learned optimizer", {
 })
 
 __all__ = ["REGISTRY", "Celo", "Celo2", "FCLOpt", "Hypernet", "LearnableAdam", "NNAdam", "RNNMLPLOpt", "SmallFCLOpt",
-           "build", "load_theta", "theta_path"]
+           "build", "check_architecture", "load_theta"]
 
 
 def build(cfg: Mapping[str, Any], node: str = "lopt") -> Any:
@@ -43,43 +42,9 @@ def build(cfg: Mapping[str, Any], node: str = "lopt") -> Any:
     return REGISTRY.build(cfg, node)
 
 
-_GIVE = ("give a meta-train run directory, its final_theta/ or its best_theta/ directory, or a shipped "
-         "optimizer as pretrained:<name>")
-THETA_DIRS = ("final_theta", "best_theta")  # a run's trained meta-parameters: at the end, at the best evaluation
-_CHECKPOINT_FILES = ("_CHECKPOINT_METADATA", "_METADATA")  # what an orbax checkpoint directory holds
-
-
-def theta_path(given: str | None, key: str = "theta") -> Path | None:
-    """The theta directory that config key `key` names (a meta-train run directory, whose
-    final_theta/ it means, or a run's final_theta/ or best_theta/), checked to exist and to hold a
-    checkpoint; None if unset. No array is read."""
-    if given is None:
-        return None
-    if not str(given).strip():
-        raise UserError(f"{key}={given!r} is empty: {_GIVE}, or leave {key} unset.")
-    path = Path(str(pretrained.resolve(given, key))).expanduser()
-    if (path / "final_theta").is_dir():
-        path = path / "final_theta"
-    if path.is_file():
-        raise UserError(f"{key}={given!r} is a file, not a run directory: {_GIVE}.")
-    if not path.is_dir():
-        raise UserError(f"{key}={given!r} does not exist: {_GIVE}.")
-    if not any((path / name).exists() for name in _CHECKPOINT_FILES):
-        unfinished = (" It has checkpoints/ but no final_theta/: the run has not finished (resume it with "
-                      f"`lopt meta-train resume={given}`)." if (path / "checkpoints").is_dir() else "")
-        raise UserError(f"{key}={given!r} holds no checkpoint: {_GIVE} (a run directory holds the trained "
-                        f"meta-parameters in final_theta/, written when the run finishes).{unfinished}")
-    return path
-
-
 def _configured_name(lopt: Any) -> str:
     """The `lopt=` option that built `lopt` (its class name if it is not registered)."""
     return next((n for n in REGISTRY.names() if REGISTRY.get(n) is type(lopt)), type(lopt).__name__)
-
-
-def _run_of(path: Path) -> Path:
-    """The meta-train run directory of `path` (the run itself, or its final_theta/ or best_theta/)."""
-    return path.parent if path.name in THETA_DIRS and not (path / "config.yaml").is_file() else path
 
 
 def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:
@@ -88,29 +53,14 @@ def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:
     try:
         return checkpoint.load_tree(path, lopt.init_theta(jax.random.PRNGKey(0)))
     except UserError as err:
-        trained, configured = (stored_architecture(path) or {}).get("name"), _configured_name(lopt)
+        trained, configured = (theta_files.stored_architecture(path) or {}).get("name"), _configured_name(lopt)
         node = "lopt" if key == "theta" else f"{key.rsplit('.', 1)[0]}.lopt.name"
-        run = _run_of(path)
+        run = theta_files.run_of(path)
         if trained is not None and trained != configured:
             raise UserError(f"{key}={str(run)!r} was meta-trained with lopt={trained} but this run configures "
                             f"{node}={configured}: set {node}={trained} (with the options in {run / 'config.yaml'}) "
                             f"or give a run of {configured}.") from None
         raise UserError(f"{key} does not fit the configured learned optimizer ({type(lopt).__name__}): {err}") from None
-
-
-def stored_architecture(given: str | Path | None) -> dict[str, Any] | None:
-    """The `lopt` node (the learned-optimizer architecture) of the meta-train run that `given`
-    names (a run directory or its final_theta/), read from the run's config.yaml; None when there
-    is no such file or it names no learned optimizer. No array is read."""
-    if given is None or not str(given).strip():
-        return None
-    try:
-        run = _run_of(Path(str(pretrained.resolve(given))).expanduser())
-        node = OmegaConf.select(OmegaConf.load(run / "config.yaml"), "lopt")
-        plain = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_dict(node) else None
-    except Exception:  # missing or unreadable
-        return None
-    return plain if isinstance(plain, dict) and isinstance(plain.get("name"), str) else None  # type: ignore[return-value]
 
 
 def _value(v: Any) -> str:
@@ -139,7 +89,7 @@ def check_architecture(lopt: Any, given: str | Path | None, key: str = "theta", 
     (nothing to check without one: loading theta then checks the arrays). For a `warm_start`
     (meta-training from the run's theta) the options its class lists in `WARM_START_MAY_CHANGE`
     may differ (Celo's phase 2 starts from a phase-1 run)."""
-    stored = stored_architecture(given)
+    stored = theta_files.stored_architecture(given)
     if stored is None:
         return
     try:

@@ -6,7 +6,7 @@ from typing import Any, Protocol
 import jax
 import optax
 
-from lopt import learned
+from lopt import learned, theta_files
 from lopt.config import Registry, check
 from lopt.learned.export import as_optax
 from lopt.optimizers.hand_designed import check_adam_moments
@@ -119,11 +119,11 @@ class LearnedOuter:
 
     def __post_init__(self):
         learned.build(self.lopt, self.NODE)
-        learned.theta_path(self.theta, "outer_opt.theta")
+        theta_files.theta_path(self.theta, "outer_opt.theta")
 
     def transform(self) -> optax.GradientTransformationExtraArgs:
         lopt = learned.build(self.lopt, self.NODE)
-        path = learned.theta_path(self.theta, "outer_opt.theta")
+        path = theta_files.theta_path(self.theta, "outer_opt.theta")
         theta = (lopt.init_theta(jax.random.PRNGKey(self.seed)) if path is None
                  else learned.load_theta(lopt, path, "outer_opt.theta"))
         return as_optax(lopt, theta)

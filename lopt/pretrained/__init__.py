@@ -49,10 +49,10 @@ def summary(name: str) -> str:
 
 def load(name: str) -> tuple[Any, Any]:
     """The learned optimizer (its architecture, as trained) and its meta-parameters."""
-    from lopt import learned  # learned imports this module to resolve theta=pretrained:<name>
+    from lopt import learned, theta_files  # both import this module to resolve theta=pretrained:<name>
 
     run = path(name)
-    lopt = learned.build(learned.stored_architecture(run) or {})
+    lopt = learned.build(theta_files.stored_architecture(run) or {})
     return lopt, learned.load_theta(lopt, run / "final_theta")
 
 

@@ -20,31 +20,15 @@ the last truncation of each problem (the truncated approximation).
 """
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 
-from lopt.base import Batch, Params, PRNGKey, Task, TruncationSchedule
+from lopt.base import Batch, Objective, Params, PRNGKey, Task, TruncationSchedule
 from lopt.config import Registry
 from lopt.data import Dataset
 from lopt.schedules import ENDING, require_ending
-
-
-class Objective(NamedTuple):
-    terms: jax.Array  # [steps, problems]: per-step contributions to each problem's objective
-    norm: Any  # scalar or [problems]: each problem's objective is terms.sum(0) / norm
-    counted: jax.Array  # [problems]: the problems whose objective this unroll measures (for metrics)
-
-    def values(self) -> jax.Array:
-        """Each problem's objective, [problems]."""
-        return self.terms.sum(0) / self.norm
-
-    def mean(self) -> jax.Array:
-        """The mean objective over the counted problems (NaN if none is counted)."""
-        counted = self.counted.sum()
-        return jnp.where(counted > 0, jnp.sum(jnp.where(self.counted, self.values(), 0.0))
-                         / jnp.maximum(counted, 1), jnp.nan)
 
 
 def before_first_end(ended: jax.Array) -> jax.Array:

@@ -10,38 +10,26 @@ task augmentation (`lopt.unroll.augment`) each problem draws its weights' scale 
 trains the reparameterized weights.
 """
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from lopt.base import MetaLoss, Optimizer, OptState, Params, PRNGKey, Task, Theta, TruncationSchedule
+from lopt.base import (
+    InnerState,
+    MetaLoss,
+    Objective,
+    Optimizer,
+    PRNGKey,
+    StepOutput,
+    Task,
+    Theta,
+    TruncationSchedule,
+)
 from lopt.data import Dataset
 from lopt.schedules import NEVER
 from lopt.tree import all_finite, where_rows
 from lopt.unroll.augment import Augmentation, effective, reparameterize
-from lopt.unroll.meta_loss import MeanLoss, Objective
-
-
-class InnerState(NamedTuple):
-    params: Params
-    opt_state: OptState
-    step: jax.Array  # steps taken on the current problem
-    length: jax.Array  # steps the current problem trains for before it is reset
-    key: jax.Array  # the current problem's key: init, batches and the next problem derive from it
-    scale: Params = None  # with task augmentation: the problem's weight scales (params trains p0 / s)
-
-
-class StepOutput(NamedTuple):
-    loss: jax.Array  # training loss before the step
-    meta_loss: jax.Array  # the meta-loss's clipped, NaN-safe value (`final`: set where `ended` only)
-    reset: jax.Array  # the problem was replaced by its successor after this step (ended or nonfinite)
-    nonfinite: jax.Array  # ... because its (or an antithetic partner's) loss/grads/params were not finite
-
-    @property
-    def ended(self) -> jax.Array:
-        """The problem reached its schedule length after this step."""
-        return self.reset & ~self.nonfinite
+from lopt.unroll.meta_loss import MeanLoss
 
 
 def tie_branches(flags: jax.Array, branches: int) -> jax.Array:

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt import checkpoint, learned
+from lopt import checkpoint, learned, theta_files
 from lopt.config import from_config
 from lopt.errors import ConfigError, UserError
 from lopt.learned import Celo
@@ -339,4 +339,4 @@ def test_two_phase_presets_freeze_the_other_part_across_a_warm_start(tmp_path):
         np.testing.assert_array_equal(a, b)
     assert max(np.abs(a - b).max() for a, b in zip(_leaves(theta2["scheduler"]), _leaves(theta1["scheduler"]))) > 0
     # the run records its own phase; evaluating it uses phase 2's steps
-    assert learned.stored_architecture(tmp_path / "p2")["phase"] == 2
+    assert theta_files.stored_architecture(tmp_path / "p2")["phase"] == 2

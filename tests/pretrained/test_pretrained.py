@@ -11,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lopt import checkpoint, learned, pretrained
+from lopt import checkpoint, learned, pretrained, theta_files
 from lopt.commands import evaluate
 from lopt.errors import UserError
 from lopt.learned.export import as_optax
@@ -37,11 +37,11 @@ def shipped(tmp_path, monkeypatch):
 
 def test_pretrained_names_resolve_to_the_packaged_run(shipped):
     assert pretrained.names() == ["toy"] and pretrained.summary("toy") == "toy: a test optimizer"
-    assert learned.theta_path("pretrained:toy") == pretrained.ROOT / "toy" / "final_theta"
-    assert learned.stored_architecture("pretrained:toy")["fraction_features"] is True
+    assert theta_files.theta_path("pretrained:toy") == pretrained.ROOT / "toy" / "final_theta"
+    assert theta_files.stored_architecture("pretrained:toy")["fraction_features"] is True
     with pytest.raises(UserError, match=r"theta=pretrained:nope is not a shipped pretrained optimizer\. "
                                         r"Valid choices: pretrained:toy\."):
-        learned.theta_path("pretrained:nope")
+        theta_files.theta_path("pretrained:nope")
 
 
 def test_evaluate_takes_theta_pretrained_with_its_architecture(shipped):
