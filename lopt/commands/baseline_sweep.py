@@ -25,13 +25,12 @@ from lopt.evaluation.scores import check_smoothing
 from lopt.evaluation.suite import Suite
 from lopt.evaluation.suite import parse as parse_suite
 from lopt.evaluation.tuning import Tuning, tune
+from lopt.figures.sweep import figure as sweep_figure
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
-from lopt.results import pyplot
 from lopt.sweep import SweepSettings, compile_sweep, configuration_results, criterion_value
 from lopt.tracking import NullTracker, Tracker
 
-PLOTTED_CURVES = 10  # the best configurations whose curves sweep.png shows
 TABLE_ROWS = 20  # the best configurations the console table shows
 
 
@@ -81,73 +80,6 @@ def build(cfg: Mapping[str, Any]) -> Components | SuiteComponents:
         return SuiteComponents(s, shared, optimizer, name, parse_suite(cfg["suite"]))
     task_config = tasks.parse(cfg["task"])
     return Components(s, shared, optimizer, name, task_config, tasks.build(task_config))
-
-
-def _label(result: dict[str, Any], swept: list[str]) -> str:
-    return " ".join(f"{k}={result['hyperparameters'][k]:.3g}" for k in swept[:2]) + (" …" if len(swept) > 2 else "")
-
-
-def _plot(results: list[dict[str, Any]], header: dict[str, Any], run_dir: Path) -> Any:
-    """Mean training-loss curves of the best `PLOTTED_CURVES` configurations (the best one bold, with
-    its ±1 std band over seeds), and final and mean training loss against the learning rate (a line
-    over a grid, points for a random search) with the best configuration marked; losses on log axes;
-    titled with the task and the run directory. `results` are ranked, best first."""
-    from lopt import figures
-    from lopt.sweep import CRITERIA
-
-    plt = pyplot()
-    swept, xs, best = header["swept"], np.asarray(header["eval/xs"]), results[0]
-    metric, how = CRITERIA[header["criterion"]]
-    fig, (curves_ax, lr_ax) = plt.subplots(1, 2, figsize=(14, 5))
-    shown = sorted(results[:PLOTTED_CURVES], key=lambda r: r["hyperparameters"]["lr"])
-    colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(shown)))
-    plotted = []
-    for color, r in zip(colors, shown):
-        per_seed = np.asarray(r["curves"]["eval/train/loss"], float)
-        with np.errstate(all="ignore"):
-            mean = np.nanmean(per_seed, axis=0) if np.isfinite(per_seed).any() else per_seed[0]
-        plotted.append(mean)
-        if r is best:
-            std = np.nanstd(per_seed, axis=0)
-            curves_ax.fill_between(xs, mean - std, mean + std, color="crimson", alpha=0.2, linewidth=0,
-                                   label=f"best: ±1 std over {len(per_seed)} seeds")
-            curves_ax.plot(xs, mean, color="crimson", linewidth=2.8, zorder=3, label=f"best: {_label(r, swept)}")
-        else:
-            curves_ax.plot(xs, mean, color=color, linewidth=1.2, label=_label(r, swept))
-    figures.metric_axis(curves_ax, "eval/train/loss", np.concatenate(plotted) if plotted else ())
-    more = f"best {len(shown)} of {len(results)}, " if len(shown) < len(results) else ""
-    figures.legend_outside(curves_ax, title=f"configuration ({more}mean over {header['num_seeds']} seeds)")
-    curves_ax.set_title("training curves", fontsize=10)
-
-    by_lr = sorted(results, key=lambda r: r["hyperparameters"]["lr"])
-    lrs = [r["hyperparameters"]["lr"] for r in by_lr]
-    values = []
-    series = [("final", "eval/train/loss"), ("mean", "eval/train/loss")]
-    if (how, metric) not in series:
-        series.append((how, metric))
-    grid = header.get("search") == "grid" or swept == ["lr"]
-    for when, key in series:
-        ys = [r["metrics"][f"{when}/{key}"]["mean"] for r in by_lr]
-        ys = [np.nan if v is None else v for v in ys]
-        values += ys
-        words = figures.metric_label(key).replace(" (eval batches)", "")
-        lr_ax.plot(lrs, ys, "o-" if grid else "o", markersize=5, alpha=1.0 if grid else 0.6,
-                   label=f"{when} {words} over training" if when == "mean" else f"{when} {words}")
-    best_value = best["metrics"][f"{how}/{metric}"]["mean"]
-    if best_value is not None:
-        lr_ax.plot([best["hyperparameters"]["lr"]], [best_value], marker="*", markersize=18, color="crimson",
-                   markeredgecolor="k", linestyle="none", zorder=4,
-                   label=f"best (lowest {how} {figures.metric_label(metric).replace(' (eval batches)', '')}): "
-                         f"{_label(best, swept)}")
-    lr_ax.set_xscale("log")
-    figures.metric_axis(lr_ax, "loss", values, x_label=figures.LEARNING_RATE_LABEL)
-    lr_ax.set_ylabel(f"training loss (mean over {header['num_seeds']} seeds)")
-    lr_ax.legend(loc="best", fontsize=8, framealpha=0.9)  # where it covers fewest points
-    lr_ax.set_title("loss against learning rate", fontsize=10)
-    fig.suptitle(figures.title(header["task"], run_dir,
-                               f"{header['optimizer']} {header['search']} search over {', '.join(swept)}: "
-                               f"{len(results)} configurations x {header['num_seeds']} seeds"))
-    return fig
 
 
 def _fmt(stat: dict[str, Any]) -> str:
@@ -270,7 +202,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console,
     job.write_json("sweep.json", {**header, "configurations": results})
     best = results[0]
     job.write_json("best.json", {**header, "configuration": best})
-    job.save_figure(_plot(results, header, job.dir), "sweep.png")
+    job.save_figure(sweep_figure(results, header, job.dir), "sweep.png")
     console.print(_table(results, swept, criterion))
     with job.tracker("baseline-sweep") as tracker:
         _log(tracker, results, swept, criterion)

@@ -16,6 +16,7 @@ from lopt.evaluation import report, scoring, tuning
 from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.evaluation.suite import parse as parse_suite
 from lopt.figures import title
+from lopt.figures.suite import figure as suite_figure
 
 
 class SuitePlan(NamedTuple):
@@ -113,7 +114,7 @@ def run(job: Job, c: Components, console: Console) -> dict[str, Any]:
         result["compared_to"] = {k: p.other[k] for k in ("path", "label", "aggregates")}
     job.write_config()  # only now: a task that fails (missing data) leaves no run directory behind
     job.write_json("suite.json", result)
-    job.save_figure(report.figure(result, p.other, title(suite.name, job.dir, f"{label} vs tuned "
+    job.save_figure(suite_figure(result, p.other, title(suite.name, job.dir, f"{label} vs tuned "
                                                          f"{s.baselines.optimizer}")), "suite.png")
     console.print(report.table(result, p.other))
     console.print(report.aggregates_table(result, p.other))

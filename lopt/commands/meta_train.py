@@ -18,7 +18,8 @@ from lopt import checkpoint, distributed, figures, learned, memory, resume
 from lopt.commands import outer_loop, population
 from lopt.commands.base import Job, prepare
 from lopt.commands.meta_components import Components, Settings, build
-from lopt.evaluation import meta_figure, periodic
+from lopt.evaluation import periodic
+from lopt.figures import meta_training
 from lopt.meta_trainer import MetaTrainState, OuterStep, metric_record
 from lopt.tracking import NullTracker, Tracker
 
@@ -99,7 +100,7 @@ class Single:
             return
         records = [json.loads(line) for line in (self.job.dir / "metrics.jsonl").read_text().splitlines()]
         names = self.c.trainer.names
-        self.job.save_figure(meta_figure.figure(records, list(self.evaluator.plan.groups),
+        self.job.save_figure(meta_training.figure(records, list(self.evaluator.plan.groups),
                                                 figures.title(",".join(names), self.job.dir,
                                                               f"meta-training of {self.c.lopt_name}")),
                              "meta_training.png")

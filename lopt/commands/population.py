@@ -31,6 +31,7 @@ from lopt.commands import outer_loop
 from lopt.commands.base import Job
 from lopt.commands.meta_components import Components
 from lopt.evaluation import periodic
+from lopt.figures.population import figure as population_figure
 from lopt.meta_trainer import OuterStep
 from lopt.population import pbt
 from lopt.population.engine import Engine, LocalEngine, PopulationState
@@ -135,27 +136,6 @@ def _events(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def figure(run_dir: Path, size: int, score: str, title: str) -> Any:
-    """Each member's population score over outer-training time (the paper's Figure 2, left)."""
-    from lopt.results import pyplot
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    key = f"eval/population/{score}"
-    for i in range(size):
-        path = run_dir / "members" / str(i) / "metrics.jsonl"
-        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
-        points = [(r["time/wall_s"] / 60, r[key]) for r in rows if key in r]
-        if points:
-            ax.plot(*zip(*points), marker="o", ms=3, label=f"member {i}")
-    ax.set_xlabel("outer-training time (min)")
-    ax.set_ylabel(f"mean {score} over the evaluation tasks")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 class Population:
     """The population as the outer loop's `Mode`: the engine advances every member; after each
     logged iteration every member is evaluated every `eval.every` iterations and two are compared
@@ -245,7 +225,7 @@ class Population:
     def figure(self) -> None:
         """population.png, from the members' logged evaluations."""
         if self.c.settings.eval.every and self.job.main:
-            self.job.save_figure(figure(self.job.dir, self.p.size, self.p.score,
+            self.job.save_figure(population_figure(self.job.dir, self.p.size, self.p.score,
                                         figures.title(",".join(self.c.trainer.names), self.job.dir,
                                                       f"population of {self.p.size} {self.c.lopt_name} "
                                                       f"({self.p.outer})")),

@@ -6,6 +6,6 @@ Moudgil et al. 2025, "Celo: training versatile learned optimizers on a compute d
 baseline for, and `tuning` makes those sweeps; `scores` turns training curves into VeLO's per-task
 scores and `aggregate` summarizes a suite with interquartile means and stratified bootstrap
 intervals; `scoring` evaluates one task (its program compiled once, any theta); `report` prints
-and draws a suite evaluation; `periodic` runs evaluations during meta-training and
-`meta_figure` draws them.
+a suite evaluation's tables; `periodic` runs evaluations during meta-training. Their figures are
+in `lopt.figures` (`suite`, `meta_training`).
 """

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from lopt import comparison, figures
-from lopt.commands import baseline_sweep, evaluate, evaluated
+from lopt.commands import evaluated
+from lopt.figures import curves as curves_png
+from lopt.figures import sweep as sweep_png
 from lopt.optimizers.hand_designed import Adam
 from lopt.results import pyplot
 from lopt.tracking import run_name
@@ -72,7 +74,7 @@ def test_evaluate_figure(tmp_path):
                          "eval/test/accuracy": {"per_seed": [[0.1, 0.5, 0.9]] * 2}}}
     run_dir = tmp_path / "12-00-00_abc123"
     label = evaluated.HandDesignedEvaluated("adam", Adam(lr=1e-3)).label
-    fig = evaluate._plot(result, label, baseline, run_dir)
+    fig = curves_png.figure(result, label, baseline, run_dir)
     texts = _texts(fig)
     assert "digits_mlp" in fig._suptitle.get_text() and "12-00-00_abc123" in fig._suptitle.get_text()
     losses, accuracy = fig.axes[:2], fig.axes[2]
@@ -86,7 +88,7 @@ def test_evaluate_figure(tmp_path):
 
 
 def test_sweep_figure_marks_the_best_configuration(tmp_path):
-    fig = baseline_sweep._plot(RESULTS, HEADER, tmp_path / "12-00-00_abc123")
+    fig = sweep_png.figure(RESULTS, HEADER, tmp_path / "12-00-00_abc123")
     curves_ax, lr_ax = fig.axes
     title = fig._suptitle.get_text()
     assert "digits_mlp" in title and "12-00-00_abc123" in title

@@ -1,8 +1,10 @@
-"""What every lopt figure shares: metric keys in words, losses on a log axis, a title naming the task
-and the run, legends outside the data, and one label per optimizer (its hyperparameters included).
+"""Every figure lopt draws, one module each, and what they share (here): metric keys in words,
+losses on a log axis, a title naming the task and the run, legends outside the data, and one label
+per optimizer (its hyperparameters included).
 
-Used by `lopt evaluate` (curves.png), `lopt baseline-sweep` (sweep.png) and
-scripts/reproduce_tutorial.py (meta_training.png, learned_vs_adam.png).
+`curves` (evaluate's curves.png), `sweep` (baseline-sweep's sweep.png), `suite` (a suite
+evaluation's suite.png), `meta_training` (meta-train's meta_training.png), `population`
+(population.png); the paper scripts draw theirs from these helpers too.
 """
 from collections.abc import Iterable, Mapping
 from pathlib import Path
