@@ -104,7 +104,7 @@ def test_sweep_figure_marks_the_best_configuration(tmp_path):
 
 
 def _tutorial():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "reproduce_tutorial.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "reproduce_tutorial.py"
     spec = importlib.util.spec_from_file_location("reproduce_tutorial", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
