@@ -74,7 +74,7 @@ class Components:
     outer: outer_lib.OuterOptimizer
     theta_path: Path | None
     eval_plan: periodic.Plan | None  # evaluation during meta-training (eval.every > 0, or a population's)
-    population: PopulationSettings | None  # population self-training (lopt.commands.population)
+    population: PopulationSettings | None  # population self-training: set in `PopulationComponents` only
     lopt_name: str  # the config names of the learned optimizer and the estimator (the summary's)
     estimator_name: str
 
@@ -87,6 +87,13 @@ class Components:
         return MetaTrainer(self.unrolls, tuple(t.name for t in self.task_configs), self.lopt, self.estimator,
                            self.outer.transform(), self.schedule, self.settings.num_tasks,
                            self.settings.random_initial_offset)
+
+
+@dataclass(frozen=True)
+class PopulationComponents(Components):
+    """The components of a population run (`population=`): the same, with its population node."""
+
+    population: PopulationSettings
 
 
 def build(cfg: Mapping[str, Any]) -> Components:
@@ -114,9 +121,12 @@ def build(cfg: Mapping[str, Any]) -> Components:
     outer = outer_lib.build(cfg["outer_opt"])
     if population is not None and population.outer != SELF and cfg["outer_opt"]["name"] != population.outer:
         outer = outer_lib.build({"name": population.outer})  # the control's optimizer, at its defaults
-    return Components(s, shared, task_configs, unrolls, lopt, estimator, schedule, outer,
-                      theta_files.theta_path(s.theta), eval_plan, population, str(cfg["lopt"]["name"]),
-                      str(cfg["estimator"]["name"]))
+    parts = (s, shared, task_configs, unrolls, lopt, estimator, schedule, outer, theta_files.theta_path(s.theta),
+             eval_plan)
+    names = (str(cfg["lopt"]["name"]), str(cfg["estimator"]["name"]))
+    if population is None:
+        return Components(*parts, None, *names)
+    return PopulationComponents(*parts, population, *names)  # population self-training's mode
 
 
 def _task_schedules(variants: list[family.Variant], num_configs: int, schedule: TruncationSchedule,

@@ -17,7 +17,7 @@ from rich.console import Console
 from lopt import checkpoint, distributed, figures, learned, memory, resume
 from lopt.commands import outer_loop, population
 from lopt.commands.base import Job, prepare
-from lopt.commands.meta_components import Components, Settings, build
+from lopt.commands.meta_components import Components, PopulationComponents, Settings, build
 from lopt.evaluation import periodic
 from lopt.figures import meta_training
 from lopt.meta_trainer import MetaTrainState, OuterStep, metric_record
@@ -113,7 +113,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console, components: Components
     numbers of an uninterrupted run: every random draw flows from the checkpointed key."""
     t_command = time.perf_counter()  # the wait a user sees runs from here to the first iteration's end
     job, c = prepare(build, cfg, run_dir, console, components)
-    if c.population is not None:
+    if isinstance(c, PopulationComponents):
         return population.run(job, c, console, t_command)
     s, trainer = c.settings, c.trainer
     distributed.check_divisible(s.num_tasks, job.mesh, "num_tasks")

@@ -29,7 +29,7 @@ from rich.console import Console
 from lopt import distributed, figures, resume
 from lopt.commands import outer_loop
 from lopt.commands.base import Job
-from lopt.commands.meta_components import Components
+from lopt.commands.meta_components import PopulationComponents
 from lopt.evaluation import periodic
 from lopt.figures.population import figure as population_figure
 from lopt.meta_trainer import OuterStep
@@ -43,9 +43,9 @@ EVENT_COLUMNS = ["outer_iteration", "winner", "loser", "winner_score", "loser_sc
                  "reassigned", "resampled"]
 
 
-def program(c: Components) -> MemberProgram:
+def program(c: PopulationComponents) -> MemberProgram:
     """The member program of a meta-train run's components `c` (their `population` set)."""
-    p = cast(PopulationSettings, c.population)
+    p = c.population
     return MemberProgram(c.trainer, p.outer == SELF, p.max_update)
 
 
@@ -145,10 +145,10 @@ class Population:
     name = "population"
     nonfinite_whose = "of every member's tasks"
 
-    def __init__(self, c: Components, job: Job, prog: MemberProgram, engine: Engine, state: PopulationState,
+    def __init__(self, c: PopulationComponents, job: Job, prog: MemberProgram, engine: Engine, state: PopulationState,
                  scorer: Scorer, tracker: Tracker | NullTracker, trackers: Sequence[Tracker | NullTracker],
                  console: Console):
-        self.c, self.p, self.job, self.prog, self.engine = c, cast(PopulationSettings, c.population), job, prog, engine
+        self.c, self.p, self.job, self.prog, self.engine = c, c.population, job, prog, engine
         self.scorer, self.tracker, self.trackers, self.console = scorer, tracker, trackers, console
         self.nonfinite_lower = "lopt.step_mult" if self.p.outer == SELF else "outer_opt.lr"
         self.assignments = pbt.Assignments(tuple(int(o) for o in np.asarray(state.outer)),
@@ -232,9 +232,9 @@ class Population:
                                  "population.png")
 
 
-def run(job: Job, c: Components, console: Console, t_command: float) -> dict[str, Any]:
+def run(job: Job, c: PopulationComponents, console: Console, t_command: float) -> dict[str, Any]:
     """Train the population `c.population` describes in `job.dir` (resuming a run there)."""
-    s, p = c.settings, cast(PopulationSettings, c.population)
+    s, p = c.settings, c.population
     prog = program(c)
     job.dir = resume.run_directory(s.resume, job.dir)
     fresh = initial_state(prog, p, s.seed)  # also the layout a checkpoint is restored into
