@@ -1,7 +1,6 @@
 """What the paper-reproduction scripts (`scripts/reproduce_*.py`) share: running an `lopt` command
 as a user would type it, composing the config a command will run, and the verdict a script prints
 per claim of its paper (the claim, the numbers measured, reproduced or not)."""
-import json
 import subprocess
 import sys
 import time
@@ -60,13 +59,6 @@ def forwarded(overrides: list[str], nodes: tuple[str, ...] = SHARED_NODES) -> li
     """The overrides of the config nodes `nodes` (by default those every command has): what a script
     passes on from one command's overrides to another command."""
     return [o for o in overrides if override_key(o).split(".", 1)[0] in nodes]
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a metrics.jsonl-style file (none if it does not exist)."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 @dataclass(frozen=True)

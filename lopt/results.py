@@ -42,6 +42,13 @@ def write_json(path: Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=1))
 
 
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl-style file (none if it does not exist)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def trim_records(path: Path, key: str, last: int) -> dict[str, Any] | None:
     """Keep the records of the JSON-lines file `path` whose `key` is at most `last`, dropping newer
     ones and a line cut short by a kill (a resumed run logs those iterations again); rewritten

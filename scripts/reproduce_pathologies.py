@@ -44,8 +44,8 @@ import optax
 
 from lopt import figures, learned, tasks
 from lopt.commands import meta_train
-from lopt.reproduction import Verdict, compose_config, finish, read_jsonl, run_lopt
-from lopt.results import pyplot, save_figure
+from lopt.reproduction import Verdict, compose_config, finish, run_lopt
+from lopt.results import pyplot, read_jsonl, save_figure
 from lopt.sweep import criterion_value
 
 SCRIPT = "reproduce_pathologies"

@@ -24,7 +24,7 @@ import numpy as np
 
 from lopt import figures
 from lopt.reproduction import compose_config, run_lopt
-from lopt.results import pyplot, save_figure, write_json
+from lopt.results import pyplot, read_jsonl, save_figure, write_json
 
 SCRIPT = "reproduce_tutorial"
 PRESETS = {False: "tutorial_conv_cifar", True: "quick_offline"}  # meta-train's +experiment= (conf/experiment/)
@@ -41,7 +41,7 @@ def _mean_curve(per_seed: list) -> np.ndarray:
 
 def _plot_meta_training(meta_dir: Path, path: Path, task: str, run: Path, name: str) -> None:
     """The outer loss at every logged outer iteration (a marker each; non-finite ones counted)."""
-    records = [json.loads(line) for line in (meta_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    records = read_jsonl(meta_dir / "metrics.jsonl")
     its = np.asarray([r["outer_iteration"] for r in records], float)
     loss = np.asarray([np.nan if r.get("outer/loss") is None else r["outer/loss"] for r in records], float)
     plt = pyplot()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lopt.reproduction import Verdict, compose_config, finish, forwarded, read_jsonl, run_lopt
+from lopt.reproduction import Verdict, compose_config, finish, forwarded, run_lopt
 
 
 def test_a_verdict_line_names_the_figure_claim_numbers_and_outcome():
@@ -13,13 +13,6 @@ def test_a_verdict_line_names_the_figure_claim_numbers_and_outcome():
     assert Verdict("Fig. 7", "c", "m", False).line().endswith("-> NOT reproduced")
     assert v.to_json() == {"figure": "Fig. 4a", "claim": "short truncations pull the learning rate away",
                            "measured": "0.02 vs 0.03", "reproduced": True}
-
-
-def test_records_are_read_skipping_blank_lines_and_a_missing_file_has_none(tmp_path):
-    path = tmp_path / "metrics.jsonl"
-    path.write_text(json.dumps({"a": 1}) + "\n\n" + json.dumps({"a": 2}) + "\n")
-    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
-    assert read_jsonl(tmp_path / "none.jsonl") == []
 
 
 def test_a_config_is_composed_as_the_command_runs_it_and_a_bad_one_stops_the_script():

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from lopt.results import pyplot, save_figure, trim_records, write_json, write_text
+from lopt.results import pyplot, read_jsonl, save_figure, trim_records, write_json, write_text
 
 
 @pytest.fixture
@@ -44,3 +44,10 @@ def test_a_failed_write_leaves_neither_the_file_nor_a_temporary(tmp_path):
     with pytest.raises(TypeError):
         write_text(tmp_path / "best.json", 123)  # type: ignore[arg-type]  # fails inside the write
     assert list(tmp_path.iterdir()) == []
+
+
+def test_records_are_read_skipping_blank_lines_and_a_missing_file_has_none(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"a": 1}) + "\n\n" + json.dumps({"a": 2}) + "\n")
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
+    assert read_jsonl(tmp_path / "none.jsonl") == []

@@ -5,7 +5,6 @@ task axis sharded over the devices; `Single` is the mode the outer loop
 (`lopt.commands.outer_loop`) drives with it. A config with a `population` runs
 `lopt.commands.population` instead.
 """
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from lopt.commands.meta_components import Components, PopulationComponents, Sett
 from lopt.evaluation import periodic
 from lopt.figures import meta_training
 from lopt.meta_trainer import MetaTrainState, OuterStep, metric_record
+from lopt.results import read_jsonl
 from lopt.tracking import NullTracker, Tracker
 
 __all__ = ["Components", "Settings", "Single", "build", "run"]
@@ -57,7 +57,6 @@ class Single:
         self.last = last  # the last logged record (a resumed run's, until this run logs)
         s = c.settings
         self.selection = None if s.eval.select is None else periodic.Selection(s.eval.select, job.dir)
-        self.eval_s = 0.0
 
     def advance(self, it: int) -> OuterStep:
         self.state, report = self._step(self.state, self.dataset)
@@ -79,7 +78,6 @@ class Single:
             return 0.0
         record, _ = self.evaluator(self.state.theta)
         self.tracker.log({"outer_iteration": it, **record, "time/wall_s": wall_s}, step=it)
-        self.eval_s += record["time/eval_s"]
         if self.selection is not None and self.selection.offer(it, record):
             checkpoint.save_tree(self.job.dir / "best_theta", self.state.theta)  # collective (orbax)
             self.job.write_json("best.json", self.selection.record())
@@ -98,7 +96,7 @@ class Single:
         """meta_training.png, from every record of the run (its resumed parts included)."""
         if self.evaluator is None or not self.job.main:
             return
-        records = [json.loads(line) for line in (self.job.dir / "metrics.jsonl").read_text().splitlines()]
+        records = read_jsonl(self.job.dir / "metrics.jsonl")
         names = self.c.trainer.names
         self.job.save_figure(meta_training.figure(records, list(self.evaluator.plan.groups),
                                                 figures.title(",".join(names), self.job.dir,
@@ -147,7 +145,7 @@ def run(cfg: DictConfig, run_dir: Path, console: Console, components: Components
                                + (", meta_training.png" if evaluator is not None else "")
                                + (", best_theta/, best.json" if mode.selection is not None else ""))}
         if evaluator is not None:
-            summary.update({"eval_s": mode.eval_s, "eval_compile_s": evaluator.compile_s})
+            summary.update({"eval_compile_s": evaluator.compile_s})
             mode.figure()
         if mode.selection is not None:
             summary.update({"best_iteration": mode.selection.iteration,

@@ -186,6 +186,6 @@ def run(mode: Mode, timing: Timing, start: int, run_dir: Path, tracker: Tracker 
                   else float("nan"))
         return {"outer_iterations": timing.outer_iterations, "resumed_from_iteration": start,
                 "first_iteration_s": None if first_done is None else first_done - t_command,
-                "wall_s": end - t_start, "inner_steps_per_s": steady, "run_dir": str(run_dir)}
+                "wall_s": end - t_start, "inner_steps_per_s": steady, "eval_s": between_s, "run_dir": str(run_dir)}
     finally:
         ckpt.close()

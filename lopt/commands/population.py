@@ -37,6 +37,7 @@ from lopt.population import pbt
 from lopt.population.engine import Engine, LocalEngine, PopulationState
 from lopt.population.member import MemberProgram, member
 from lopt.population.settings import SELF, PopulationSettings
+from lopt.results import read_jsonl
 from lopt.tracking import NullTracker, Tracker
 
 EVENT_COLUMNS = ["outer_iteration", "winner", "loser", "winner_score", "loser_score", "outer", "trunc_length",
@@ -132,8 +133,7 @@ def _trim(job: Job, size: int, start: int) -> dict[str, Any]:
 
 
 def _events(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    return read_jsonl(run_dir / "events.jsonl")
 
 
 class Population:
@@ -264,7 +264,7 @@ def run(job: Job, c: PopulationComponents, console: Console, t_command: float) -
             summary = {"task": ",".join(c.trainer.names), "lopt": c.lopt_name, "population": p.size,
                        "outer": p.outer, "backend": p.backend, **summary, "exploit_steps": len(mode.events),
                        "best_member": best, f"best {p.score}": mode.final_scores[best],
-                       f"{p.score} per member": [round(v, 5) for v in mode.final_scores], "eval_s": scorer.seconds,
+                       f"{p.score} per member": [round(v, 5) for v in mode.final_scores],
                        **job.wrote("config.yaml, metrics.jsonl, events.jsonl, members/, checkpoints/, final_theta/"
                                    + (", population.png" if s.eval.every else ""))}
             mode.figure()

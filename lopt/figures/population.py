@@ -1,11 +1,10 @@
 """population.png of population self-training: each member's population score over
 outer-training time (Metz et al. 2021, Training learned optimizers with randomly initialized
 learned optimizers, arXiv:2101.07367, Figure 2, left)."""
-import json
 from pathlib import Path
 from typing import Any
 
-from lopt.results import pyplot
+from lopt.results import pyplot, read_jsonl
 
 
 def figure(run_dir: Path, size: int, score: str, title: str) -> Any:
@@ -15,7 +14,7 @@ def figure(run_dir: Path, size: int, score: str, title: str) -> Any:
     key = f"eval/population/{score}"
     for i in range(size):
         path = run_dir / "members" / str(i) / "metrics.jsonl"
-        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+        rows = read_jsonl(path)
         points = [(r["time/wall_s"] / 60, r[key]) for r in rows if key in r]
         if points:
             ax.plot(*zip(*points), marker="o", ms=3, label=f"member {i}")
