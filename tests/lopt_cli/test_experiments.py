@@ -68,6 +68,7 @@ CLAIMS = {
     # the presets whose headers state their recipes (tests/lopt_cli/recipes.py): the config keys they claim
     **{name: recipes.config_claims(name) for name in recipes.presets_with_recipes()},
 }
+CLAIMS["generalize_offline_phase2"] = {**CLAIMS["generalize_offline"], "lopt.phase": 2, "outer_iterations": 1000}
 
 
 def _validate(args):
@@ -155,6 +156,9 @@ SMALLER = {
                  "tradeoffs_fmnist_mlp")},
     **{n: ["estimator.trunc_length=3", "schedule.low=6", "schedule.high=9"]
        for n in ("offline_suite", "celo_offline_suite")},
+    "generalize_offline_phase2": ["theta=pretrained:generalize_offline", "family.offline_family.num_variants=1",
+                                  "family.offline_family.datasets=[wine]", "family.offline_family.horizon=[20,30]",
+                                  "estimator.trunc_length=5"],
 }
 RUN_ELSEWHERE = {"quick_offline": "tests/scripts/test_reproduce_tutorial.py",
                  "celo": "tests/learned/test_celo.py", "celo_phase2": "tests/learned/test_celo.py",

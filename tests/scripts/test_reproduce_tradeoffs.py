@@ -24,7 +24,8 @@ def test_the_quick_path_writes_the_figures_and_verdicts_from_its_runs(tmp_path, 
     monkeypatch.setattr(script, "LONGER", ("adam",))
     monkeypatch.setattr(script, "MULTIPLES", (2,))
     out = tmp_path / "t"
-    result = script.main(["--quick", "--suite", "smoke", "--out", str(out), *TINY])
+    result = script.main(["--quick", "--suite", "smoke", "--out", str(out), "--pretrained",
+                          SHIPPED.removeprefix("pretrained:"), *TINY])
     doc = json.loads((out / "tradeoffs.json").read_text())
     assert doc["verdicts"] == result["verdicts"] and len(doc["verdicts"]) == 4
     for name in doc["figures"]:
