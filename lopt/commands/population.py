@@ -17,7 +17,6 @@ grouped), checkpoints/, final_theta/ (the best member at the last evaluation), p
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, cast
 
 import jax
@@ -100,20 +99,20 @@ class Scorer:
 
 
 @contextmanager
-def _member_trackers(job: Job, size: int, group: str) -> Iterator[Sequence[Tracker | NullTracker]]:
-    """One tracker per member (members/<i>/metrics.jsonl and a W&B run each, in W&B group
-    `group`), finished with the job's exit status (as `Job.tracker`)."""
+def _member_trackers(job: Job, size: int) -> Iterator[Sequence[Tracker | NullTracker]]:
+    """One tracker per member (members/<i>/metrics.jsonl and a W&B run each, in the job's W&B
+    group, with the config the job records), finished with the job's exit status (as `Job.tracker`)."""
     if not job.main:
         yield [NullTracker() for _ in range(size)]
         return
-    config = cast(dict[str, Any], OmegaConf.to_container(job.cfg, resolve=True))
+    config = cast(dict[str, Any], OmegaConf.to_container(job.recorded_config(), resolve=True))
     trackers: list[Tracker] = []
     try:
         for i in range(size):
             directory = job.dir / "members" / str(i)
             directory.mkdir(parents=True, exist_ok=True)
             trackers.append(job.shared.tracking.open(directory, {**config, "member": i}, "population-member",
-                                                     job.console, group))
+                                                     job.console, job.group))
         yield trackers
     except BaseException as err:
         for t in trackers:
@@ -130,10 +129,6 @@ def _trim(job: Job, size: int, start: int) -> dict[str, Any]:
         job.trim_records(f"members/{i}/metrics.jsonl", start)
     job.trim_records("events.jsonl", start)
     return job.trim_records("metrics.jsonl", start)
-
-
-def _events(run_dir: Path) -> list[dict[str, Any]]:
-    return read_jsonl(run_dir / "events.jsonl")
 
 
 class Population:
@@ -154,7 +149,7 @@ class Population:
         self.assignments = pbt.Assignments(tuple(int(o) for o in np.asarray(state.outer)),
                                            tuple(int(n) for n in np.asarray(state.trunc_length)))
         self.key = state.key
-        self.events = _events(job.dir) if job.main else []
+        self.events = read_jsonl(job.dir / "events.jsonl") if job.main else []
         self.final_scores: list[float] = []  # every member's score at the last iteration (final_theta)
         self.best: int | None = None  # the member whose theta is final_theta
 
@@ -225,11 +220,9 @@ class Population:
     def figure(self) -> None:
         """population.png, from the members' logged evaluations."""
         if self.c.settings.eval.every and self.job.main:
-            self.job.save_figure(population_figure(self.job.dir, self.p.size, self.p.score,
-                                        figures.title(",".join(self.c.trainer.names), self.job.dir,
-                                                      f"population of {self.p.size} {self.c.lopt_name} "
-                                                      f"({self.p.outer})")),
-                                 "population.png")
+            title = figures.title(",".join(self.c.trainer.names), self.job.dir,
+                                  f"population of {self.p.size} {self.c.lopt_name} ({self.p.outer})")
+            self.job.save_figure(population_figure(self.job.dir, self.p.size, self.p.score, title), "population.png")
 
 
 def run(job: Job, c: PopulationComponents, console: Console, t_command: float) -> dict[str, Any]:
@@ -248,11 +241,11 @@ def run(job: Job, c: PopulationComponents, console: Console, t_command: float) -
                                    c.trainer.lopt.init_theta(jax.random.PRNGKey(0)), job.mesh, console, job.main)
     scorer = Scorer(evaluator, p.score)
     engine = make_engine(p, prog, dataset, state)
-    job.group = group = job.group or f"population-{job.dir.name}"  # the population's W&B run and its members'
+    job.group = job.group or f"population-{job.dir.name}"  # the population's W&B run and its members'
     job.write_config()
     last = _trim(job, p.size, start)
     try:
-        with job.tracker("population") as tracker, _member_trackers(job, p.size, group) as trackers:
+        with job.tracker("population") as tracker, _member_trackers(job, p.size) as trackers:
             mode = Population(c, job, prog, engine, state, scorer, tracker, trackers, console)
             del state  # its members now live in the engine
             console.print(f"population: {p.size} members, outer={p.outer}, backend={p.backend}, assignments "

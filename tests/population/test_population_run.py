@@ -192,6 +192,7 @@ def test_one_wandb_run_per_member_and_the_population_in_one_group(runs, tmp_path
     assert len({r.init["group"] for r in made}) == 1 and made[0].init["group"] == "population-pop"
     assert len({r.init["id"] for r in made}) == SIZE + 1 and all(r.exit_code == 0 for r in made)
     assert [r.init["config"]["member"] for r in made[1:]] == list(range(SIZE))
+    assert all(r.init["config"]["tracking"]["group"] == "population-pop" for r in made)  # the recorded group
     assert [rec["outer_iteration"] for rec in made[1].logged] == [1, 2, 3]
     assert made[0].summary["outer_iterations"] == 3
     table = [rec["population/events"] for rec in made[0].logged if "population/events" in rec][-1]
