@@ -4,6 +4,7 @@ from typing import Any
 
 import numpy as np
 
+from lopt.figures import log_scale_if_positive
 from lopt.results import pyplot
 
 PANEL_COLUMNS = 4  # per-task curve panels per row of suite.png
@@ -50,10 +51,7 @@ def figure(result: dict[str, Any], other: dict[str, Any] | None, title: str) -> 
             cax.plot(steps, other["tasks"][name]["curves"]["train_loss"], color="tab:orange", label=other["label"])
         cax.axvline(len(steps), color="grey", linestyle=":", linewidth=1)
         cax.set_xscale("log")
-        values = np.concatenate([c["envelope"], c["train_loss"]])
-        values = values[np.isfinite(values)]
-        if values.size and (values > 0).all():
-            cax.set_yscale("log")
+        log_scale_if_positive(cax, np.concatenate([c["envelope"], c["train_loss"]]))
         cax.set_title(name, fontsize=9)
         cax.set_xlabel("step", fontsize=8)
         cax.tick_params(labelsize=7)

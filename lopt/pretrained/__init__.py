@@ -49,7 +49,7 @@ def summary(name: str) -> str:
 
 def load(name: str) -> tuple[Any, Any]:
     """The learned optimizer (its architecture, as trained) and its meta-parameters."""
-    from lopt import learned, theta_files  # both import this module to resolve theta=pretrained:<name>
+    from lopt import learned, theta_files  # theta_files imports this module (pretrained:<name> paths)
 
     run = path(name)
     lopt = learned.build(theta_files.stored_architecture(run) or {})
