@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lopt.evaluation.report import interval_text
-from lopt.reproduction import Verdict, compose_config, finish, run_lopt
+from lopt_cli.reproduction import Verdict, compose_config, finish, run_lopt
 
 SCRIPT = "ablate_generalization"
 PRESET = "generalize_offline"

@@ -26,8 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lopt.reproduction import run_lopt
 from lopt.results import write_json
+from lopt_cli.reproduction import run_lopt
 
 SCRIPT = "calibrate_scores"
 SUITE = "offline_small"

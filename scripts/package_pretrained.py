@@ -20,7 +20,7 @@ from typing import Any
 
 from lopt import pretrained
 from lopt.evaluation.report import interval_text
-from lopt.reproduction import run_lopt
+from lopt_cli.reproduction import run_lopt
 
 SCRIPT = "package_pretrained"
 CHECK = ["task=digits_mlp", "num_steps=200", "num_seeds=3", "seed=0"]  # the card's small-task check (default)

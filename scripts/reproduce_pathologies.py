@@ -44,9 +44,9 @@ import optax
 
 from lopt import figures, learned, tasks
 from lopt.commands import meta_train
-from lopt.reproduction import Verdict, compose_config, finish, run_lopt
 from lopt.results import pyplot, read_jsonl, save_figure
 from lopt.sweep import criterion_value
+from lopt_cli.reproduction import Verdict, compose_config, finish, run_lopt
 
 SCRIPT = "reproduce_pathologies"
 PARTS = ("fig3", "fig4", "fig5a", "fig7")

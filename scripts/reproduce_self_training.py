@@ -63,9 +63,9 @@ from omegaconf import OmegaConf
 from lopt import figures
 from lopt.evaluation.baseline_free import task_score
 from lopt.evaluation.periodic import HIGHER_IS_BETTER
-from lopt.reproduction import SHARED_NODES, compose_config, forwarded, override_key, run_lopt
 from lopt.results import pyplot, read_jsonl, save_figure, write_json
 from lopt.sweep import half_decade_grid
+from lopt_cli.reproduction import SHARED_NODES, compose_config, forwarded, override_key, run_lopt
 
 SCRIPT = "reproduce_self_training"
 PRESET = "population_self_training"  # meta-train's +experiment= (conf/experiment/)
@@ -255,7 +255,7 @@ def _plot(pop: dict[str, Any], fixed: list[dict[str, Any]], tuned: dict[str, Any
     save_figure(fig, path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help=f"CPU-sized: {' '.join(QUICK)} on top of the preset")
     p.add_argument("--control", action="store_true",
@@ -265,7 +265,7 @@ def main() -> None:
                         "evaluation suite's lr_range, 1e-4,3e-4,...,1 for offline_small)")
     p.add_argument("--out", type=Path, default=None, help="directory for the runs, the figure and the JSON")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides for the meta-train runs")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     meta = [f"+experiment={PRESET}", *(QUICK if a.quick else []), *a.overrides]
     cfg = compose_config(SCRIPT, "meta-train", meta)
     if cfg.get("population") is None:

@@ -61,8 +61,8 @@ from lopt.evaluation.suite import Suite
 from lopt.evaluation.suite import parse as parse_suite
 from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
-from lopt.reproduction import Verdict, compose_config, finish, forwarded, run_lopt
 from lopt.results import pyplot, read_jsonl, save_figure
+from lopt_cli.reproduction import Verdict, compose_config, finish, forwarded, run_lopt
 
 SCRIPT = "reproduce_tradeoffs"
 PAPER = ("Metz, Freeman, Harrison, Maheswaranathan, Sohl-Dickstein (2022), Practical tradeoffs between memory, "

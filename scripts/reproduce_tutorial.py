@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from lopt import figures
-from lopt.reproduction import compose_config, run_lopt
 from lopt.results import pyplot, read_jsonl, save_figure, write_json
+from lopt_cli.reproduction import compose_config, run_lopt
 
 SCRIPT = "reproduce_tutorial"
 PRESETS = {False: "tutorial_conv_cifar", True: "quick_offline"}  # meta-train's +experiment= (conf/experiment/)
@@ -87,7 +87,7 @@ def _plot_learned_vs_adam(sweep: dict, curves: dict, path: Path, run: Path, name
     save_figure(fig, path)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="offline: the quick_offline preset (digits_mlp, 8 tasks)")
     p.add_argument("--preset", default=None,
@@ -108,7 +108,7 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=5, help="steps between evaluations of the curves")
     p.add_argument("--out", type=Path, default=None, help="directory for the three runs and the figures")
     p.add_argument("overrides", nargs="*", help="extra key=value overrides passed to every command")
-    a = p.parse_args()
+    a = p.parse_args(argv)
     sizes = {"task": a.task, "num_tasks": a.num_tasks, "outer_iterations": a.outer_iterations,
              "estimator.trunc_length": a.trunc_length, "schedule.length": a.num_steps}
     preset = a.preset or PRESETS[a.quick]

@@ -1,5 +1,6 @@
 """sweep.png of `lopt baseline-sweep`: the best configurations' training curves, and the losses
 against the learning rate with the best configuration marked."""
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,8 @@ def figure(results: list[dict[str, Any]], header: dict[str, Any], run_dir: Path)
     plotted = []
     for color, r in zip(colors, shown):
         per_seed = np.asarray(r["curves"]["eval/train/loss"], float)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # steps where every seed diverged: NaN, not a warning
             mean = np.nanmean(per_seed, axis=0) if np.isfinite(per_seed).any() else per_seed[0]
         plotted.append(mean)
         if r is best:

@@ -320,18 +320,18 @@ def test_two_phase_presets_freeze_the_other_part_across_a_warm_start(tmp_path):
     """Phase 1 moves only the MLP; phase 2, warm-started from phase 1's run, keeps that MLP exactly
     and moves only the scheduler."""
     init = Celo().init_theta(jax.random.PRNGKey(0))
-    cfg1 = compose_meta_train("+experiment=celo", *PRESET_TINY)
+    # two of the preset's four task families (suite celo_offline): each family is a compile of its own
+    two = "suite_tasks=[celo_digits,celo_wine]"
+    cfg1 = compose_meta_train("+experiment=celo", *PRESET_TINY, two)
     assert (cfg1.lopt.phase, cfg1.estimator.trunc_length, cfg1.outer_opt.name, cfg1.augment.level) == (1, 3, "adamw", "global")
-    c1 = run_every_family(cfg1, tmp_path / "p1")  # the four task families of suite celo_offline
+    c1 = run_every_family(cfg1, tmp_path / "p1")
     theta1 = checkpoint.load_tree(tmp_path / "p1" / "final_theta", init)
     theta0 = c1.trainer.init(jax.random.PRNGKey(c1.settings.seed)).theta  # the run's initial theta
     assert max(np.abs(a - b).max() for a, b in zip(_leaves(theta1["mlp"]), _leaves(theta0["mlp"]))) > 0
     for a, b in zip(_leaves(theta1["scheduler"]), _leaves(theta0["scheduler"])):
         np.testing.assert_array_equal(a, b)
 
-    # two of the four families: phase 1 ran all four, and each family is a compile of its own
-    cfg2 = compose_meta_train("+experiment=celo_phase2", *PRESET_TINY, f"theta={tmp_path / 'p1'}",
-                              "suite_tasks=[celo_digits,celo_wine]")
+    cfg2 = compose_meta_train("+experiment=celo_phase2", *PRESET_TINY, f"theta={tmp_path / 'p1'}", two)
     assert cfg2.lopt.phase == 2
     run_every_family(cfg2, tmp_path / "p2")
     theta2 = checkpoint.load_tree(tmp_path / "p2" / "final_theta", init)

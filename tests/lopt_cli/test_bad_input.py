@@ -10,7 +10,6 @@ from omegaconf import OmegaConf
 
 from lopt import learned
 from lopt.checkpoint import save_tree
-from lopt_cli.main import main
 from tests.conftest import compose
 
 ALL = ["meta-train", "evaluate", "baseline-sweep"]
@@ -106,6 +105,10 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     (["meta-train"], ["outer_opt=adam", "outer_opt.max_norm=inf"],  # float | None: still a finite float
      "outer_opt.max_norm=inf is invalid: it must be a finite number."),
     (["meta-train"], ["estimator.std=nan"], "estimator.std=nan is invalid: it must be a finite number."),
+    (["meta-train"], ["estimator.std=-1"], "estimator.std=-1.0 is invalid: it must be a positive float."),
+    # a value outside a fixed set
+    (ALL, ["data.source=web"], "data.source='web' is invalid: it must be one of ['real', 'synthetic']."),
+    (ALL, ["tracking.mode=loud"], "tracking.mode='loud' is invalid"),
     # a choice among fixed values: the old boolean of normalize_task_grads is refused, naming the modes
     (["meta-train"], ["estimator.normalize_task_grads=true"],
      "estimator.normalize_task_grads=True is invalid: it must be one of ['none', 'family', 'problem']."),
@@ -114,6 +117,8 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
     # missing TFDS data on a machine that cannot download it
     (ALL, ["task=conv_cifar", "data.dir=EMPTY_DIR"], "TFDS dataset 'cifar10' is not prepared in EMPTY_DIR and could "
                                                      "not be downloaded here"),
+    (["meta-train"], ["task=fmnist_mlp", "data.dir=EMPTY_DIR", "data.download=false"],
+     "TFDS dataset 'fashion_mnist' is not prepared in EMPTY_DIR"),
     (["meta-train"], ["--multirun", "task=conv_cifar", "data.dir=EMPTY_DIR", "seed=0,1"],
      "job 1 (task=conv_cifar data.dir=EMPTY_DIR seed=1 tracking.mode=disabled): TFDS dataset 'cifar10' is not prepared"),
     # task suites: checked before any data loads or anything compiles
@@ -173,16 +178,6 @@ def inputs(tmp_path_factory):
             "GARBAGE_FILE": str(root / "garbage.bin")}
 
 
-@pytest.fixture
-def lopt(tmp_path, monkeypatch):
-    """`lopt *args` in this process, from `tmp_path`. Hydra's logging setup is left out: it would
-    close the streams pytest captures (dictConfig shuts down every handler, absl's with it); the
-    subprocess test covers it."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["lopt"])  # main() sets it for Hydra
-    return lambda *args: main([*args, "hydra/job_logging=none", "hydra/hydra_logging=none"])
-
-
 def _fill(text: str, inputs: dict[str, str]) -> str:
     for placeholder, value in inputs.items():
         text = text.replace(placeholder, value)
@@ -190,8 +185,9 @@ def _fill(text: str, inputs: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("command, args, message", PARAMS)
-def test_bad_input_is_one_paragraph_exit_2_and_writes_nothing(command, args, message, inputs, lopt, tmp_path, capsys):
-    code = lopt(command, *[_fill(a, inputs) for a in args], "tracking.mode=disabled")
+def test_bad_input_is_one_paragraph_exit_2_and_writes_nothing(command, args, message, inputs, lopt_here, tmp_path, capsys):
+    quiet = [] if any(a.startswith("tracking.mode=") for a in args) else ["tracking.mode=disabled"]
+    code = lopt_here(command, *[_fill(a, inputs) for a in args], *quiet)
     out, err = capsys.readouterr()
     assert code == 2
     assert _fill(message, inputs) in " ".join(err.split())
@@ -201,9 +197,9 @@ def test_bad_input_is_one_paragraph_exit_2_and_writes_nothing(command, args, mes
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
 
 
-def test_a_multirun_job_that_fails_does_not_stop_the_others(inputs, lopt, tmp_path, capsys):
+def test_a_multirun_job_that_fails_does_not_stop_the_others(inputs, lopt_here, tmp_path, capsys):
     """Both jobs run (and fail on their own); the sweep exits 2 and leaves nothing behind."""
-    code = lopt("evaluate", "--multirun", "task=conv_cifar", f"data.dir={inputs['EMPTY_DIR']}", "seed=0,1",
+    code = lopt_here("evaluate", "--multirun", "task=conv_cifar", f"data.dir={inputs['EMPTY_DIR']}", "seed=0,1",
                 "tracking.mode=disabled")
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and "lopt: error: job 0 (" in err and "lopt: error: job 1 (" in err
@@ -225,12 +221,12 @@ def test_the_command_line_exits_2_without_a_traceback_and_fast_when_data_is_miss
     assert not (tmp_path / "outputs").exists()
 
 
-def test_the_ray_backend_without_ray_installed_is_refused_naming_the_extra(lopt, tmp_path, capsys, monkeypatch):
+def test_the_ray_backend_without_ray_installed_is_refused_naming_the_extra(lopt_here, tmp_path, capsys, monkeypatch):
     import importlib.util
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else find_spec(name, *a))
-    assert lopt("meta-train", *POP, "population.backend=ray", "tracking.mode=disabled") == 2
+    assert lopt_here("meta-train", *POP, "population.backend=ray", "tracking.mode=disabled") == 2
     err = " ".join(capsys.readouterr().err.split())
     assert ("population.backend='ray' is invalid: it must be local, or ray with Ray installed (pip install "
             "'lopt[ray]'): the ray package is not installed.") in err

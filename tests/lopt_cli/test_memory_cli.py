@@ -2,13 +2,11 @@
 paragraph, exit status 2, no run directory), with the largest size that fits; and compilation is
 announced before the work starts."""
 import re
-import sys
 import time
 
 import pytest
 
 from lopt import memory
-from lopt_cli.main import main
 from tests.conftest import TINY
 
 # 100000 tasks of the digits MLP need about 35 GB (learnable_adam; 44 GB with small_fc_lopt), more than
@@ -18,13 +16,9 @@ TINY_META_TRAIN = [o for o in TINY if not o.startswith(("num_tasks=", "data.", "
 
 
 @pytest.fixture
-def lopt(tmp_path, monkeypatch):
-    """`lopt *args` in this process, from `tmp_path` (Hydra's logging setup left out, as in
-    test_bad_input)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["lopt"])
+def lopt(lopt_here, monkeypatch):
     monkeypatch.delenv(memory.LIMIT_ENV, raising=False)
-    return lambda *args: main([*args, "tracking.mode=disabled", "hydra/job_logging=none", "hydra/hydra_logging=none"])
+    return lambda *args: lopt_here(*args, "tracking.mode=disabled")
 
 
 def _refused(code: int, capsys, tmp_path) -> str:

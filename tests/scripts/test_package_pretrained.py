@@ -8,7 +8,7 @@ from rich.console import Console
 
 from lopt import pretrained
 from lopt.commands import evaluate
-from lopt.reproduction import run_lopt
+from lopt_cli.reproduction import run_lopt
 from tests.conftest import CHEAP, compose
 from tests.scripts import load_script
 

@@ -1,8 +1,6 @@
 """scripts/reproduce_self_training.py end to end at toy scale: a population, its adam_clip control and
 the Adam references as lopt runs, Figure 2, the JSON and the verdicts, every number as the runs wrote it."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from lopt.evaluation.baseline_free import LOG_RELATIVE_LOSS, task_score
-from tests.scripts import SCRIPTS, load_script
+from tests.scripts import load_script
 
-SCRIPT = SCRIPTS / "reproduce_self_training.py"
 KEY = "eval/population/normalized_loss"
 DEFAULT_KEY = f"eval/population/{LOG_RELATIVE_LOSS}"  # population.score's default: no baseline
 
@@ -22,16 +19,15 @@ def last_evaluations(member_dir):
     return [r for r in records if DEFAULT_KEY in r]
 
 
-def test_self_training_pipeline_writes_figure_json_and_verdicts_matching_its_runs(tmp_path):
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "s"), "--control", "--lrs", "0.01,0.1",
+def test_self_training_pipeline_writes_figure_json_and_verdicts_matching_its_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    load_script("reproduce_self_training").main(
+        ["--out", str(tmp_path / "s"), "--control", "--lrs", "0.01,0.1",
          "suite_tasks=[quadratic]", "suite.tasks.quadratic.num_steps=50", "population.size=2",
          "population.trunc_lengths=[5]", "num_tasks=2", "outer_iterations=6", "eval.every=2",
          "population.exploit_every=2", "eval.num_seeds=2", f"eval.baselines.dir={tmp_path / 'baselines'}",
          "log_every=1", "checkpoint_every=0", "lopt=learnable_adam", "~lopt.step_mult", "data.source=synthetic",
-         "data.synthetic_examples=64", "tracking.mode=disabled"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
+         "data.synthetic_examples=64", "tracking.mode=disabled"])
     s = tmp_path / "s"
     result = json.loads((s / "self_training.json").read_text())
     assert (result["tasks"], result["population_size"], result["outer_iterations"]) == (["quadratic"], 2, 6)
@@ -72,7 +68,7 @@ def test_self_training_pipeline_writes_figure_json_and_verdicts_matching_its_run
     mid = (best["minutes"][0] + best["minutes"][-1]) / 2
     assert rate["score_mid"] == pytest.approx(np.interp(mid, best["minutes"], best["score"]))
     assert v["rate_rises"] == (rate["second_half_per_min"] > rate["first_half_per_min"])
-    verdicts = [line for line in out.stdout.splitlines() if line.startswith("verdict (")]
+    verdicts = [line for line in capsys.readouterr().out.splitlines() if line.startswith("verdict (")]
     assert [line[:11] for line in verdicts] == ["verdict (a)", "verdict (b)", "verdict (c)", "verdict (d)"]
     assert verdicts == result["verdict_lines"]
     assert f"{final:.4f}" in verdicts[0] and f"{best_fixed:.4f}" in verdicts[0]

@@ -1,10 +1,10 @@
-"""lopt.reproduction: the verdict line, reading records, composing a command's config, and running a
+"""lopt_cli.reproduction: the verdict line, reading records, composing a command's config, and running a
 command whose failure stops the script unless the caller accepts what it logged."""
 import json
 
 import pytest
 
-from lopt.reproduction import Verdict, compose_config, finish, forwarded, run_lopt
+from lopt_cli.reproduction import Verdict, compose_config, finish, forwarded, run_lopt
 
 
 def test_a_verdict_line_names_the_figure_claim_numbers_and_outcome():

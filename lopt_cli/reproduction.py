@@ -1,44 +1,65 @@
 """What the paper-reproduction scripts (`scripts/reproduce_*.py`) share: running an `lopt` command
 as a user would type it, composing the config a command will run, and the verdict a script prints
 per claim of its paper (the claim, the numbers measured, reproduced or not)."""
-import subprocess
+import io
 import sys
 import time
 from collections.abc import Callable
+from contextlib import redirect_stderr
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from omegaconf import DictConfig
 
 from lopt.config import compose
 from lopt.errors import ConfigError
 from lopt.results import write_json
+from lopt_cli.main import main
 
 SHARED_NODES = ("data", "tracking", "distributed")  # config nodes every lopt command has
+# Hydra's logging setup (dictConfig) would shut down the handlers of the calling process (a test's
+# captured streams among them); without it a run writes the same files except an empty <job>.log.
+IN_PROCESS = ["hydra/job_logging=none", "hydra/hydra_logging=none"]
+
+
+class _Tee(io.TextIOBase):
+    """Writes to `stream` and keeps a copy (a failed command's error line, which a script reports)."""
+
+    def __init__(self, stream: TextIO):
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def run_lopt(script: str, command: str, run_dir: Path, overrides: list[str], multirun: bool = False,
              tolerate: Callable[[Path], bool] | None = None) -> tuple[float, str | None]:
-    """`lopt <command> *overrides` in a subprocess, writing into `run_dir` (with `multirun`: a sweep,
-    one job per subdirectory): its wall time in seconds, and the error of a failed run that
+    """`lopt <command> *overrides`, run in this process as the `lopt` entrypoint runs it (validation,
+    Hydra's run or sweep, the job's files), writing into `run_dir` (with `multirun`: a sweep, one job
+    per subdirectory): its wall time in seconds, and the error of a failed run that
     `tolerate(run_dir)` accepts as a result (e.g. a meta-training stopped by non-finite losses after
     logging evaluations), else None. Any other failure stops `script`, naming the command."""
     where = f"hydra.sweep.dir={run_dir}" if multirun else f"hydra.run.dir={run_dir}"
     words = [command, *(["--multirun"] if multirun else []), *overrides, where]
     print(f"\n$ lopt {' '.join(words)}", flush=True)
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "lopt_cli.main", *words], text=True,
-                          stderr=None if tolerate is None else subprocess.PIPE)  # read only to report the error
-    if proc.stderr:
-        sys.stderr.write(proc.stderr)
+    start, argv, stderr = time.perf_counter(), sys.argv, _Tee(sys.stderr)
+    try:
+        with redirect_stderr(stderr):
+            code = main([*words, *IN_PROCESS])
+    finally:
+        sys.argv = argv  # main() hands its own to Hydra
     wall = time.perf_counter() - start
-    if proc.returncode == 0:
+    if code == 0:
         return wall, None
     if tolerate is not None and tolerate(run_dir):
-        errors = [line for line in proc.stderr.splitlines() if line.startswith("lopt: error:")]
+        errors = [line for line in stderr.copy.getvalue().splitlines() if line.startswith("lopt: error:")]
         print(f"\n{script}: `lopt {command}` stopped early; what it logged is the result.", flush=True)
-        return wall, errors[-1].removeprefix("lopt: error:").strip() if errors else f"exit status {proc.returncode}"
+        return wall, errors[-1].removeprefix("lopt: error:").strip() if errors else f"exit status {code}"
     sys.exit(f"{script}: `lopt {command}` failed (see above); stopping.")
 
 
