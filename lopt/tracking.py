@@ -10,6 +10,7 @@ import netrc
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from lopt.config import check
 from lopt.results import write_text
 
 MODES = ("auto", "offline", "online", "disabled")
@@ -190,3 +192,24 @@ def summary_table(title: str, summary: dict[str, Any]) -> Table:
     for key, value in summary.items():
         table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
     return table
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """The `tracking` config node that every command has: where runs are logged."""
+
+    mode: str = "auto"
+    project: str = "lopt"
+    entity: str | None = None
+    group: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        check(self.mode in MODES, "mode", self.mode, f"one of {list(MODES)}")
+
+    def open(self, run_dir: Path, config: dict[str, Any], job_type: str, console: Console,
+             group: str | None = None) -> Tracker:
+        """A tracker for one job of `job_type` with the resolved `config` attached, in W&B group
+        `group` when this node sets none."""
+        return Tracker(run_dir, config, mode=self.mode, project=self.project, entity=self.entity,
+                       group=self.group or group, job_type=job_type, tags=list(self.tags), console=console)

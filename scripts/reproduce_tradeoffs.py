@@ -59,7 +59,7 @@ from lopt.commands.base import Shared
 from lopt.config import config_groups
 from lopt.evaluation.suite import Suite
 from lopt.evaluation.suite import parse as parse_suite
-from lopt.learned.export import as_optax
+from lopt.learned.export import as_optax, load_trained
 from lopt.optimizers import hand_designed
 from lopt.results import pyplot, read_jsonl, save_figure
 from lopt_cli.reproduction import Verdict, compose_config, finish, forwarded, run_lopt
@@ -238,7 +238,8 @@ def costs(scale: Scale, suite: Suite, runs: dict[str, Any], overrides: list[str]
              for per_task in runs.values() for name, run in per_task.items()}
     thetas = {name: lopt.init_theta(jax.random.PRNGKey(0)) for name, lopt in lopts.items()}
     for name in shipped:
-        lopts[f"{pretrained.PREFIX}{name}"], thetas[f"{pretrained.PREFIX}{name}"] = pretrained.load(name)
+        key = f"{pretrained.PREFIX}{name}"
+        lopts[key], thetas[key] = load_trained(key)
     result = {}
     for entry in suite.tasks:
         optimizers: dict[str, Any] = {name: h.build(entry.num_steps) for name, h in hand.items()}

@@ -20,10 +20,11 @@ from omegaconf import OmegaConf
 from lopt import distributed, estimators, learned, schedules
 from lopt.commands import COMMANDS
 from lopt.config import config_groups
+from lopt.data.settings import DataSettings
 from lopt.optimizers import hand_designed, outer
 from lopt.population.settings import PopulationSettings
-from lopt.settings import DataSettings, TrackingSettings
 from lopt.tasks import family
+from lopt.tracking import TrackingSettings
 from lopt.unroll import meta_loss
 from tests.conftest import compose
 

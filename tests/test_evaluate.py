@@ -2,6 +2,7 @@ import jax
 import numpy as np
 import pytest
 
+from lopt import tasks
 from lopt.commands import evaluate
 from lopt.curves import CurveSettings, training_curves
 from lopt.errors import ConfigError, UserError
@@ -29,7 +30,7 @@ def test_classification_curves_improve_and_stay_in_range():
     cfg = compose("evaluate", "data.source=synthetic", "num_seeds=2", "num_steps=20", "eval_every=10",
                   "optimizer.lr=0.01")
     c = evaluate.build(cfg)
-    data = c.shared.data.load(c.task_config, 0)
+    data = tasks.load_data(c.task_config, c.shared.data, 0)
     curves = jax.device_get(training_curves(c.task, c.evaluated.optimizer(c.settings.num_steps), None, data, jax.random.PRNGKey(0), c.settings))
     assert set(curves) == {"train/loss", "eval/train/loss", "eval/train/accuracy", "eval/test/loss",
                            "eval/test/accuracy"}

@@ -5,9 +5,9 @@ import pytest
 
 from lopt import estimators, learned, schedules, tasks
 from lopt.base import Estimate
+from lopt.data.settings import DataSettings
 from lopt.meta_trainer import MetaTrainer, combine, metric_record
 from lopt.optimizers import outer as outer_lib
-from lopt.settings import DataSettings
 from lopt.tasks import family
 from lopt.unroll import TruncatedUnroll
 from tests.conftest import CHEAP, compose_meta_train
@@ -21,7 +21,7 @@ def _parts(cfg):
     configs = [v.config for v in family.variants(cfg.family)]
     lopt, schedule = learned.build(cfg.lopt), schedules.build(cfg.schedule)
     unrolls = tuple(TruncatedUnroll(tasks.build(c), lopt, schedule) for c in configs)
-    datas = family.load_data(configs, lambda c: DataSettings(source="synthetic", synthetic_examples=64).load(c, 0))
+    datas = family.load_data(configs, lambda c: tasks.load_data(c, DataSettings(source="synthetic", synthetic_examples=64), 0))
     return configs, lopt, schedule, unrolls, datas
 
 

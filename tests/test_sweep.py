@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt import sweep
+from lopt import sweep, tasks
 from lopt.commands import baseline_sweep
 from lopt.curves import CurveSettings, training_curves
 from lopt.errors import ConfigError
@@ -17,7 +17,7 @@ SETTINGS = CurveSettings(num_seeds=2, num_steps=8, eval_every=4, eval_batches=2,
 def test_vectorized_sweep_equals_evaluating_each_learning_rate():
     cfg = compose("baseline_sweep", "data.source=synthetic", "data.synthetic_examples=64")
     c = baseline_sweep.build(cfg)
-    data = c.shared.data.load(c.task_config, 0)
+    data = tasks.load_data(c.task_config, c.shared.data, 0)
     lrs = (1e-3, 1e-2)
     key = jax.random.PRNGKey(3)
     swept = sweep.sweep_curves(c.task, c.optimizer, {"lr": jnp.asarray(lrs)}, data, key, SETTINGS)

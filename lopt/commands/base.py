@@ -19,9 +19,9 @@ from rich.console import Console
 
 from lopt import distributed
 from lopt.config import config_groups, from_config
+from lopt.data.settings import DataSettings
 from lopt.results import pyplot, save_figure, trim_records, write_json, write_text
-from lopt.settings import DataSettings, TrackingSettings
-from lopt.tracking import NullTracker, Tracker, wrote_wandb
+from lopt.tracking import NullTracker, Tracker, TrackingSettings, wrote_wandb
 
 T = TypeVar("T")
 

@@ -59,7 +59,7 @@ class Components(NamedTuple):
 
     def load_data(self) -> Dataset | None:
         """The task's dataset on the device (None for a dataset-free task)."""
-        return self.shared.data.load(self.task_config, self.settings.seed)
+        return tasks.load_data(self.task_config, self.shared.data, self.settings.seed)
 
 
 class SuiteComponents(NamedTuple):

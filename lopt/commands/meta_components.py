@@ -80,7 +80,7 @@ class Components:
 
     def load_data(self) -> tuple[data_lib.Dataset | None, ...]:
         """Every variant's dataset on the device (each distinct dataset loaded once)."""
-        return family.load_data(self.task_configs, lambda t: self.shared.data.load(t, self.settings.seed))
+        return family.load_data(self.task_configs, lambda t: tasks.load_data(t, self.shared.data, self.settings.seed))
 
     @cached_property
     def trainer(self) -> MetaTrainer:
@@ -102,7 +102,7 @@ def build(cfg: Mapping[str, Any]) -> Components:
     shared = Shared.parse(cfg)
     training = parse_selected(cfg.get("suite"), s.suite_tasks)  # suite tasks meta-training trains on
     suite_configs = tuple(t.config for t in training.tasks) if training else ()
-    variants = family.variants(cfg.get("family"))
+    variants = family.variants(cfg.get("family"), suite_tasks=periodic.suite_task_configs)
     task_configs = (*(v.config for v in variants), *suite_configs) or (tasks.parse(cfg["task"]),)
     schedule = schedules.build(cfg["schedule"])
     estimator = estimators.build(cfg["estimator"])

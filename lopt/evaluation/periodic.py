@@ -4,6 +4,7 @@ against their stored tuned baselines exactly as `lopt evaluate suite=...` scores
 whose score needs no baseline: on its own curves only, `baseline_free`). Each task's
 seeds train in one program compiled once per run (theta is its argument); the evaluation seeds are
 never the baselines' (`lopt.evaluation.baselines.EVALUATION_SEEDS`)."""
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from rich.console import Console
 from lopt import curves, tasks
 from lopt.base import LearnedOptimizer
 from lopt.config import check, compose, config_groups, shipped_config, to_plain
+from lopt.data.settings import DataSettings
 from lopt.errors import ConfigError, unknown_choice
 from lopt.evaluation import baseline_free, scoring, tuning
 from lopt.evaluation.baselines import BaselineSettings
@@ -25,7 +27,6 @@ from lopt.evaluation.scores import check_smoothing
 from lopt.evaluation.scoring import TaskEvaluation
 from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.evaluation.suite import parse as parse_suite
-from lopt.settings import DataSettings
 
 SCORES = ("final_loss", "speedup_over_adam", "loss_ratio", "normalized_loss", "mean_loss",
           baseline_free.LOG_RELATIVE_LOSS)
@@ -66,6 +67,13 @@ def compose_suite(name: str) -> Any:
     if name not in config_groups().get("suite", []):
         raise unknown_choice("eval.suite", name, config_groups().get("suite", []))
     return compose("evaluate", [f"suite={name}"]).suite
+
+
+@functools.cache
+def suite_task_configs(name: str) -> tuple:
+    """The task configs of the shipped suite `name`: what a task family with `exclude_suite=name`
+    never samples (`lopt.tasks.family.sample`'s `suite_tasks`)."""
+    return tuple(t.config for t in parse_suite(compose_suite(name), f"suite {name}").tasks)
 
 
 TRAINING = "training"  # the group of the meta-training tasks (eval.training_tasks)

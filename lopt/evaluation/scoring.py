@@ -10,10 +10,10 @@ from rich.console import Console
 
 from lopt import curves, tasks
 from lopt.base import Optimizer
+from lopt.data.settings import DataSettings
 from lopt.evaluation import aggregate, scores
 from lopt.evaluation.baselines import EVALUATION_SEEDS
 from lopt.evaluation.suite import SuiteTask
-from lopt.settings import DataSettings
 
 DEFINITIONS = {  # written into suite.json so a reader knows what each number is
     "baseline_horizon": "the baselines run horizon_mult times the task's num_steps N (VeLO: 10x)",
@@ -52,7 +52,7 @@ class SeedTraining:
                  smoothing: float, data: DataSettings, mesh: Mesh, console: Console, theta: Any = None):
         self.entry, self.smoothing = entry, smoothing
         self.task = tasks.build(entry.config)
-        self.dataset = data.load(entry.config, s.seed)
+        self.dataset = tasks.load_data(entry.config, data, s.seed)
         self.settings = curves.CurveSettings(s.seed, s.num_seeds, entry.num_steps, eval_every, s.eval_batches,
                                              s.last_eval_batches)
         self.key = jax.random.fold_in(jax.random.PRNGKey(s.seed), EVALUATION_SEEDS)

@@ -12,13 +12,13 @@ from rich.console import Console
 
 from lopt import curves, tasks
 from lopt.config import shipped_config
+from lopt.data.settings import DataSettings
 from lopt.errors import ConfigError, UserError, unknown_choice
 from lopt.evaluation import scores
 from lopt.evaluation.baselines import BASELINE_SEEDS, BaselineSettings, BaselineStore, key_fields
 from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
-from lopt.settings import DataSettings
 from lopt.sweep import SweepSettings, compile_sweep, half_decade_grid
 
 NUM_SEEDS = 5  # seeds of a baseline made by `lopt evaluate baselines.run_missing=true` (baseline-sweep's default)
@@ -93,7 +93,7 @@ def tune(entry: SuiteTask, eval_every: int, t: Tuning, store: BaselineStore, mes
     console.print(f"[bold]{entry.name}[/]: tuning {t.name} ({entry.num_steps} steps, the baseline runs {num_steps})",
                   highlight=False)
     task = tasks.build(entry.config)
-    dataset = t.data.load(entry.config, t.seed)
+    dataset = tasks.load_data(entry.config, t.data, t.seed)
     s = curves.CurveSettings(t.seed, t.num_seeds, num_steps, eval_every)
     key = jax.random.fold_in(jax.random.PRNGKey(t.seed), BASELINE_SEEDS)
     swept = t.configurations()

@@ -1,4 +1,5 @@
-"""Export a learned optimizer with fixed meta-parameters as an optax transformation.
+"""Export a learned optimizer with fixed meta-parameters as an optax transformation, or load a
+trained one as such in one call (`optimizer("pretrained:<name>")`, `optimizer("<run dir>")`).
 
 The result is an `optax.GradientTransformationExtraArgs`: `update(grads, state, params, loss=...)`
 returns updates for `optax.apply_updates`, so a trained optimizer drops into any optax training
@@ -6,11 +7,15 @@ loop. It needs `params` (learned optimizers look at parameter values) and takes 
 extra argument (0 when not given; small_fc_lopt does not use it). `num_steps`, the length of the
 training it will run, feeds the optimizers with fraction-of-training inputs (hypernet).
 """
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from lopt import learned, theta_files
+from lopt.errors import UserError
 
 
 def as_optax(lopt: Any, theta: Any, num_steps: int | None = None) -> optax.GradientTransformationExtraArgs:
@@ -28,3 +33,24 @@ def as_optax(lopt: Any, theta: Any, num_steps: int | None = None) -> optax.Gradi
         return jax.tree_util.tree_map(jnp.subtract, new_params, params), state
 
     return optax.GradientTransformationExtraArgs(init, update)
+
+
+def load_trained(theta: str | Path) -> tuple[Any, Any]:
+    """The learned optimizer that `theta` names (a meta-train run directory, its final_theta/ or
+    best_theta/, or a shipped `pretrained:<name>`), built with the architecture its run recorded,
+    and its meta-parameters. A bad path raises a `UserError` saying what is expected."""
+    path = theta_files.theta_path(str(theta))
+    assert path is not None  # theta_path returns None only for None
+    architecture = theta_files.stored_architecture(path)
+    if architecture is None:
+        raise UserError(f"theta={str(theta)!r} has no config.yaml naming its learned optimizer: give a meta-train "
+                        f"run directory (or its final_theta/ or best_theta/), which holds one.")
+    lopt = learned.build(architecture)
+    return lopt, learned.load_theta(lopt, path)
+
+
+def optimizer(theta: str | Path, num_steps: int | None = None) -> optax.GradientTransformationExtraArgs:
+    """The trained learned optimizer that `theta` names (see `load_trained`) as an optax
+    transformation for a training of `num_steps` updates (None: unknown): `update(grads, state,
+    params, loss=loss)`."""
+    return as_optax(*load_trained(theta), num_steps)

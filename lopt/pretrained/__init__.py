@@ -1,7 +1,8 @@
 """Pretrained learned optimizers shipped in the package: `theta=pretrained:<name>` wherever a theta
 is taken, and from Python in one line:
 
-    opt = lopt.pretrained.optimizer("<name>", num_steps=1000)  # an optax transformation
+    from lopt.learned.export import optimizer
+    opt = optimizer("pretrained:<name>", num_steps=1000)  # an optax transformation
     updates, state = opt.update(grads, state, params, loss=loss)
 
 Each is a directory here laid out as a finished meta-train run, so every command reads it as one:
@@ -11,16 +12,13 @@ and machine, and the scores with their intervals; its first line is the one-line
 `--help` shows).
 """
 from pathlib import Path
-from typing import Any
-
-import optax
 
 from lopt.errors import UserError
 
 PREFIX = "pretrained:"
 ROOT = Path(__file__).parent
 
-__all__ = ["PREFIX", "load", "names", "optimizer", "path", "resolve", "summary"]
+__all__ = ["PREFIX", "names", "path", "resolve", "summary"]
 
 
 def names() -> list[str]:
@@ -45,21 +43,3 @@ def resolve(given: str | Path, key: str = "theta") -> str | Path:
 def summary(name: str) -> str:
     """The first line of the model card, without its heading marks."""
     return (path(name) / "card.md").read_text().splitlines()[0].lstrip("# ").strip()
-
-
-def load(name: str) -> tuple[Any, Any]:
-    """The learned optimizer (its architecture, as trained) and its meta-parameters."""
-    from lopt import learned, theta_files  # theta_files imports this module (pretrained:<name> paths)
-
-    run = path(name)
-    lopt = learned.build(theta_files.stored_architecture(run) or {})
-    return lopt, learned.load_theta(lopt, run / "final_theta")
-
-
-def optimizer(name: str, num_steps: int | None = None) -> optax.GradientTransformationExtraArgs:
-    """The shipped optimizer `name` as an optax transformation for a training of `num_steps`
-    updates (None: unknown, which its fraction-of-training inputs then read as 0)."""
-    from lopt.learned.export import as_optax
-
-    lopt, theta = load(name)
-    return as_optax(lopt, theta, num_steps)

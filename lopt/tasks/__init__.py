@@ -3,6 +3,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from lopt.config import Registry
+from lopt.data import Dataset
+from lopt.data.settings import DataSettings
 from lopt.tasks import family
 from lopt.tasks.analytic import QuadraticConfig, TwoMinimaConfig
 from lopt.tasks.autoencoder import AutoencoderConfig
@@ -11,7 +13,7 @@ from lopt.tasks.classification import ClassificationConfig
 from lopt.tasks.language import LanguageModelConfig
 from lopt.tasks.vector import VectorConfig
 
-__all__ = ["KINDS", "Task", "TaskConfig", "build", "family", "num_params", "parse"]
+__all__ = ["KINDS", "Task", "TaskConfig", "build", "family", "load_data", "num_params", "parse"]
 
 TaskConfig = (ClassificationConfig | AutoencoderConfig | QuadraticConfig | TwoMinimaConfig | LanguageModelConfig
               | VectorConfig)
@@ -37,3 +39,9 @@ def parse(node: Mapping[str, Any], path: str = "task") -> TaskConfig:
 def build(cfg: TaskConfig | Mapping[str, Any]) -> Task:
     """The Task described by `cfg` (a parsed config or the `task` config node)."""
     return (parse(cfg) if isinstance(cfg, Mapping) else cfg).build()
+
+
+def load_data(cfg: TaskConfig, data: DataSettings, seed: int) -> Dataset | None:
+    """The dataset of task `cfg` from where the `data` node says, as device arrays; None for a task
+    without data."""
+    return None if cfg.dataset is None else data.load(cfg.dataset, cfg.example_size, seed)

@@ -10,7 +10,7 @@ no family (meta-training uses `task=`).
 """
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -177,11 +177,7 @@ def _architecture(cfg: Any) -> Any:
     return replace(cfg, name="", init_scale=1.0)
 
 
-@functools.cache
-def suite_configs(name: str) -> tuple:
-    """The task configs of the shipped suite `name` (composed by Hydra)."""
-    from lopt.evaluation import periodic, suite  # the evaluation layer builds on tasks: import at use
-    return tuple(t.config for t in suite.parse(periodic.compose_suite(name), f"suite {name}").tasks)
+SuiteTasks = Callable[[str], Sequence[Any]]  # a suite's name -> its task configs (what a family excludes)
 
 
 @dataclass(frozen=True)
@@ -253,12 +249,12 @@ class OfflineFamily:
             return ClassificationConfig(name, dataset, DATASETS[dataset].shape[0], model="mlp", hidden=widths, **net)
         return VectorConfig(name, dataset, model="mlp", hidden=widths, **net)
 
-    def variant(self, name: str, draw: _Sampler) -> Variant:
+    def variant(self, name: str, draw: _Sampler, excluded: Collection[Any] = ()) -> Variant:
         """The dataset and model kind are drawn once (so the cost bound does not skew them); the
-        rest is redrawn until the variant is within bounds."""
+        rest is redrawn until the variant is within bounds and its architecture (`_architecture`)
+        not in `excluded` (those of `exclude_suite`'s tasks)."""
         dataset = draw.choice(self.datasets)
         model = draw.choice([m for m in FITS[dataset] if m in self.models])
-        excluded = {_architecture(c) for c in suite_configs(self.exclude_suite)} if self.exclude_suite else set()
         for _ in range(MAX_DRAWS):
             cfg = self._draw(name, dataset, model, draw)
             horizon = round(draw.log_uniform(*self.horizon))
@@ -279,22 +275,28 @@ def parse(node: Mapping[str, Any], path: str) -> Family:
     return KINDS.build(node, path)
 
 
-def sample(family: Family, option: str) -> list[Variant]:
+def sample(family: Family, option: str, suite_tasks: SuiteTasks | None = None) -> list[Variant]:
     """The family's `num_variants` variants, named `<option>_<i>`; variant i depends only on the
-    family's settings, its seed and i."""
+    family's settings, its seed and i. `suite_tasks` gives the tasks of an offline family's
+    `exclude_suite` (the suites are built on tasks, so the caller resolves them)."""
     key = jax.random.PRNGKey(family.seed)
-    return [family.variant(f"{option}_{i}", _Sampler(jax.random.fold_in(key, i)))
-            for i in range(family.num_variants)]
+    draw = family.variant
+    if isinstance(family, OfflineFamily) and family.exclude_suite:
+        if suite_tasks is None:
+            raise ValueError(f"exclude_suite={family.exclude_suite}: sample() needs suite_tasks to resolve it")
+        draw = functools.partial(family.variant, excluded={_architecture(c) for c in suite_tasks(family.exclude_suite)})
+    return [draw(f"{option}_{i}", _Sampler(jax.random.fold_in(key, i))) for i in range(family.num_variants)]
 
 
-def variants(node: Mapping[str, Any] | None, path: str = "family") -> list[Variant]:
-    """The variants of every family in the `family` config node, in its order; an empty list when
-    the node is missing or empty (no family: meta-training uses `task=`)."""
+def variants(node: Mapping[str, Any] | None, path: str = "family", suite_tasks: SuiteTasks | None = None
+             ) -> list[Variant]:
+    """The variants of every family in the `family` config node, in its order (`sample`); an empty
+    list when the node is missing or empty (no family: meta-training uses `task=`)."""
     values = to_plain(node) or {}
     if not isinstance(values, dict):
         raise ConfigError(f"{path}={values!r} is invalid: it must be a mapping of family options "
                           f"(select them with family=<option> or family=[<option>,<option>]).")
-    return [v for option, sub in values.items() for v in sample(parse(sub, join(path, option)), option)]
+    return [v for option, sub in values.items() for v in sample(parse(sub, join(path, option)), option, suite_tasks)]
 
 
 def load_data(configs: Sequence[Any], load: Callable[[Any], Any]) -> tuple:

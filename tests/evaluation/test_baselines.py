@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from lopt import tasks
+from lopt.data.settings import DataSettings
 from lopt.errors import ConfigError, UserError
 from lopt.evaluation.baselines import BaselineStore, key, key_fields
 from lopt.evaluation.tuning import widened
 from lopt.optimizers.hand_designed import Adam
-from lopt.settings import DataSettings
 
 TASK = tasks.parse({"name": "q", "kind": "quadratic", "dim": 4})
 

@@ -14,7 +14,7 @@ from rich.console import Console
 from lopt import checkpoint, learned, pretrained, theta_files
 from lopt.commands import evaluate
 from lopt.errors import UserError
-from lopt.learned.export import as_optax
+from lopt.learned.export import as_optax, optimizer
 from lopt_cli.job import _help_pretrained
 from tests.conftest import compose
 from tests.learned.lopt_checks import PARAMS, grads
@@ -62,10 +62,20 @@ def test_the_one_line_optax_optimizer_is_the_learned_optimizer_with_its_theta(sh
             out.append(updates)
         return out
 
-    got, want = two_updates(pretrained.optimizer("toy", num_steps=10)), two_updates(as_optax(lopt, theta, 10))
-    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
-    assert max(float(np.abs(u).max()) for u in jax.tree_util.tree_leaves(got)) > 0
+    want = two_updates(as_optax(lopt, theta, 10))
+    for given in ("pretrained:toy", pretrained.ROOT / "toy", pretrained.ROOT / "toy" / "final_theta"):  # a run too
+        got = two_updates(optimizer(given, num_steps=10))
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert max(float(np.abs(u).max()) for u in jax.tree_util.tree_leaves(want)) > 0
+
+
+def test_the_one_call_refuses_a_theta_without_the_config_naming_its_architecture(shipped, tmp_path):
+    checkpoint.save_tree(tmp_path / "bare" / "final_theta", shipped[1])
+    with pytest.raises(UserError, match=r"has no config.yaml naming its learned optimizer: give a meta-train run"):
+        optimizer(tmp_path / "bare")
+    with pytest.raises(UserError, match=r"does not exist: give a meta-train run directory"):
+        optimizer(tmp_path / "nope")
 
 
 def test_help_lists_the_shipped_optimizers_for_commands_that_take_a_theta(shipped):

@@ -6,6 +6,7 @@ import pytest
 
 from lopt import tasks
 from lopt.errors import ConfigError
+from lopt.evaluation import periodic
 from lopt.tasks import family
 from lopt.tasks.analytic import QuadraticConfig
 from lopt.tasks.classification import ClassificationConfig
@@ -114,7 +115,7 @@ def test_load_data_loads_each_dataset_once():
 
 def _offline(**overrides):
     node = {**compose_family("offline_family").family.offline_family, **overrides}
-    return family.sample(family.parse(node, "family.offline_family"), "offline_family")
+    return family.sample(family.parse(node, "family.offline_family"), "offline_family", periodic.suite_task_configs)
 
 
 def test_offline_variants_cover_every_dataset_and_model_within_their_bounds():
@@ -127,7 +128,7 @@ def test_offline_variants_cover_every_dataset_and_model_within_their_bounds():
     assert all(family._cost(c) <= 1e7 for c in configs)
     assert all(0.5 <= c.init_scale <= 2.0 for c in configs) and all(50 <= v.horizon <= 3000 for v in variants)
     assert min(v.horizon for v in variants) < 150 and max(v.horizon for v in variants) > 1000  # log-uniform spread
-    heldout = {family._architecture(c) for c in family.suite_configs("offline_heldout")}
+    heldout = {family._architecture(c) for c in periodic.suite_task_configs("offline_heldout")}
     assert not heldout & {family._architecture(c) for c in configs}
     assert variants == _offline(num_variants=48)  # the seed fixes the sample
     for c in configs[:8]:  # every kind builds with its data's shapes: the loss is finite at init

@@ -111,7 +111,7 @@ def test_adam_lowers_the_loss_on_synthetic_data(name):
                   "num_seeds=2", "num_steps=20", "eval_every=10", "eval_batches=2", "last_eval_batches=2",
                   "optimizer.lr=0.01")
     c = evaluate.build(cfg)
-    data = c.shared.data.load(c.task_config, 0)
+    data = tasks.load_data(c.task_config, c.shared.data, 0)
     assert (data is None) == (c.task_config.dataset is None)
     curves = jax.device_get(jax.jit(training_curves, static_argnums=(0, 1, 5))(
         c.task, c.evaluated.optimizer(c.settings.num_steps), None, data, jax.random.PRNGKey(0), c.settings))
