@@ -31,8 +31,8 @@ from lopt.base import (
     TruncationSchedule,
     Unroll,
 )
-from lopt.compile_options import jit_once
 from lopt.data import Dataset
+from lopt.platform.compile_options import jit_once
 from lopt.tree import all_finite, where_rows
 from lopt.unroll.partial import PartialUnroll, split, trainable_keys
 

@@ -132,7 +132,7 @@ class Job:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
-        from lopt.tracking import summary_table
+        from lopt.io.tracking import summary_table
         from lopt_cli import enable_compilation_cache
         from lopt_cli.launchers import pin_to_share
 

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from lopt.config import compose
 from lopt.errors import ConfigError
-from lopt.results import write_json
+from lopt.io.results import write_json
 from lopt_cli.main import main
 
 SHARED_NODES = ("data", "tracking", "distributed")  # config nodes every lopt command has

@@ -86,7 +86,7 @@ def theta_architecture(config_name: str, args: list[str]) -> list[str]:
     command takes `theta` and no `lopt=` override is given: `theta=` alone picks the architecture
     (`lopt.*` overrides given with it stay, and `build` refuses them where they contradict the run).
     A swept theta (`theta=a,b`) is left to the command's `build`."""
-    from lopt.theta_files import stored_architecture
+    from lopt.io.theta_files import stored_architecture
 
     if "theta" not in shipped_config(f"{config_name}.yaml"):
         return args

@@ -60,7 +60,8 @@ def measure(overrides: tuple[str, ...], steps: int) -> dict:
     in a process whose compilation cache is off and that compiled nothing like it before."""
     import jax
 
-    from lopt import commands, distributed, memory
+    from lopt import commands
+    from lopt.platform import distributed, memory
 
     imported = time.perf_counter()
     t = {"import_s": imported - START}

@@ -36,9 +36,10 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lopt import commands, learned, memory, tasks
+from lopt import commands, learned, tasks
 from lopt.meta_trainer import MetaTrainer
 from lopt.optimizers.hand_designed import Adam
+from lopt.platform import memory
 from lopt.unroll import TruncatedUnroll
 
 LOPTS = sorted(learned.REGISTRY.names())

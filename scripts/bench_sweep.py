@@ -2,10 +2,10 @@
 
 For each task (synthetic data with the task's exact shapes), trains every sweep configuration x
 seed two ways, each compiled once:
-  * vectorized: `lopt.sweep.sweep_curves`, all configurations and seeds in one compiled call (what
+  * vectorized: `lopt.training.sweep.sweep_curves`, all configurations and seeds in one compiled call (what
     `lopt baseline-sweep` runs);
   * one by one: a Python loop over configurations, each a call of one jitted function training
-    the seeds of one configuration (`lopt.curves.training_curves`), its hyperparameters traced so
+    the seeds of one configuration (`lopt.training.curves.training_curves`), its hyperparameters traced so
     it compiles once -- what a sweep looks like with a library that trains one run at a time.
 Both train the same seeds on the same batches, so their curves agree to float32 rounding, except
 where training at a large learning rate amplifies that rounding (vmapping changes XLA's order of
@@ -30,7 +30,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lopt import commands, curves, sweep
+from lopt import commands
+from lopt.training import curves, sweep
 
 
 def _time(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lopt.results import write_json
+from lopt.io.results import write_json
 from lopt_cli.reproduction import run_lopt
 
 SCRIPT = "calibrate_scores"

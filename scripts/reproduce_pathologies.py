@@ -44,8 +44,8 @@ import optax
 
 from lopt import figures, learned, tasks
 from lopt.commands import meta_train
-from lopt.results import pyplot, read_jsonl, save_figure
-from lopt.sweep import criterion_value
+from lopt.io.results import pyplot, read_jsonl, save_figure
+from lopt.training.sweep import criterion_value
 from lopt_cli.reproduction import Verdict, compose_config, finish, run_lopt
 
 SCRIPT = "reproduce_pathologies"

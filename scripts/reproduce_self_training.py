@@ -63,8 +63,8 @@ from omegaconf import OmegaConf
 from lopt import figures
 from lopt.evaluation.baseline_free import task_score
 from lopt.evaluation.periodic import HIGHER_IS_BETTER
-from lopt.results import pyplot, read_jsonl, save_figure, write_json
-from lopt.sweep import half_decade_grid
+from lopt.io.results import pyplot, read_jsonl, save_figure, write_json
+from lopt.training.sweep import half_decade_grid
 from lopt_cli.reproduction import SHARED_NODES, compose_config, forwarded, override_key, run_lopt
 
 SCRIPT = "reproduce_self_training"

@@ -18,7 +18,7 @@ would type, each writing its own run directory under --out:
   3. Fig. 3: small_fc_lopt's hidden size swept on the first task (lopt.hidden_size=<h>);
   4. every shipped pretrained optimizer (--pretrained; meta-trained on neither task), untuned:
        lopt evaluate suite=<suite> theta=pretrained:<name>
-  5. in this process (lopt.step_cost): one training step of every optimizer on each task, timed in
+  5. in this process (lopt.training.step_cost): one training step of every optimizer on each task, timed in
      interleaved rounds, and its memory (the compiled step's footprint and the optimizer's state).
 The meta-loss everywhere is the paper's meta-objective, the mean training loss over the task's steps
 (clipped), on the evaluation seeds (`mean_loss`): a learned optimizer's at its last in-run
@@ -54,14 +54,15 @@ import jax
 import numpy as np
 from omegaconf import OmegaConf
 
-from lopt import figures, learned, pretrained, step_cost, tasks
+from lopt import figures, learned, pretrained, tasks
 from lopt.commands.base import Shared
 from lopt.config import config_groups
 from lopt.evaluation.suite import Suite
 from lopt.evaluation.suite import parse as parse_suite
+from lopt.io.results import pyplot, read_jsonl, save_figure
 from lopt.learned.export import as_optax, load_trained
 from lopt.optimizers import hand_designed
-from lopt.results import pyplot, read_jsonl, save_figure
+from lopt.training import step_cost
 from lopt_cli.reproduction import Verdict, compose_config, finish, forwarded, run_lopt
 
 SCRIPT = "reproduce_tradeoffs"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from lopt import figures
-from lopt.results import pyplot, read_jsonl, save_figure, write_json
+from lopt.io.results import pyplot, read_jsonl, save_figure, write_json
 from lopt_cli.reproduction import compose_config, run_lopt
 
 SCRIPT = "reproduce_tutorial"

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from lopt import figures
-from lopt.results import pyplot, save_figure, write_json
+from lopt.io.results import pyplot, save_figure, write_json
 from lopt_cli.reproduction import Verdict, compose_config, forwarded, run_lopt
 
 SCRIPT = "reproduce_velo"

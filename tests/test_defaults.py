@@ -17,14 +17,15 @@ import lopt_conf
 import pytest
 from omegaconf import OmegaConf
 
-from lopt import distributed, estimators, learned, schedules
+from lopt import estimators, learned, schedules
 from lopt.commands import COMMANDS
 from lopt.config import config_groups
 from lopt.data.settings import DataSettings
+from lopt.io.tracking import TrackingSettings
 from lopt.optimizers import hand_designed, outer
+from lopt.platform import distributed
 from lopt.population.settings import PopulationSettings
 from lopt.tasks import family
-from lopt.tracking import TrackingSettings
 from lopt.unroll import meta_loss
 from tests.conftest import compose
 

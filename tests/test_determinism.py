@@ -1,6 +1,6 @@
 """Same config + seed -> identical results files, for every command (wall-clock keys aside).
 
-Each command runs twice in this process (tests/test_resume.py compares two meta-training processes)."""
+Each command runs twice in this process (tests/io/test_resume.py compares two meta-training processes)."""
 import json
 
 import jax
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from lopt.checkpoint import load_tree
 from lopt.commands import baseline_sweep, evaluate, meta_train
+from lopt.io.checkpoint import load_tree
 from tests.conftest import TINY, compose
 
 SMALL = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled", "num_seeds=2",

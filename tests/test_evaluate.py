@@ -4,9 +4,9 @@ import pytest
 
 from lopt import tasks
 from lopt.commands import evaluate
-from lopt.curves import CurveSettings, training_curves
 from lopt.errors import ConfigError, UserError
 from lopt.optimizers import hand_designed
+from lopt.training.curves import CurveSettings, training_curves
 from tests.conftest import compose
 from tests.quadratic import CURVATURE, DATA, QUADRATIC
 

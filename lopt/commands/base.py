@@ -17,11 +17,11 @@ from typing import Any, Protocol, TypeVar, cast
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
-from lopt import distributed
 from lopt.config import config_groups, from_config
 from lopt.data.settings import DataSettings
-from lopt.results import pyplot, save_figure, trim_records, write_json, write_text
-from lopt.tracking import NullTracker, Tracker, TrackingSettings, wrote_wandb
+from lopt.io.results import pyplot, save_figure, trim_records, write_json, write_text
+from lopt.io.tracking import NullTracker, Tracker, TrackingSettings, wrote_wandb
+from lopt.platform import distributed
 
 T = TypeVar("T")
 

@@ -1,5 +1,5 @@
 """`lopt baseline-sweep`: tune a hand-designed optimizer over a learning-rate grid or a random
-search, every configuration x seed trained in one compiled call (`lopt.sweep`); ranked results,
+search, every configuration x seed trained in one compiled call (`lopt.training.sweep`); ranked results,
 the best configuration, a figure and a W&B table. With `suite=`, every task of the suite is tuned
 (one compiled call per task) and stored as that task's baseline (`lopt.evaluation`)."""
 import dataclasses
@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from lopt import curves, tasks
+from lopt import tasks
 from lopt.base import Task
 from lopt.commands.base import Job, Shared, prepare, settings
 from lopt.data import Dataset
@@ -26,10 +26,11 @@ from lopt.evaluation.suite import Suite
 from lopt.evaluation.suite import parse as parse_suite
 from lopt.evaluation.tuning import Tuning, tune
 from lopt.figures.sweep import figure as sweep_figure
+from lopt.io.tracking import NullTracker, Tracker
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
-from lopt.sweep import SweepSettings, compile_sweep, configuration_results, criterion_value
-from lopt.tracking import NullTracker, Tracker
+from lopt.training import curves
+from lopt.training.sweep import SweepSettings, compile_sweep, configuration_results, criterion_value
 
 TABLE_ROWS = 20  # the best configurations the console table shows
 

@@ -1,5 +1,5 @@
 """`lopt evaluate`: training curves of one optimizer, hand-designed or learned, on one task, many
-seeds at once (`lopt.curves`), optionally side by side with a tuned baseline (`compare_to`). With
+seeds at once (`lopt.training.curves`), optionally side by side with a tuned baseline (`compare_to`). With
 `suite=`, every task of the suite is trained and scored against its stored tuned baseline, the
 suite summarized with interquartile means and bootstrap intervals (`lopt.evaluation`)."""
 from collections.abc import Mapping
@@ -11,7 +11,7 @@ import numpy as np
 from omegaconf import DictConfig
 from rich.console import Console
 
-from lopt import comparison, curves, tasks
+from lopt import tasks
 from lopt.base import Task
 from lopt.commands import evaluate_suite, evaluated
 from lopt.commands.base import Shared, prepare, settings
@@ -21,6 +21,7 @@ from lopt.data import Dataset
 from lopt.errors import ConfigError
 from lopt.evaluation.suite import parse_selected
 from lopt.figures.curves import figure as curves_figure
+from lopt.training import comparison, curves
 
 __all__ = ["Components", "Settings", "build", "run"]
 

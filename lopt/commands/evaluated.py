@@ -9,16 +9,17 @@ from typing import Any, ClassVar, Protocol
 
 import jax
 
-from lopt import learned, theta_files
+from lopt import learned
 from lopt.base import LearnedOptimizer, Optimizer
 from lopt.config import check
-from lopt.curves import CurveSettings
 from lopt.errors import UserError
 from lopt.evaluation.baselines import BaselineSettings
 from lopt.evaluation.scores import check_smoothing
 from lopt.figures import optimizer_label
+from lopt.io import theta_files
 from lopt.learned.export import as_optax
 from lopt.optimizers import hand_designed
+from lopt.training.curves import CurveSettings
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from lopt import data as data_lib
-from lopt import estimators, learned, schedules, tasks, theta_files
+from lopt import estimators, learned, schedules, tasks
 from lopt.base import GradientEstimator, LearnedOptimizer, TruncationSchedule
 from lopt.commands.base import Shared, settings
 from lopt.commands.outer_loop import Timing
@@ -18,6 +18,7 @@ from lopt.errors import ConfigError
 from lopt.estimators.base import TruncatedEstimator
 from lopt.evaluation import periodic
 from lopt.evaluation.suite import parse_selected
+from lopt.io import theta_files
 from lopt.meta_trainer import MetaTrainer
 from lopt.optimizers import outer as outer_lib
 from lopt.population.settings import SELF, PopulationSettings
@@ -38,7 +39,7 @@ class Settings:
     log_every: int = 10
     checkpoint_every: int = 100
     max_nonfinite_iterations: int = 10  # stop after this many consecutive iterations with no finite task
-    resume: str | None = None  # a run directory to continue (lopt.resume)
+    resume: str | None = None  # a run directory to continue (lopt.io.resume)
     theta: str | None = None  # a meta-train run (or its final_theta/) to start from instead of a fresh init
     suite_tasks: tuple[str, ...] = ()  # with suite=: the suite's tasks meta-training trains on (empty: all)
     eval: periodic.EvalSettings = field(default_factory=periodic.EvalSettings)  # evaluation during meta-training

@@ -13,15 +13,17 @@ import jax
 from omegaconf import DictConfig
 from rich.console import Console
 
-from lopt import checkpoint, distributed, figures, learned, memory, resume
+from lopt import figures, learned
 from lopt.commands import outer_loop, population
 from lopt.commands.base import Job, prepare
 from lopt.commands.meta_components import Components, PopulationComponents, Settings, build
 from lopt.evaluation import periodic
 from lopt.figures import meta_training
+from lopt.io import checkpoint, resume
+from lopt.io.results import read_jsonl
+from lopt.io.tracking import NullTracker, Tracker
 from lopt.meta_trainer import MetaTrainState, OuterStep, metric_record
-from lopt.results import read_jsonl
-from lopt.tracking import NullTracker, Tracker
+from lopt.platform import distributed, memory
 
 __all__ = ["Components", "Settings", "Single", "build", "run"]
 
@@ -29,7 +31,7 @@ __all__ = ["Components", "Settings", "Single", "build", "run"]
 def _compile(c: Components, theta0: Any, data: Any, job: Job, console: Console) -> tuple[Any, float]:
     """The outer step compiled ahead of time for the state `c.trainer.init` will make (its shapes
     only: nothing is allocated) and `data` (placed replicated), after checking that state and step
-    fit in the devices' memory (`lopt.memory`); and the seconds it took."""
+    fit in the devices' memory (`lopt.platform.memory`); and the seconds it took."""
     trainer, mesh = c.trainer, job.mesh
     shapes = jax.eval_shape(trainer.init, jax.random.PRNGKey(c.settings.seed), theta0)
     axes = trainer.task_axes(shapes)

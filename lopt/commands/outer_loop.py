@@ -25,9 +25,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from lopt import checkpoint, resume
 from lopt.errors import UserError
-from lopt.tracking import NullTracker, Tracker
+from lopt.io import checkpoint, resume
+from lopt.io.tracking import NullTracker, Tracker
 
 
 @dataclass(frozen=True)

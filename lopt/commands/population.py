@@ -25,19 +25,21 @@ import numpy as np
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lopt import distributed, figures, resume
+from lopt import figures
 from lopt.commands import outer_loop
 from lopt.commands.base import Job
 from lopt.commands.meta_components import PopulationComponents
 from lopt.evaluation import periodic
 from lopt.figures.population import figure as population_figure
+from lopt.io import resume
+from lopt.io.results import read_jsonl
+from lopt.io.tracking import NullTracker, Tracker
 from lopt.meta_trainer import OuterStep
+from lopt.platform import distributed
 from lopt.population import pbt
 from lopt.population.engine import Engine, LocalEngine, PopulationState
 from lopt.population.member import MemberProgram, member
 from lopt.population.settings import SELF, PopulationSettings
-from lopt.results import read_jsonl
-from lopt.tracking import NullTracker, Tracker
 
 EVENT_COLUMNS = ["outer_iteration", "winner", "loser", "winner_score", "loser_score", "outer", "trunc_length",
                  "reassigned", "resampled"]

@@ -24,8 +24,8 @@ import numpy as np
 from lopt.config import check
 from lopt.data.settings import DataSettings
 from lopt.errors import ConfigError, UserError
+from lopt.io.results import write_json
 from lopt.optimizers.hand_designed import HandDesigned
-from lopt.results import write_json
 from lopt.tasks import TaskConfig
 
 BASELINE_SEEDS, EVALUATION_SEEDS = 0, 1  # folded into the run's seed: disjoint key streams

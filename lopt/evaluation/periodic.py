@@ -16,7 +16,7 @@ import numpy as np
 from jax.sharding import Mesh
 from rich.console import Console
 
-from lopt import curves, tasks
+from lopt import tasks
 from lopt.base import LearnedOptimizer
 from lopt.config import check, compose, config_groups, shipped_config, to_plain
 from lopt.data.settings import DataSettings
@@ -27,6 +27,7 @@ from lopt.evaluation.scores import check_smoothing
 from lopt.evaluation.scoring import TaskEvaluation
 from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.evaluation.suite import parse as parse_suite
+from lopt.training import curves
 
 SCORES = ("final_loss", "speedup_over_adam", "loss_ratio", "normalized_loss", "mean_loss",
           baseline_free.LOG_RELATIVE_LOSS)

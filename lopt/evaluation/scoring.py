@@ -8,12 +8,13 @@ import numpy as np
 from jax.sharding import Mesh
 from rich.console import Console
 
-from lopt import curves, tasks
+from lopt import tasks
 from lopt.base import Optimizer
 from lopt.data.settings import DataSettings
 from lopt.evaluation import aggregate, scores
 from lopt.evaluation.baselines import EVALUATION_SEEDS
 from lopt.evaluation.suite import SuiteTask
+from lopt.training import curves
 
 DEFINITIONS = {  # written into suite.json so a reader knows what each number is
     "baseline_horizon": "the baselines run horizon_mult times the task's num_steps N (VeLO: 10x)",
@@ -60,7 +61,7 @@ class SeedTraining:
                                                               self.key, self.settings, mesh, console, theta)
 
     def train(self, theta: Any = None) -> tuple[dict[str, np.ndarray], float]:
-        """The seeds' curves with `theta` (`lopt.curves`: `train/loss` [seeds, steps], `eval/...`) and
+        """The seeds' curves with `theta` (`lopt.training.curves`: `train/loss` [seeds, steps], `eval/...`) and
         the seconds they took."""
         start = time.perf_counter()
         values = {k: np.asarray(v, float) for k, v in jax.device_get(self.compiled(theta, self.dataset,

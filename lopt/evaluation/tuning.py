@@ -10,7 +10,7 @@ import numpy as np
 from jax.sharding import Mesh
 from rich.console import Console
 
-from lopt import curves, tasks
+from lopt import tasks
 from lopt.config import shipped_config
 from lopt.data.settings import DataSettings
 from lopt.errors import ConfigError, UserError, unknown_choice
@@ -19,7 +19,8 @@ from lopt.evaluation.baselines import BASELINE_SEEDS, BaselineSettings, Baseline
 from lopt.evaluation.suite import Suite, SuiteTask
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
-from lopt.sweep import SweepSettings, compile_sweep, half_decade_grid
+from lopt.training import curves
+from lopt.training.sweep import SweepSettings, compile_sweep, half_decade_grid
 
 NUM_SEEDS = 5  # seeds of a baseline made by `lopt evaluate baselines.run_missing=true` (baseline-sweep's default)
 WIDENINGS = 2  # at most this many decades are added on the side where the best learning rate sits

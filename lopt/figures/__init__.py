@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lopt.tracking import run_name
+from lopt.io.tracking import run_name
 
 # metric key -> what the axis says
 METRIC_LABELS = {

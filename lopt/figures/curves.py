@@ -5,9 +5,9 @@ from typing import Any
 
 import numpy as np
 
-from lopt import comparison
 from lopt.figures import legend_outside, metric_axis, title
-from lopt.results import pyplot
+from lopt.io.results import pyplot
+from lopt.training import comparison
 
 
 def band(ax: Any, xs: np.ndarray, per_seed: np.ndarray, color: str, label: str) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from lopt import figures
-from lopt.results import pyplot
+from lopt.io.results import pyplot
 
 SCORES = (("iqm/speedup_over_adam", "IQM speedup over tuned Adam"),
           ("iqm/loss_ratio", "IQM final-loss ratio to tuned Adam"))

@@ -4,7 +4,7 @@ learned optimizers, arXiv:2101.07367, Figure 2, left)."""
 from pathlib import Path
 from typing import Any
 
-from lopt.results import pyplot, read_jsonl
+from lopt.io.results import pyplot, read_jsonl
 
 
 def figure(run_dir: Path, size: int, score: str, title: str) -> Any:

@@ -5,7 +5,7 @@ from typing import Any
 import numpy as np
 
 from lopt.figures import log_scale_if_positive
-from lopt.results import pyplot
+from lopt.io.results import pyplot
 
 PANEL_COLUMNS = 4  # per-task curve panels per row of suite.png
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from lopt.figures import LEARNING_RATE_LABEL, legend_outside, metric_axis, metric_label, title
-from lopt.results import pyplot
-from lopt.sweep import CRITERIA
+from lopt.io.results import pyplot
+from lopt.training.sweep import CRITERIA
 
 PLOTTED_CURVES = 10  # the best configurations whose curves sweep.png shows
 

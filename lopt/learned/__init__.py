@@ -10,9 +10,9 @@ from typing import Any
 
 import jax
 
-from lopt import checkpoint, theta_files
 from lopt.config import Registry
 from lopt.errors import UserError
+from lopt.io import checkpoint, theta_files
 from lopt.learned.celo import Celo
 from lopt.learned.celo2 import Celo2
 from lopt.learned.fc_lopt import FCLOpt

@@ -14,8 +14,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from lopt import learned, theta_files
+from lopt import learned
 from lopt.errors import UserError
+from lopt.io import theta_files
 
 
 def as_optax(lopt: Any, theta: Any, num_steps: int | None = None) -> optax.GradientTransformationExtraArgs:

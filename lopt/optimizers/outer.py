@@ -6,8 +6,9 @@ from typing import Any, Protocol
 import jax
 import optax
 
-from lopt import learned, theta_files
+from lopt import learned
 from lopt.config import Registry, check
+from lopt.io import theta_files
 from lopt.learned.export import as_optax
 from lopt.optimizers.hand_designed import check_adam_moments
 

@@ -165,7 +165,13 @@ MAX_DRAWS = 1000  # draws per variant before a family whose bounds nothing meets
 
 def _cost(cfg: Any) -> float:
     """A variant's per-step cost: parameters x batch x the positions every weight is applied at
-    (a convnet's signal length, an LSTM's window; 1 for an MLP), from shapes alone."""
+    (a convnet's signal length, an LSTM's window; 1 for an MLP), from shapes alone (computed once
+    per architecture: redrawn variants repeat them)."""
+    return _architecture_cost(_architecture(cfg))
+
+
+@functools.cache
+def _architecture_cost(cfg: Any) -> float:
     params = num_params(jax.eval_shape(cfg.build().init, jax.random.PRNGKey(0)))
     positions = SEQ_LEN if isinstance(cfg, LanguageModelConfig) else (
         cfg.example_size if getattr(cfg, "model", None) == "conv1d" else 1)
@@ -258,7 +264,7 @@ class OfflineFamily:
         for _ in range(MAX_DRAWS):
             cfg = self._draw(name, dataset, model, draw)
             horizon = round(draw.log_uniform(*self.horizon))
-            if _cost(cfg) <= self.max_cost and _architecture(cfg) not in excluded:
+            if _architecture(cfg) not in excluded and _cost(cfg) <= self.max_cost:
                 return Variant(cfg, horizon)
         raise ConfigError(f"max_cost={self.max_cost:g} is invalid for this family: no {model} on {dataset} of "
                           f"{MAX_DRAWS} draws costs at most that (parameters x batch x positions) outside suite "

@@ -8,7 +8,7 @@ from rich.console import Console
 
 from lopt.commands import base, evaluate
 from lopt.errors import ConfigError, UserError
-from lopt.results import pyplot
+from lopt.io.results import pyplot
 from lopt_cli.job import Job
 from tests.conftest import compose
 

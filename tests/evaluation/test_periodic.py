@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from lopt import checkpoint, curves, learned
+from lopt import learned
 from lopt.commands import evaluate, meta_train
 from lopt.errors import UserError
 from lopt.evaluation import periodic
 from lopt.evaluation.suite import parse as parse_suite
+from lopt.io import checkpoint
+from lopt.training import curves
 from tests.conftest import CHEAP, compose
 
 EVAL = ["eval.every=2", "eval.suite=smoke", "eval.tasks=[wine_mlp]", "eval.num_steps=20", "eval.num_seeds=2",

@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lopt import comparison, figures
+from lopt import figures
 from lopt.commands import evaluated
 from lopt.figures import curves as curves_png
 from lopt.figures import sweep as sweep_png
+from lopt.io.results import pyplot
+from lopt.io.tracking import run_name
 from lopt.optimizers.hand_designed import Adam
-from lopt.results import pyplot
-from lopt.tracking import run_name
+from lopt.training import comparison
 
 XS = [0, 5, 10]
 

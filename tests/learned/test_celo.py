@@ -7,9 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt import checkpoint, learned, theta_files
+from lopt import learned
 from lopt.config import from_config
 from lopt.errors import ConfigError, UserError
+from lopt.io import checkpoint, theta_files
 from lopt.learned import Celo
 from lopt.schedules import NEVER
 from tests.conftest import TINY, compose_meta_train

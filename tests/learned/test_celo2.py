@@ -7,8 +7,8 @@ import numpy as np
 import optax
 import pytest
 
-from lopt import checkpoint
 from lopt.errors import ConfigError
+from lopt.io import checkpoint
 from lopt.learned import REGISTRY, Celo2, build
 from tests.conftest import TINY, compose_meta_train
 from tests.learned.lopt_checks import (

@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lopt import learned
-from lopt.checkpoint import save_tree
+from lopt.io.checkpoint import save_tree
 from tests.conftest import compose
 
 ALL = ["meta-train", "evaluate", "baseline-sweep"]

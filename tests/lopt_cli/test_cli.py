@@ -52,7 +52,7 @@ def test_meta_train_writes_a_complete_run_directory(meta_run):
     # the checkpoint restores to the live state's structure
     import jax
 
-    from lopt.checkpoint import load_tree
+    from lopt.io.checkpoint import load_tree
     from lopt.learned import SmallFCLOpt
     theta = load_tree(run / "final_theta", SmallFCLOpt().init_theta(jax.random.PRNGKey(0)))
     assert theta["nn"]["w0"].shape == (39, 4)
@@ -209,7 +209,7 @@ def test_library_chatter_stays_off_the_terminal(tmp_path):
 def test_baseline_sweep_says_which_configured_hyperparameters_it_sweeps_over():
     from lopt.commands.baseline_sweep import overridden_by_sweep
     from lopt.optimizers.hand_designed import Adam, NAdamW
-    from lopt.sweep import SweepSettings
+    from lopt.training.sweep import SweepSettings
 
     grid = SweepSettings(lrs=(1e-3, 1e-2))
     assert overridden_by_sweep(Adam(lr=0.01), ["lr"], grid) == (

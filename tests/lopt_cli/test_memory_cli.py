@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from lopt import memory
+from lopt.platform import memory
 from tests.conftest import TINY
 
 # 100000 tasks of the digits MLP need about 35 GB (learnable_adam; 44 GB with small_fc_lopt), more than

@@ -6,9 +6,10 @@ import numpy as np
 import optax
 import pytest
 
-from lopt import checkpoint, learned
+from lopt import learned
 from lopt.commands import meta_train
 from lopt.errors import ConfigError, UserError
+from lopt.io import checkpoint
 from lopt.learned.export import as_optax
 from lopt.meta_trainer import metric_record
 from lopt.optimizers import outer

@@ -2,8 +2,8 @@
 from pathlib import Path
 from typing import Any
 
-from lopt.checkpoint import Checkpointer
 from lopt.commands import meta_train, population
+from lopt.io.checkpoint import Checkpointer
 from tests.conftest import compose
 
 

@@ -140,8 +140,8 @@ def test_both_evaluations_score_a_theta_the_same(normalized):
     final loss, mean loss and log relative loss for the same theta and seeds."""
     from rich.console import Console
 
-    from lopt import distributed
     from lopt.evaluation import periodic
+    from lopt.platform import distributed
 
     run_dir, store = normalized
     c = meta_train.build(compose("meta_train", *run_args(store), "population.score=normalized_loss"))

@@ -11,9 +11,10 @@ import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lopt import checkpoint, learned, pretrained, theta_files
+from lopt import learned, pretrained
 from lopt.commands import evaluate
 from lopt.errors import UserError
+from lopt.io import checkpoint, theta_files
 from lopt.learned.export import as_optax, optimizer
 from lopt_cli.job import _help_pretrained
 from tests.conftest import compose

@@ -118,8 +118,13 @@ def _offline(**overrides):
     return family.sample(family.parse(node, "family.offline_family"), "offline_family", periodic.suite_task_configs)
 
 
-def test_offline_variants_cover_every_dataset_and_model_within_their_bounds():
-    variants = _offline(num_variants=48)
+@pytest.fixture(scope="module")
+def offline_variants():
+    return _offline(num_variants=48)
+
+
+def test_offline_variants_cover_every_dataset_and_model_within_their_bounds(offline_variants):
+    variants = offline_variants
     configs = [v.config for v in variants]
     assert {c.dataset for c in configs} == set(family.FITS)
     kinds = {(c.dataset, getattr(c, "model", type(c).__name__)) for c in configs}
@@ -130,7 +135,7 @@ def test_offline_variants_cover_every_dataset_and_model_within_their_bounds():
     assert min(v.horizon for v in variants) < 150 and max(v.horizon for v in variants) > 1000  # log-uniform spread
     heldout = {family._architecture(c) for c in periodic.suite_task_configs("offline_heldout")}
     assert not heldout & {family._architecture(c) for c in configs}
-    assert variants == _offline(num_variants=48)  # the seed fixes the sample
+    assert variants[:8] == _offline(num_variants=8)  # the seed fixes the sample: variant i depends on i alone
     for c in configs[:8]:  # every kind builds with its data's shapes: the loss is finite at init
         task = c.build()
         params = task.init(jax.random.PRNGKey(0))

@@ -9,10 +9,10 @@ import pytest
 
 from lopt import tasks
 from lopt.commands import evaluate, meta_train
-from lopt.curves import training_curves
 from lopt.errors import ConfigError
 from lopt.meta_trainer import metric_record
 from lopt.tasks.models import ConvNet
+from lopt.training.curves import training_curves
 from tests.conftest import CHEAP, compose, compose_meta_train
 
 TASKS = sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "task").glob("*.yaml"))

@@ -3,8 +3,9 @@ import itertools
 import jax
 import pytest
 
-from lopt import step_cost, tasks
+from lopt import tasks
 from lopt.optimizers.hand_designed import SGD, Adam
+from lopt.training import step_cost
 
 TASK = tasks.build({"name": "quadratic", "kind": "quadratic", "dim": 6})
 

@@ -5,9 +5,9 @@ import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lopt import tracking
 from lopt.commands import base
-from lopt.tracking import Tracker
+from lopt.io import tracking
+from lopt.io.tracking import Tracker
 
 
 def _tracker(tmp_path, mode):

@@ -1,8 +1,8 @@
 import jax
 import numpy as np
 
-from lopt import compile_options
 from lopt.commands import meta_train
+from lopt.platform import compile_options
 from tests.conftest import CHEAP, compose_meta_train
 
 

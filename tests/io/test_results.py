@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from lopt.results import pyplot, read_jsonl, save_figure, trim_records, write_json, write_text
+from lopt.io.results import pyplot, read_jsonl, save_figure, trim_records, write_json, write_text
 
 
 @pytest.fixture

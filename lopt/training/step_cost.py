@@ -15,10 +15,11 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from lopt import curves, memory
 from lopt.base import Optimizer, PRNGKey, Task
 from lopt.config import check
 from lopt.data import Dataset
+from lopt.platform import memory
+from lopt.training import curves
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class StepCost:
     param_bytes: int  # the network's parameters
     state_bytes: int  # the optimizer's state for them (momentum, second moments, ...)
     program_bytes: int | None  # what the compiled steps hold at once: arguments, outputs and temporaries
-    #                            (`lopt.memory.Footprint`; None where the backend does not report it)
+    #                            (`lopt.platform.memory.Footprint`; None where the backend does not report it)
     compile_s: float
 
     def to_json(self) -> dict[str, Any]:

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt.checkpoint import Checkpointer
 from lopt.commands import meta_train
 from lopt.errors import UserError
+from lopt.io.checkpoint import Checkpointer
 from lopt.meta_trainer import MetaTrainState
 
 

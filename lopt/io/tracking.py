@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lopt.config import check
-from lopt.results import write_text
+from lopt.io.results import write_text
 
 MODES = ("auto", "offline", "online", "disabled")
 

@@ -3,11 +3,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt import sweep, tasks
+from lopt import tasks
 from lopt.commands import baseline_sweep
-from lopt.curves import CurveSettings, training_curves
 from lopt.errors import ConfigError
 from lopt.optimizers import hand_designed
+from lopt.training import sweep
+from lopt.training.curves import CurveSettings, training_curves
 from tests.conftest import compose
 from tests.quadratic import DATA, QUADRATIC
 

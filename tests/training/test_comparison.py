@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from lopt import comparison
 from lopt.errors import ConfigError
+from lopt.training import comparison
 
 XS = [0, 5, 10]
 

@@ -14,11 +14,11 @@ import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from lopt import resume
-from lopt.checkpoint import Checkpointer, load_tree
 from lopt.commands import meta_train
 from lopt.errors import UserError
-from lopt.results import trim_records
+from lopt.io import resume
+from lopt.io.checkpoint import Checkpointer, load_tree
+from lopt.io.results import trim_records
 from tests.conftest import CHEAP, TINY, compose_meta_train
 
 RUN = [*CHEAP, "outer_iterations=12", "checkpoint_every=1"]  # a checkpoint every iteration: time to kill
@@ -148,7 +148,7 @@ def test_all_tasks_nonfinite_stops_with_a_usable_checkpoint(tmp_path):
 def test_a_resumed_run_continues_its_wandb_run(monkeypatch, tmp_path):
     import wandb
 
-    from lopt.tracking import Tracker
+    from lopt.io.tracking import Tracker
 
     calls = []
     monkeypatch.setattr(wandb, "init", lambda **kwargs: calls.append(kwargs))

@@ -2,7 +2,7 @@
 
 Every configuration and seed trains in one compiled call: the swept hyperparameters are traced
 values (`vmap` over configurations, or `lax.map` in chunks of `batch_size` when memory is short),
-the seeds a second `vmap`, each training the `lopt.curves` curves. Configurations come from a
+the seeds a second `vmap`, each training the `lopt.training.curves` curves. Configurations come from a
 learning-rate grid or from the optimizer's random-search space (Metz et al. 2022, Practical tradeoffs
 between memory, compute, and performance in learned optimizers, arXiv:2203.11860, App. F). A
 configuration whose loss went non-finite on a seed is marked diverged; its statistics use only its
@@ -18,11 +18,12 @@ import numpy as np
 from jax.sharding import Mesh
 from rich.console import Console
 
-from lopt import curves, distributed, memory
 from lopt import data as data_lib
 from lopt.base import PRNGKey, Task
 from lopt.config import check
 from lopt.optimizers.hand_designed import HandDesigned
+from lopt.platform import distributed, memory
+from lopt.training import curves
 
 CRITERIA = {  # name -> curve whose value (at the end, or averaged over training) ranks configurations
     "final_train_loss": ("eval/train/loss", "final"),
@@ -80,7 +81,7 @@ def sweep_curves(task: Task, optimizer: HandDesigned, hparams: Mapping[str, jax.
     holds the swept hyperparameters (arrays over configurations, traced); the rest are as
     configured. All configurations use the same seeds (initializations and batches), so they
     differ only by their hyperparameters. `batch_size` configurations train at once, split over
-    the devices of `mesh` (lopt.distributed). Learning-rate schedules span `schedule_steps`
+    the devices of `mesh` (lopt.platform.distributed). Learning-rate schedules span `schedule_steps`
     (default: the whole run) and hold their last value after it."""
     keys = curves.seed_keys(key, s)
 
@@ -96,7 +97,7 @@ def compile_sweep(task: Task, task_name: str, optimizer: HandDesigned, args: tup
                   schedule_steps: int | None = None) -> tuple[Any, float]:
     """`sweep_curves` of the configurations in `args` (hyperparameters, data, key) compiled ahead of
     time, after checking that the configurations trained at once (all, or `sweep.batch_size`) fit
-    in the devices' memory (`lopt.memory`); and the seconds it took. Call it as `compiled(*args)`."""
+    in the devices' memory (`lopt.platform.memory`); and the seconds it took. Call it as `compiled(*args)`."""
     count = len(next(iter(args[0].values())))
     at_once = min(sweep.batch_size or count, count)
     subject = (f"Training {count} configurations x {s.num_seeds} seeds "

@@ -1,4 +1,4 @@
-"""lopt.memory: the estimate of a compiled program's memory, and the refusal of one that cannot fit
+"""lopt.platform.memory: the estimate of a compiled program's memory, and the refusal of one that cannot fit
 (with the largest count that does)."""
 import io
 import re
@@ -7,10 +7,10 @@ import jax
 import pytest
 from rich.console import Console
 
-from lopt import distributed, memory
 from lopt.commands import meta_train
 from lopt.commands.base import prepare
 from lopt.errors import UserError
+from lopt.platform import distributed, memory
 from tests.conftest import CHEAP, compose_meta_train
 
 MB = 10**6

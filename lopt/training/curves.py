@@ -15,9 +15,9 @@ from jax.sharding import Mesh
 from rich.console import Console
 
 from lopt import data as data_lib
-from lopt import distributed, memory
 from lopt.base import Optimizer, OptState, Params, PRNGKey, Task, Theta
 from lopt.config import check
+from lopt.platform import distributed, memory
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,14 @@ def seed_keys(key: PRNGKey, s: CurveSettings) -> jax.Array:
 def training_curves(task: Task, optimizer: Optimizer, theta: Theta, data: data_lib.Dataset | None, key: PRNGKey,
                     s: CurveSettings, mesh: Mesh | None = None) -> dict[str, jax.Array]:
     """`seed_curves` of `num_seeds` seeds, trained at once: leaves [num_seeds, ...]; the seeds are
-    split over the devices of `mesh` (lopt.distributed)."""
+    split over the devices of `mesh` (lopt.platform.distributed)."""
     return distributed.map_sharded(lambda k: seed_curves(task, optimizer, theta, data, k, s), seed_keys(key, s), mesh)
 
 
 def compile_curves(task: Task, task_name: str, optimizer: Optimizer, data: data_lib.Dataset | None, key: PRNGKey,
                    s: CurveSettings, mesh: Mesh, console: Console, theta: Theta = None) -> tuple[Any, float]:
     """`training_curves` of every seed compiled ahead of time, after checking that it fits in the
-    devices' memory (`lopt.memory`); and the seconds it took. Call it as `compiled(theta, data, key)`:
+    devices' memory (`lopt.platform.memory`); and the seconds it took. Call it as `compiled(theta, data, key)`:
     `theta` (None for an optimizer without one) is an argument, so one program trains any theta of
     the shapes of the one given here."""
     sizing = memory.Sizing("num_seeds", s.num_seeds, f"{s.num_seeds} seeds x {s.num_steps} steps of {task_name}",

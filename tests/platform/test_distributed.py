@@ -18,11 +18,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lopt import distributed
 from lopt.config import from_config
 from lopt.errors import ConfigError
+from lopt.platform import distributed
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOL = 1e-5  # max |4-device - 1-device|, relative to the values' scale (measured: < 1e-7; see README)
 META_TRAIN = ["task=quadratic", "num_tasks=4", "estimator.trunc_length=3", "schedule.length=7",
               "tracking.mode=disabled"]
@@ -56,9 +56,9 @@ def _curves(mesh):
     """Evaluate (3 seeds: padded to 4) and sweep (5 configurations in chunks of 4: padded to 8)
     curves on the quadratic task; the evaluation's flops per device, and the most configurations
     whose parameters ([configurations, 3 seeds, 16]) one device holds in the compiled sweep."""
-    from lopt import curves, sweep
     from lopt.optimizers import hand_designed
     from lopt.tasks import build, parse
+    from lopt.training import curves, sweep
 
     task = build(parse({"name": "quadratic", "kind": "quadratic"}))
     s = curves.CurveSettings(num_seeds=3, num_steps=6, eval_every=3, eval_batches=2, last_eval_batches=2)
@@ -109,7 +109,7 @@ def _spawn(devices: int, call: str) -> subprocess.Popen:
     # the test process's XLA flags kept: conftest.py's compile-time flags more than halve the children's time
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}"
     env = {**os.environ, "XLA_FLAGS": flags, "PYTHONPATH": os.pathsep.join(sys.path)}
-    code = f"import json, tests.test_distributed as t; print('RESULT', json.dumps(t.{call}))"
+    code = f"import json, tests.platform.test_distributed as t; print('RESULT', json.dumps(t.{call}))"
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

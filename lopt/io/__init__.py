@@ -1,0 +1,1 @@
+"""What a run reads and writes: checkpoints, resuming, theta files, result files, tracking."""

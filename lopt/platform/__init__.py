@@ -1,0 +1,1 @@
+"""The machine a run uses: devices and processes, XLA compile options, memory."""
