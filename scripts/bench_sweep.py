@@ -30,7 +30,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from lopt import commands
+from lopt import commands, tasks
 from lopt.training import curves, sweep
 
 
@@ -55,7 +55,7 @@ def bench(task: str, optimizer: str, num_samples: int | None, num_seeds: int, nu
     hparams = {k: jnp.asarray(v, jnp.float32) for k, v in s.sweep.configurations(c.optimizer, s.seed).items()}
     count = len(hparams["lr"])
     per_config = [{k: v[i] for k, v in hparams.items()} for i in range(count)]
-    dataset, key = c.shared.data.load(c.task_config, s.seed), jax.random.PRNGKey(s.seed)
+    dataset, key = tasks.load_data(c.task_config, c.shared.data, s.seed), jax.random.PRNGKey(s.seed)
 
     vectorized = jax.jit(sweep.sweep_curves, static_argnums=(0, 1, 5, 6))
     one = jax.jit(lambda hp, data, k: curves.training_curves(

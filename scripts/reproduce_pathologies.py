@@ -45,7 +45,7 @@ import optax
 from lopt import figures, learned, tasks
 from lopt.commands import meta_train
 from lopt.io.results import pyplot, read_jsonl, save_figure
-from lopt.training.sweep import criterion_value
+from lopt.training.sweep import Configuration
 from lopt_cli.reproduction import Verdict, compose_config, finish, run_lopt
 
 SCRIPT = "reproduce_pathologies"
@@ -182,7 +182,8 @@ def truncation_bias(scale: Scale, out: Path, overrides: list[str]) -> dict[str, 
         f"sweep.lrs=[{','.join(f'{x:.6g}' for x in scale.grid)}]", "sweep.criterion=mean_train_loss",
         f"eval_every={max(1, scale.length // 20)}", *overrides])[0]}
     sweep = json.loads((out / "fig4" / "sweep" / "sweep.json").read_text())
-    grid = sorted((c["hyperparameters"]["lr"], criterion_value(c, "mean_train_loss")) for c in sweep["configurations"])
+    configurations = [Configuration.from_json(c) for c in sweep["configurations"]]
+    grid = sorted((c.hyperparameters["lr"], c.value("mean_train_loss")) for c in configurations)
     best_lr = min(grid, key=lambda x: x[1])[0]
     runs = {}
     for n in scale.truncations:

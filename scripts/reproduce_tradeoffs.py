@@ -247,8 +247,8 @@ def costs(scale: Scale, suite: Suite, runs: dict[str, Any], overrides: list[str]
         optimizers |= {name: hand_designed.OptaxOptimizer(as_optax(lopt, thetas[name], entry.num_steps))
                        for name, lopt in lopts.items()}
         print(f"\ntiming one training step of {len(optimizers)} optimizers on {entry.name}...", flush=True)
-        measured = step_cost.measure(tasks.build(entry.config), optimizers, shared.data.load(entry.config, 0),
-                                     scale.cost_steps, scale.cost_rounds)
+        data = tasks.load_data(entry.config, shared.data, 0)
+        measured = step_cost.measure(tasks.build(entry.config), optimizers, data, scale.cost_steps, scale.cost_rounds)
         overhead = step_cost.overhead(measured, "sgd")
         result[entry.name] = {name: {**c.to_json(), "over_sgd": overhead[name]} for name, c in measured.items()}
     return result

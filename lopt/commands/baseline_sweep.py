@@ -30,7 +30,7 @@ from lopt.io.tracking import NullTracker, Tracker
 from lopt.optimizers import hand_designed
 from lopt.optimizers.hand_designed import HandDesigned
 from lopt.training import curves
-from lopt.training.sweep import SweepSettings, compile_sweep, configuration_results, criterion_value
+from lopt.training.sweep import Configuration, Stat, SweepSettings, compile_sweep, configuration_results
 
 TABLE_ROWS = 20  # the best configurations the console table shows
 
@@ -83,11 +83,11 @@ def build(cfg: Mapping[str, Any]) -> Components | SuiteComponents:
     return Components(s, shared, optimizer, name, task_config, tasks.build(task_config))
 
 
-def _fmt(stat: dict[str, Any]) -> str:
-    return "-" if stat["mean"] is None else f"{stat['mean']:.3f}±{stat['std']:.3f}"
+def _fmt(stat: Stat) -> str:
+    return "-" if stat.mean is None else f"{stat.mean:.3f}±{stat.std:.3f}"
 
 
-def _table(results: list[dict[str, Any]], swept: list[str], criterion: str) -> Table:
+def _table(results: list[Configuration], swept: list[str], criterion: str) -> Table:
     shown = results[:TABLE_ROWS]
     more = f" (best {len(shown)} of {len(results)})" if len(shown) < len(results) else ""
     table = Table(title=f"configurations by {criterion}{more}")
@@ -95,25 +95,25 @@ def _table(results: list[dict[str, Any]], swept: list[str], criterion: str) -> T
     for col in ("final train", "mean train", "final test", "diverged"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in shown:
-        m = r["metrics"]
-        table.add_row(" ".join(f"{k}={r['hyperparameters'][k]:.3g}" for k in swept), _fmt(m["final/eval/train/loss"]),
-                      _fmt(m["mean/eval/train/loss"]), _fmt(m["final/eval/test/loss"]), str(r["diverged_seeds"]))
+        m = r.metrics
+        table.add_row(" ".join(f"{k}={r.hyperparameters[k]:.3g}" for k in swept), _fmt(m["final/eval/train/loss"]),
+                      _fmt(m["mean/eval/train/loss"]), _fmt(m["final/eval/test/loss"]), str(r.diverged_seeds))
     return table
 
 
-def _log(tracker: Tracker | NullTracker, results: list[dict[str, Any]], swept: list[str], criterion: str) -> None:
+def _log(tracker: Tracker | NullTracker, results: list[Configuration], swept: list[str], criterion: str) -> None:
     """One record per configuration (in rank order) and the W&B table of all configurations."""
-    metric_names = sorted(results[0]["metrics"])
+    metric_names = sorted(results[0].metrics)
     rows = []
     for rank, r in enumerate(results):
-        values = {**{k: r["hyperparameters"][k] for k in swept}, "diverged_seeds": r["diverged_seeds"],
-                  **{k: r["metrics"][k]["mean"] for k in metric_names}}
+        values = {**{k: r.hyperparameters[k] for k in swept}, "diverged_seeds": r.diverged_seeds,
+                  **{k: r.metrics[k].mean for k in metric_names}}
         tracker.log({"rank": rank, **values}, step=rank)
         rows.append([rank, *values.values()])
     tracker.table("configurations", ["rank", *swept, "diverged_seeds", *metric_names], rows)
     best = results[0]
-    tracker.summary({**{f"best/{k}": best["hyperparameters"][k] for k in swept},
-                     f"best/{criterion}": criterion_value(best, criterion)})
+    tracker.summary({**{f"best/{k}": best.hyperparameters[k] for k in swept},
+                     f"best/{criterion}": best.value(criterion)})
 
 
 def overridden_by_sweep(optimizer: HandDesigned, swept: list[str], sweep: SweepSettings) -> str | None:
@@ -194,22 +194,21 @@ def run(cfg: DictConfig, run_dir: Path, console: Console,
     with console.status(f"training {count} configurations x {s.num_seeds} seeds x {s.num_steps} steps"):
         values = compiled(*args)
         values = {k: np.asarray(v) for k, v in jax.device_get(values).items()}
-    results = sorted(configuration_results(hparams, values), key=lambda r: criterion_value(r, criterion))
+    results = sorted(configuration_results(hparams, values), key=lambda r: r.value(criterion))
     xs = s.eval_steps
     header = {"task": c.task_config.name, "optimizer": name, "criterion": criterion,
               "search": "grid" if s.sweep.num_samples is None else "random", "swept": swept,
               "num_seeds": s.num_seeds, "num_steps": s.num_steps, "eval/xs": xs,
               "optimizer_config": {"name": name, **vars(c.optimizer)}}
-    job.write_json("sweep.json", {**header, "configurations": results})
+    job.write_json("sweep.json", {**header, "configurations": [r.to_json() for r in results]})
     best = results[0]
-    job.write_json("best.json", {**header, "configuration": best})
+    job.write_json("best.json", {**header, "configuration": best.to_json()})
     job.save_figure(sweep_figure(results, header, job.dir), "sweep.png")
     console.print(_table(results, swept, criterion))
     with job.tracker("baseline-sweep") as tracker:
         _log(tracker, results, swept, criterion)
     return {"task": c.task_config.name, "optimizer": name, "configurations": count, "num_seeds": s.num_seeds,
             "compile_s": compile_s,
-            **{f"best_{k}": best["hyperparameters"][k] for k in swept},
-            f"best_{criterion}": criterion_value(best, criterion),
-            "diverged_configurations": sum(r["diverged"] for r in results), "run_dir": str(job.dir),
+            **{f"best_{k}": best.hyperparameters[k] for k in swept}, f"best_{criterion}": best.value(criterion),
+            "diverged_configurations": sum(r.diverged for r in results), "run_dir": str(job.dir),
             **job.wrote("config.yaml, sweep.json, best.json, sweep.png")}

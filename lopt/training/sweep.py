@@ -11,7 +11,7 @@ finite seeds, and it ranks after every converged configuration.
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -114,33 +114,65 @@ def compile_sweep(task: Task, task_name: str, optimizer: HandDesigned, args: tup
         lambda fp: fp.arguments + fp.outputs)  # the results of all configurations stay
 
 
-def _stat(values: np.ndarray) -> dict[str, Any]:
-    finite = values[np.isfinite(values)]
-    if not finite.size:
-        return {"mean": None, "std": None}
-    return {"mean": float(finite.mean()), "std": float(finite.std())}
+class Stat(NamedTuple):
+    """A metric over a configuration's finite seeds: mean and standard deviation (None when every
+    seed diverged)."""
+
+    mean: float | None
+    std: float | None
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> "Stat":
+        finite = values[np.isfinite(values)]
+        return cls(float(finite.mean()), float(finite.std())) if finite.size else cls(None, None)
 
 
-def configuration_results(hparams: list[dict[str, float]], curves: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-    """Per configuration (its full hyperparameters): mean/std over seeds of final and average
-    losses, the curves, and how many seeds diverged."""
+@dataclass(frozen=True)
+class Configuration:
+    """One swept configuration's result: its full hyperparameters, how many seeds diverged, each
+    metric's `Stat` over seeds (`final/<curve>`: at the last evaluation, `mean/<curve>`: averaged
+    over training) and the curves, [seeds, evaluations] each (non-finite values as NaN). As
+    sweep.json and best.json hold it: `to_json`, `from_json`."""
+
+    hyperparameters: dict[str, float]
+    diverged_seeds: int
+    metrics: dict[str, Stat]
+    curves: dict[str, list]
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_seeds > 0
+
+    def value(self, criterion: str) -> float:
+        """The value that ranks configurations by `criterion` (one of CRITERIA), lower first;
+        infinite for a configuration with a diverged seed."""
+        name, how = CRITERIA[criterion]
+        value = self.metrics[f"{how}/{name}"].mean
+        return math.inf if value is None or self.diverged else value
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hyperparameters": self.hyperparameters, "diverged_seeds": self.diverged_seeds,
+                "diverged": self.diverged, "metrics": {k: v._asdict() for k, v in self.metrics.items()},
+                "curves": self.curves}
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> "Configuration":
+        return cls(dict(doc["hyperparameters"]), int(doc["diverged_seeds"]),
+                   {k: Stat(**v) for k, v in doc["metrics"].items()}, dict(doc["curves"]))
+
+
+def configuration_results(hparams: list[dict[str, float]], curves: dict[str, np.ndarray]) -> list[Configuration]:
+    """Per configuration (its full hyperparameters): the statistics over seeds of the final and
+    average value of every evaluated curve, the curves, and how many seeds diverged."""
     results = []
     for i, hp in enumerate(hparams):
         c = {name: v[i] for name, v in curves.items()}  # [seeds, ...]
         metrics = {}
         for name, v in c.items():
             if name.startswith("eval/"):
-                metrics[f"final/{name}"] = _stat(v[:, -1])
-                metrics[f"mean/{name}"] = _stat(v.mean(axis=1))
-        diverged = int((~np.isfinite(c["train/loss"])).any(axis=1).sum())
-        results.append({
-            "hyperparameters": hp, "diverged_seeds": diverged, "diverged": diverged > 0, "metrics": metrics,
-            "curves": {name: np.where(np.isfinite(v), v, np.nan).tolist() for name, v in c.items()},
-        })
+                metrics[f"final/{name}"] = Stat.of(v[:, -1])
+                metrics[f"mean/{name}"] = Stat.of(v.mean(axis=1))
+        results.append(Configuration(
+            hp, int((~np.isfinite(c["train/loss"])).any(axis=1).sum()), metrics,
+            {name: np.where(np.isfinite(v), v, np.nan).tolist() for name, v in c.items()}))
     return results
-
-
-def criterion_value(result: dict[str, Any], criterion: str) -> float:
-    name, how = CRITERIA[criterion]
-    value = result["metrics"][f"{how}/{name}"]["mean"]
-    return math.inf if value is None or result["diverged"] else value

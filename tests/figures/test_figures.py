@@ -15,6 +15,7 @@ from lopt.io.results import pyplot
 from lopt.io.tracking import run_name
 from lopt.optimizers.hand_designed import Adam
 from lopt.training import comparison
+from lopt.training.sweep import Configuration, Stat
 
 XS = [0, 5, 10]
 
@@ -36,11 +37,10 @@ def _curves(start, end, seeds=2):
 def _config(lr, start, end):
     c = _curves(start, end)
     final, mean = float(np.mean([v[-1] for v in c])), float(np.mean(c))
-    return {"hyperparameters": {"lr": lr, "b1": 0.9}, "diverged": False, "diverged_seeds": 0,
-            "curves": {"eval/train/loss": c, "eval/test/loss": c},
-            "metrics": {"final/eval/train/loss": {"mean": final, "std": 0.0},
-                        "mean/eval/train/loss": {"mean": mean, "std": 0.0},
-                        "final/eval/test/loss": {"mean": final, "std": 0.0}}}
+    return Configuration({"lr": lr, "b1": 0.9}, 0, {"final/eval/train/loss": Stat(final, 0.0),
+                                                    "mean/eval/train/loss": Stat(mean, 0.0),
+                                                    "final/eval/test/loss": Stat(final, 0.0)},
+                         {"eval/train/loss": c, "eval/test/loss": c})
 
 
 HEADER = {"task": "digits_mlp", "optimizer": "adam", "criterion": "mean_train_loss", "search": "grid",
@@ -67,7 +67,7 @@ def test_run_name_keeps_a_multirun_jobs_sweep():
 
 def test_evaluate_figure(tmp_path):
     sweep_best = tmp_path / "best.json"
-    sweep_best.write_text(json.dumps({**HEADER, "configuration": RESULTS[0]}))
+    sweep_best.write_text(json.dumps({**HEADER, "configuration": RESULTS[0].to_json()}))
     baseline = comparison.load_baseline(sweep_best, "digits_mlp", XS)
     c = _curves(2.3, 1.0)
     result = {"task": "digits_mlp", "optimizer": "adam", "learned": False, "checkpoint": None, "eval/xs": XS,
@@ -99,7 +99,7 @@ def test_sweep_figure_marks_the_best_configuration(tmp_path):
     assert any(t.startswith("best: lr=0.03") for t in _texts(fig))
     (star,) = [line for line in lr_ax.get_lines() if line.get_marker() == "*"]
     assert star.get_xdata()[0] == pytest.approx(3e-2)
-    assert star.get_ydata()[0] == pytest.approx(RESULTS[0]["metrics"]["mean/eval/train/loss"]["mean"])
+    assert star.get_ydata()[0] == pytest.approx(RESULTS[0].metrics["mean/eval/train/loss"].mean)
     assert any("std over 2 seeds" in t for t in _texts(fig))
     pyplot().close(fig)
 
@@ -122,7 +122,7 @@ def test_tutorial_figures(tmp_path, monkeypatch):
     records[3]["outer/loss"] = None  # a non-finite loss (null in JSON)
     (meta / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     rt._plot_meta_training(meta, tmp_path / "meta_training.png", "digits_mlp", tmp_path, "small_fc_lopt")
-    sweep = {**HEADER, "configurations": RESULTS}
+    sweep = {**HEADER, "configurations": [r.to_json() for r in RESULTS]}  # sweep.json
     c = _curves(2.3, 0.5)
     curves = {"eval/xs": XS, "curves": {"eval/train/loss": {"mean": list(np.mean(c, 0)), "std": list(np.std(c, 0)),
                                                              "per_seed": c}}}

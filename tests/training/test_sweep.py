@@ -1,3 +1,5 @@
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,11 +66,18 @@ def test_diverged_configurations_are_flagged_and_ranked_last():
                                                jax.random.PRNGKey(0), SETTINGS))
     results = sweep.configuration_results([{"lr": lr} for lr in lrs], {k: np.asarray(v) for k, v in curves.items()})
     ok, bad = results
-    assert not ok["diverged"] and bad["diverged"] and bad["diverged_seeds"] == 2
-    assert bad["metrics"]["final/eval/train/loss"] == {"mean": None, "std": None}
-    assert np.isfinite(ok["metrics"]["final/eval/train/loss"]["mean"])
-    ranked = sorted(results, key=lambda r: sweep.criterion_value(r, "final_train_loss"))
-    assert [r["hyperparameters"]["lr"] for r in ranked] == [0.1, 1e4]
+    assert not ok.diverged and bad.diverged and bad.diverged_seeds == 2
+    assert bad.metrics["final/eval/train/loss"] == sweep.Stat(None, None)
+    assert np.isfinite(ok.metrics["final/eval/train/loss"].mean)
+    ranked = sorted(results, key=lambda r: r.value("final_train_loss"))
+    assert [r.hyperparameters["lr"] for r in ranked] == [0.1, 1e4] and bad.value("final_train_loss") == np.inf
+    for r in results:  # as sweep.json holds it: JSON with the keys it always had, read back whole
+        doc = json.loads(json.dumps(r.to_json()))
+        assert set(doc) == {"hyperparameters", "diverged_seeds", "diverged", "metrics", "curves"}
+        assert doc["metrics"]["final/eval/train/loss"].keys() == {"mean", "std"} and doc["diverged"] == r.diverged
+        again = sweep.Configuration.from_json(doc)
+        assert (again.hyperparameters, again.diverged_seeds, again.metrics) == (r.hyperparameters, r.diverged_seeds,
+                                                                                 r.metrics)
 
 
 def test_half_decade_grid():
