@@ -66,6 +66,7 @@ def adam_steps_per_s(trainer: MetaTrainer, data, num_tasks: int, trunc: int, rep
     """Inner steps/s of optax Adam training `num_tasks` vmapped tasks (of the first task variant,
     on its dataset `data[0]`) for one truncation."""
     unroll = trainer.unrolls[0]
+    assert isinstance(unroll, TruncatedUnroll)  # the unroll every meta-train run builds
     adam_unroll = TruncatedUnroll(unroll.task, Adam(1e-3).build(unroll.schedule.max_length), unroll.schedule)
     run = jax.jit(lambda s: adam_unroll.run(None, s, data[0], trunc, jnp.zeros((), jnp.int32),
                                             theta_batched=False), donate_argnums=0)

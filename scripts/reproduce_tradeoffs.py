@@ -160,14 +160,14 @@ def meta_train(scale: Scale, suite: Suite, out: Path, overrides: list[str]) -> d
     (Practical tradeoffs, App. D.2, shows the best of several seeds), whose trajectory is the
     configuration's."""
     first = suite.tasks[0].name
-    jobs = [(t.name, arch, None) for t in suite.tasks for arch in scale.lopts]
+    jobs: list[tuple[str, str, int | None]] = [(t.name, arch, None) for t in suite.tasks for arch in scale.lopts]
     jobs += [(first, FOCUS, h) for h in scale.hidden_sizes]
     runs: dict[str, dict[str, Any]] = {t.name: {} for t in suite.tasks}
     for task, arch, hidden in jobs:
         name = label(arch, hidden)
         args = meta_overrides(scale, suite, task, arch, out, overrides, hidden)
         base = int(compose_config(SCRIPT, "meta-train", args).seed)
-        seeds = {}
+        seeds: dict[str, dict[str, Any]] = {}
         for seed in range(base, base + scale.seeds):
             run_dir = out / "meta" / task / name.replace(" ", "_").replace("=", "") / f"seed{seed}"
             wall, error = run_lopt(SCRIPT, "meta-train", run_dir, [*args, f"seed={seed}"], tolerate=evaluated)
