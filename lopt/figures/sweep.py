@@ -1,6 +1,5 @@
 """sweep.png of `lopt baseline-sweep`: the best configurations' training curves, and the losses
 against the learning rate with the best configuration marked."""
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +7,7 @@ import numpy as np
 
 from lopt.figures import LEARNING_RATE_LABEL, legend_outside, metric_axis, metric_label, title
 from lopt.io.results import pyplot
+from lopt.training import comparison
 from lopt.training.sweep import CRITERIA, Configuration
 
 PLOTTED_CURVES = 10  # the best configurations whose curves sweep.png shows
@@ -31,9 +31,7 @@ def figure(results: list[Configuration], header: dict[str, Any], run_dir: Path) 
     plotted = []
     for color, r in zip(colors, shown):
         per_seed = np.asarray(r.curves["eval/train/loss"], float)
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # steps where every seed diverged: NaN, not a warning
-            mean = np.nanmean(per_seed, axis=0) if np.isfinite(per_seed).any() else per_seed[0]
+        mean = comparison.finite_mean(per_seed)  # NaN, without numpy's warning, where every seed diverged
         plotted.append(mean)
         if r is best:
             std = np.nanstd(per_seed, axis=0)
