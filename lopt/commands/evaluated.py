@@ -12,7 +12,6 @@ import jax
 from lopt import learned
 from lopt.base import LearnedOptimizer, Optimizer
 from lopt.config import check
-from lopt.errors import UserError
 from lopt.evaluation.baselines import BaselineSettings
 from lopt.evaluation.scores import check_smoothing
 from lopt.figures import optimizer_label
@@ -110,16 +109,14 @@ class LearnedEvaluated:
 def build(cfg: Mapping[str, Any], s: Settings) -> HandDesignedEvaluated | LearnedEvaluated:
     """The evaluated optimizer of config `cfg`: learned when it has a `lopt` node or a `theta`
     (`theta=` alone: the architecture its run was meta-trained with), else its `optimizer`."""
-    node = cfg.get("lopt")
-    if node is None and s.theta is not None:
-        theta_files.theta_path(s.theta)  # the run must exist
-        node = theta_files.stored_architecture(s.theta)
-        if node is None:
-            raise UserError(f"theta={s.theta!r} has no config.yaml naming its learned optimizer: give its "
-                            f"architecture with lopt=<{'|'.join(learned.REGISTRY.names())}> (and its options).")
+    node, checkpoint = cfg.get("lopt"), theta_files.theta_path(s.theta)  # the run must exist
+    if node is None and checkpoint is not None:
+        node = theta_files.recorded_architecture(
+            checkpoint, str(s.theta),
+            f"give its architecture with lopt=<{'|'.join(learned.REGISTRY.names())}> (and its options)")
     if node is None:
         return HandDesignedEvaluated(str(cfg["optimizer"]["name"]), hand_designed.from_config(cfg["optimizer"]),
                                      s.tuned)
     architecture = learned.build(node)
     learned.check_architecture(architecture, s.theta)
-    return LearnedEvaluated(str(node["name"]), architecture, theta_files.theta_path(s.theta), s.seed)
+    return LearnedEvaluated(str(node["name"]), architecture, checkpoint, s.seed)

@@ -57,3 +57,12 @@ def stored_architecture(given: str | Path | None) -> dict[str, Any] | None:
     except Exception:  # missing or unreadable
         return None
     return plain if isinstance(plain, dict) and isinstance(plain.get("name"), str) else None  # type: ignore[return-value]
+
+
+def recorded_architecture(path: Path, given: str, remedy: str, key: str = "theta") -> dict[str, Any]:
+    """The `lopt` node of the run whose theta directory `path` is (`theta_path` of `given`, what
+    config key `key` says); a `UserError` ending with `remedy` when the run recorded none."""
+    node = stored_architecture(path)
+    if node is None:
+        raise UserError(f"{key}={given!r} has no config.yaml naming its learned optimizer: {remedy}.")
+    return node

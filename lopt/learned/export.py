@@ -15,7 +15,6 @@ import jax.numpy as jnp
 import optax
 
 from lopt import learned
-from lopt.errors import UserError
 from lopt.io import theta_files
 
 
@@ -42,11 +41,8 @@ def load_trained(theta: str | Path) -> tuple[Any, Any]:
     and its meta-parameters. A bad path raises a `UserError` saying what is expected."""
     path = theta_files.theta_path(str(theta))
     assert path is not None  # theta_path returns None only for None
-    architecture = theta_files.stored_architecture(path)
-    if architecture is None:
-        raise UserError(f"theta={str(theta)!r} has no config.yaml naming its learned optimizer: give a meta-train "
-                        f"run directory (or its final_theta/ or best_theta/), which holds one.")
-    lopt = learned.build(architecture)
+    lopt = learned.build(theta_files.recorded_architecture(
+        path, str(theta), "give a meta-train run directory (or its final_theta/ or best_theta/), which holds one"))
     return lopt, learned.load_theta(lopt, path)
 
 
