@@ -78,16 +78,15 @@ def seed_curves(task: Task, optimizer: Optimizer, theta: Theta, data: data_lib.D
     params = task.init(k_init)
     step = train_step(task, optimizer, theta, data)
 
-    def interval(carry, i):
+    def interval(carry, i):  # evaluate at step i * eval_every (batches from fold_in(k_eval, i)), then train
+        evals = _evaluate(task, carry[0], data, jax.random.fold_in(k_eval, i), s.eval_batches)
         carry, losses = jax.lax.scan(step, carry, jax.random.split(jax.random.fold_in(k_train, i), s.eval_every))
-        return carry, (losses, _evaluate(task, carry[0], data, jax.random.fold_in(k_eval, i + 1), s.eval_batches))
+        return carry, (losses, evals)
 
-    start = _evaluate(task, params, data, jax.random.fold_in(k_eval, 0), s.eval_batches)
     (params, _), (losses, evals) = jax.lax.scan(interval, (params, optimizer.init(theta, params, s.num_steps)),
                                                 jnp.arange(intervals))
     last = _evaluate(task, params, data, jax.random.fold_in(k_eval, intervals + 1), s.last_eval_batches)
-    evals = jax.tree_util.tree_map(lambda a, e, z: jnp.concatenate([a[None], e[:-1], z[None]]),
-                                   start, evals, last)
+    evals = jax.tree_util.tree_map(lambda e, z: jnp.concatenate([e, z[None]]), evals, last)
     return {"train/loss": losses.reshape(-1), **evals}
 
 
