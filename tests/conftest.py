@@ -1,4 +1,5 @@
 """Shared test helpers: tiny configs composed from the shipped config tree."""
+import json
 import os
 import tempfile
 
@@ -39,6 +40,13 @@ def compose(config_name: str, *overrides: str):
 
 def compose_meta_train(*overrides: str):
     return compose("meta_train", *overrides)
+
+
+def records(path) -> list[dict]:
+    """The records of a metrics.jsonl file without their wall-clock keys (`perf/`, `time/`): what
+    two runs of the same config write alike."""
+    return [{k: v for k, v in json.loads(line).items() if not k.startswith(("perf/", "time/"))}
+            for line in path.read_text().splitlines()]
 
 
 @pytest.fixture

@@ -1,12 +1,7 @@
 """Resuming meta-training: a run killed at any point and resumed ends bitwise equal to an
 uninterrupted one; bad checkpoints and changed configs are clear errors that write nothing."""
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import jax
 import numpy as np
@@ -19,20 +14,14 @@ from lopt.errors import UserError
 from lopt.io import resume
 from lopt.io.checkpoint import Checkpointer, load_tree
 from lopt.io.results import trim_records
-from tests.conftest import CHEAP, TINY, compose_meta_train
+from tests import cli_process
+from tests.conftest import CHEAP, TINY, compose_meta_train, records
 
 RUN = [*CHEAP, "outer_iterations=12", "checkpoint_every=1"]  # a checkpoint every iteration: time to kill
 
 
-def lopt(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lopt_cli.main", "meta-train", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=900)
 
 
-def records(run_dir):
-    """metrics.jsonl without the wall-clock keys."""
-    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-    return [{k: v for k, v in json.loads(line).items() if not k.startswith(("perf/", "time/"))} for line in lines]
 
 
 def theta_leaves(run_dir):
@@ -45,17 +34,10 @@ def runs(tmp_path_factory):
     """An uninterrupted run, and the same run SIGKILLed after its second checkpoint, left with a
     half-written checkpoint and a half-written metrics line, then resumed with resume=."""
     cwd = tmp_path_factory.mktemp("resume")
-    full = lopt(*RUN, "hydra.run.dir=full", cwd=cwd)
+    full = cli_process.run("meta-train", *RUN, "hydra.run.dir=full", cwd=cwd)
     assert full.returncode == 0, full.stderr
     killed = cwd / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "lopt_cli.main", "meta-train", *RUN, f"hydra.run.dir={killed}"],
-                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not (killed / "checkpoints" / "2").is_dir():
-        assert proc.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "final_theta").exists()
+    cli_process.kill_after_checkpoint("meta-train", *RUN, f"hydra.run.dir={killed}", cwd=cwd, run_dir=killed, step=2)
     ckpt = Checkpointer(killed / "checkpoints")
     last = ckpt.latest_step()
     ckpt.close()
@@ -65,7 +47,7 @@ def runs(tmp_path_factory):
     (half / "commit_success.txt").unlink()
     with open(killed / "metrics.jsonl", "a") as f:
         f.write('{"outer_iteration": 99, "outer/lo')
-    resumed = lopt(*RUN, f"resume={killed}", cwd=cwd)
+    resumed = cli_process.run("meta-train", *RUN, f"resume={killed}", cwd=cwd)
     assert resumed.returncode == 0, resumed.stderr
     return cwd / "full", killed, last, resumed
 
@@ -75,8 +57,8 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(runs):
     assert f"from outer iteration {last}." in " ".join(resumed.stdout.split())
     for a, b in zip(theta_leaves(full), theta_leaves(killed), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert records(killed) == records(full)  # no duplicated, lost or half-written records
-    assert [r["outer_iteration"] for r in records(killed)] == list(range(1, 13))
+    assert records(killed / "metrics.jsonl") == records(full / "metrics.jsonl")  # no duplicated, lost or half-written records
+    assert [r["outer_iteration"] for r in records(killed / "metrics.jsonl")] == list(range(1, 13))
     assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["11", "12"]  # partial save removed
     assert (killed / ".hydra").is_dir()  # resume= ran the job in the run directory
 
@@ -141,7 +123,7 @@ def test_all_tasks_nonfinite_stops_with_a_usable_checkpoint(tmp_path):
     assert int(state.iteration) == 2 and int(state.nonfinite_streak) == 2
     for a, b in zip(jax.tree_util.tree_leaves(state.theta), jax.tree_util.tree_leaves(initial.theta)):
         np.testing.assert_array_equal(a, b)
-    assert [r["outer/nonfinite_streak"] for r in records(tmp_path)] == [1, 2]
+    assert [r["outer/nonfinite_streak"] for r in records(tmp_path / "metrics.jsonl")] == [1, 2]
     assert not (tmp_path / "final_theta").exists()
 
 

@@ -1,7 +1,5 @@
 """Bad input to every command: one paragraph naming the value and what is valid, exit status 2, no
 traceback, and nothing written (no run directory is left behind)."""
-import subprocess
-import sys
 import time
 
 import jax
@@ -10,6 +8,7 @@ from omegaconf import OmegaConf
 
 from lopt import learned
 from lopt.io.checkpoint import save_tree
+from tests import cli_process
 from tests.conftest import compose
 
 ALL = ["meta-train", "evaluate", "baseline-sweep"]
@@ -209,9 +208,8 @@ def test_a_multirun_job_that_fails_does_not_stop_the_others(inputs, lopt_here, t
 def test_the_command_line_exits_2_without_a_traceback_and_fast_when_data_is_missing(inputs, tmp_path):
     """The real entry point, in a subprocess, with downloads allowed (the default) but impossible."""
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "lopt_cli.main", "evaluate", "task=conv_cifar",
-                          f"data.dir={inputs['EMPTY_DIR']}", "tracking.mode=disabled"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = cli_process.run("evaluate", "task=conv_cifar", f"data.dir={inputs['EMPTY_DIR']}", "tracking.mode=disabled",
+                          cwd=tmp_path, timeout=300)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "Error executing job" not in out.stderr
     assert "TFDS dataset 'cifar10' is not prepared" in " ".join(out.stderr.split())

@@ -1,12 +1,13 @@
 """The `lopt` command as a user runs it: overrides in, files in a run directory (in a subprocess where the
 entrypoint itself is what is tested, else in this process through the same `main`)."""
 import json
-import os
 import subprocess
 import sys
 import warnings
 
 import pytest
+
+from tests import cli_process
 
 TINY = ["data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled", "num_tasks=2",
         "estimator.trunc_length=2", "schedule.length=6", "outer_iterations=3", "log_every=1",
@@ -16,10 +17,6 @@ EVAL = ["data.source=synthetic", "data.synthetic_examples=64", "task.hidden=[8]"
         "eval_every=5", "tracking.mode=disabled"]
 
 
-def lopt(*args, cwd):
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    return subprocess.run([sys.executable, "-m", "lopt_cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
 
 
 def test_top_level_help_lists_commands(lopt_here, capsys):
@@ -32,7 +29,7 @@ def test_top_level_help_lists_commands(lopt_here, capsys):
 def meta_run(tmp_path_factory):
     """One tiny meta-training run shared by the tests that read its outputs."""
     cwd = tmp_path_factory.mktemp("meta")
-    out = lopt("meta-train", *TINY, "hydra.run.dir=run", cwd=cwd)
+    out = cli_process.run("meta-train", *TINY, "hydra.run.dir=run", cwd=cwd)
     assert out.returncode == 0, out.stderr
     return cwd / "run", out
 
@@ -59,9 +56,10 @@ def test_meta_train_writes_a_complete_run_directory(meta_run):
 
 
 def test_run_directories_are_unique_for_runs_started_together(tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-m", "lopt_cli.main", "meta-train", *TINY, "outer_iterations=1"],
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
-    assert all(p.wait(timeout=600) == 0 for p in procs)
+    procs = [cli_process.start("meta-train", *TINY, "outer_iterations=1", cwd=tmp_path) for _ in range(2)]
+    for p in procs:
+        p.communicate(timeout=600)
+    assert [p.returncode for p in procs] == [0, 0]
     runs = list((tmp_path / "outputs" / "meta-train").glob("*/*"))
     assert len(runs) == 2 and all((r / "metrics.jsonl").exists() for r in runs)
 

@@ -2,9 +2,6 @@
 the command's validation, sets what its recipe says, and is listed by the error for an unknown one
 (and by `--help`: test_help.py)."""
 import functools
-import os
-import subprocess
-import sys
 from importlib import resources
 
 import numpy as np
@@ -14,6 +11,7 @@ from omegaconf import OmegaConf
 from lopt.errors import ConfigError
 from lopt_cli.main import COMMANDS
 from lopt_cli.validate import compose_overrides
+from tests import cli_process
 from tests.conftest import compose
 from tests.lopt_cli import recipes
 
@@ -133,13 +131,8 @@ def test_an_unknown_preset_is_a_config_error_naming_the_presets():
     assert str(err.value) == (f"Unknown experiment option (experiment=) 'bad'. Valid choices: {', '.join(PRESETS)}.")
 
 
-def _lopt(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lopt_cli.main", *args], cwd=cwd,
-                          env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True, timeout=300)
-
-
 def test_cli_unknown_preset_exits_2_naming_the_presets(tmp_path):
-    out = _lopt("meta-train", "+experiment=bad", cwd=tmp_path)
+    out = cli_process.run("meta-train", "+experiment=bad", cwd=tmp_path)
     err = " ".join(out.stderr.split())
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert f"Unknown experiment option (experiment=) 'bad'. Valid choices: {', '.join(PRESETS)}." in err

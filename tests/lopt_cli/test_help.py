@@ -1,19 +1,16 @@
 """`lopt <command> --help` lists the config groups that command accepts, and only those, with the
 config's defaults; meta-train's lists every experiment preset."""
-import os
-import subprocess
-import sys
 
 import pytest
 
+from tests import cli_process
 from tests.lopt_cli.test_experiments import PRESETS
 
 META_TRAIN_ONLY = ("estimator", "family", "meta_loss", "outer_opt", "population", "schedule", "experiment")
 
 
 def _help(command: str, cwd) -> str:
-    out = subprocess.run([sys.executable, "-m", "lopt_cli.main", command, "--help"], cwd=cwd,
-                         env={**os.environ, "WANDB_MODE": "disabled"}, capture_output=True, text=True, timeout=300)
+    out = cli_process.run(command, "--help", cwd=cwd)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

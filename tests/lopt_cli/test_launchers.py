@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from lopt.errors import ConfigError
 from lopt_cli.launchers import check_plugin, core_share, parallel_jobs
+from tests import cli_process
 
 TINY_EVAL = ["data.source=synthetic", "data.synthetic_examples=64", "task.hidden=[8]", "num_seeds=2", "num_steps=4",
              "eval_every=2", "eval_batches=2", "last_eval_batches=2", "tracking.mode=disabled"]
@@ -19,11 +20,7 @@ TINY_EVAL = ["data.source=synthetic", "data.synthetic_examples=64", "task.hidden
 
 def lopt(*args, cwd, popen=False, **env):
     """`lopt *args` in a subprocess, with `env` added to the environment; `popen`: started, not awaited."""
-    cmd = [sys.executable, "-m", "lopt_cli.main", *args]
-    env = {**os.environ, "WANDB_MODE": "disabled", **env}
-    if popen:
-        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return (cli_process.start if popen else cli_process.run)(*args, cwd=cwd, env=cli_process.environment(**env))
 
 
 @pytest.mark.parametrize("preset, target, values", [

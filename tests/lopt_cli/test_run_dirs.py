@@ -4,9 +4,9 @@ and directory), and where W&B logged, with the command that uploads an offline r
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from tests import cli_process
 
 TINY = ["data.source=synthetic", "data.synthetic_examples=64", "num_tasks=2", "estimator.trunc_length=2",
         "schedule.length=6", "log_every=1", "checkpoint_every=2", "task.hidden=[8]", "lopt=learnable_adam"]
@@ -17,8 +17,7 @@ def lopt(*args, cwd):
     W&B writes into the run directory; offline needs no network)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env.update(COLUMNS="80", HOME=str(cwd))  # HOME: no ~/.netrc, no user W&B settings
-    return subprocess.run([sys.executable, "-m", "lopt_cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return cli_process.run(*args, cwd=cwd, env=env)
 
 
 def _deep(tmp_path: Path) -> Path:

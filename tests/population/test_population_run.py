@@ -3,17 +3,14 @@ exactly as an uninterrupted one (every member's state, the assignments, the PBT 
 and every member's records), and what a run writes is what its members did."""
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import jax
 import numpy as np
 import pytest
 
 from lopt.commands import meta_train, population
-from tests.conftest import compose
+from tests import cli_process
+from tests.conftest import compose, records
 from tests.population import final_state
 
 SIZE = 3
@@ -28,16 +25,6 @@ def run_args(store):
             "checkpoint_every=1"]
 
 
-def lopt(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "lopt_cli.main", "meta-train", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=900)
-
-
-def records(path):
-    return [{k: v for k, v in json.loads(line).items() if not k.startswith(("perf/", "time/"))}
-            for line in path.read_text().splitlines()]
-
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
@@ -45,18 +32,12 @@ def runs(tmp_path_factory):
     checkpoint and resumed (an exploit step every 2 iterations, every member evaluated every 4)."""
     cwd = tmp_path_factory.mktemp("population")
     store = cwd / "baselines"
-    full = lopt(*run_args(store), "hydra.run.dir=full", cwd=cwd)
+    full = cli_process.run("meta-train", *run_args(store), "hydra.run.dir=full", cwd=cwd)
     assert full.returncode == 0, full.stderr
     killed = cwd / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "lopt_cli.main", "meta-train", *run_args(store),
-                             f"hydra.run.dir={killed}"], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not (killed / "checkpoints" / "3").is_dir():
-        assert proc.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.01)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "final_theta").exists()
-    resumed = lopt(*run_args(store), f"resume={killed}", cwd=cwd)
+    cli_process.kill_after_checkpoint("meta-train", *run_args(store), f"hydra.run.dir={killed}", cwd=cwd,
+                                      run_dir=killed, step=3)
+    resumed = cli_process.run("meta-train", *run_args(store), f"resume={killed}", cwd=cwd)
     assert resumed.returncode == 0, resumed.stderr
     return store, cwd / "full", killed, full, resumed
 

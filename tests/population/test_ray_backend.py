@@ -1,7 +1,6 @@
 """`population.backend=ray`: a population run with one Ray actor per member ends as the same run on
 the local backend (every member's state, the event log, every member's records), a local run's
 checkpoint resumes on Ray, and the engine leaves a Ray instance it joined running, without its actors."""
-import json
 import os
 import shutil
 import time
@@ -14,7 +13,7 @@ from rich.console import Console
 
 from lopt.commands import meta_train
 from lopt.population.settings import RaySettings
-from tests.conftest import compose
+from tests.conftest import compose, records
 from tests.population import final_state
 
 ray = pytest.importorskip("ray")
@@ -34,11 +33,6 @@ def run_args(store, backend):
 
 def run(store, backend, run_dir):
     return meta_train.run(compose("meta_train", *run_args(store, backend)), run_dir, Console(width=200))
-
-
-def records(path):
-    return [{k: v for k, v in json.loads(line).items() if not k.startswith(("perf/", "time/"))}
-            for line in path.read_text().splitlines()]
 
 
 

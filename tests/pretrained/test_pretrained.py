@@ -2,8 +2,6 @@
 optax transformation is the learned optimizer with its theta, --help lists them, and every shipped
 optimizer reproduces the small-task score its card states."""
 import json
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -17,6 +15,7 @@ from lopt.errors import UserError
 from lopt.io import checkpoint, theta_files
 from lopt.learned.export import as_optax, optimizer
 from lopt_cli.job import _help_pretrained
+from tests import cli_process
 from tests.conftest import compose
 from tests.learned.lopt_checks import PARAMS, grads
 
@@ -85,8 +84,9 @@ def test_help_lists_the_shipped_optimizers_for_commands_that_take_a_theta(shippe
 
 
 def test_lopt_evaluate_help_lists_every_shipped_optimizer():
-    out = subprocess.run([sys.executable, "-m", "lopt_cli.main", "evaluate", "--help"], capture_output=True,
-                         text=True, check=True).stdout
+    done = cli_process.run("evaluate", "--help")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
     assert "== Pretrained learned optimizers (theta=pretrained:<name>) ==" in out
     assert all(f"theta=pretrained:{name}: " in out for name in pretrained.names())
 
