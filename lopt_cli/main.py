@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                                 f"and --shell-completion."))
     enable_compilation_cache()
     module = command.load()
-    from lopt_cli.validate import theta_architecture
+    from lopt.commands.composed import with_theta_architecture
 
-    rest = theta_architecture(command.config_name, rest)  # theta=<run> alone: the run's architecture
+    rest = with_theta_architecture(command.config_name, rest)  # theta=<run> alone: the run's architecture
     built: dict[str, Any] = {}
     if not any(a.split("=")[0] in _HYDRA_FLAGS for a in rest):
         from lopt.commands.base import config_key, join

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from omegaconf import DictConfig
 
-from lopt.config import compose
+from lopt.commands.composed import compose_command
 from lopt.errors import ConfigError
 from lopt.io.results import write_json
 from lopt_cli.main import main
@@ -66,7 +66,7 @@ def run_lopt(script: str, command: str, run_dir: Path, overrides: list[str], mul
 def compose_config(script: str, command: str, overrides: list[str]) -> DictConfig:
     """The config `lopt <command> *overrides` runs; a config that does not compose stops `script`."""
     try:
-        return compose(command.replace("-", "_"), overrides)
+        return compose_command(command.replace("-", "_"), overrides)
     except ConfigError as err:
         sys.exit(f"{script}: {err}")
 

@@ -65,50 +65,6 @@ def help_config_groups(choices: Any, keys: Any) -> str:
     return "".join(f"{g}: {', '.join(groups[g])}\n" for g in sorted(shown))
 
 
-def _override_value(value: Any) -> str:
-    """`value` in Hydra's override grammar."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_override_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{_override_value(v)}" for k, v in value.items()) + "}"
-    return "'" + str(value).replace("'", "\\'") + "'"
-
-
-def theta_architecture(config_name: str, args: list[str]) -> list[str]:
-    """`args`, plus `lopt=<name>` and the `lopt.<option>=` overrides that select the architecture
-    the run named by `theta=<run>` was meta-trained with (its config.yaml's `lopt` node) when the
-    command takes `theta` and no `lopt=` override is given: `theta=` alone picks the architecture
-    (`lopt.*` overrides given with it stay, and `build` refuses them where they contradict the run).
-    A swept theta (`theta=a,b`) is left to the command's `build`."""
-    from lopt.io.theta_files import stored_architecture
-
-    if "theta" not in shipped_config(f"{config_name}.yaml"):
-        return args
-    try:
-        parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
-    except HydraException:
-        return args  # validate() reports it
-    keys = [o.get_key_element().lstrip("+~") for o in parsed]
-    thetas = [o for o in parsed if o.get_key_element() == "theta" and not o.is_sweep_override()]
-    if not thetas or "lopt" in keys:
-        return args
-    stored = stored_architecture(thetas[-1].get_value_element_as_str())
-    name = None if stored is None else stored.get("name")
-    if name not in config_groups().get("lopt", []):
-        return args  # no architecture recorded (or an unknown one): `build` says what is wrong
-    preset = OmegaConf.to_container(shipped_config("lopt", f"{name}.yaml"), resolve=True)
-    assert isinstance(stored, dict) and isinstance(preset, dict)
-    options = [f"lopt.{k}={_override_value(v)}" for k, v in stored.items()
-               if k != "name" and k in preset and v != preset[k] and f"lopt.{k}" not in keys]
-    return [*args, f"lopt={name}", *options]
-
-
 def launcher_options() -> list[str]:
     """The `hydra/launcher=` presets: Hydra's in-process `basic` and lopt's (conf/hydra/launcher/)."""
     presets = resources.files(CONFIG_PACKAGE) / "hydra" / "launcher"

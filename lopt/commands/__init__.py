@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from lopt.config import compose
+from lopt.commands.composed import compose_command
 from lopt.errors import unknown_choice
 
 
@@ -40,4 +40,4 @@ def build(command: str, overrides: Sequence[str] = ()) -> Any:
     if command not in COMMANDS:
         raise unknown_choice("command", command, list(COMMANDS))
     c = COMMANDS[command]
-    return c.load().build(compose(c.config_name, overrides))
+    return c.load().build(compose_command(c.config_name, overrides))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lopt import commands, pretrained
-from lopt.errors import ConfigError
+from lopt.errors import ConfigError, UserError
 from tests.conftest import CHEAP
 
 
@@ -33,3 +33,13 @@ def test_evaluate_components_carry_the_evaluated_optimizer():
 def test_bad_input_is_the_clis_config_error(command, overrides, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
         commands.build(command, overrides)
+
+
+def test_theta_alone_selects_the_architecture_of_its_run_as_on_the_command_line():
+    """`meta-train theta=<run>` without `lopt=` warm-starts the run's architecture (celo with its
+    options here), not the default small_fc_lopt, from the library as from the CLI."""
+    theta = f"theta=pretrained:{pretrained.names()[0]}"
+    c = commands.build("meta-train", [theta, "tracking.mode=disabled"])
+    assert type(c.lopt).__name__ == "Celo" and c.lopt.fraction_features
+    with pytest.raises(UserError, match="drop lopt= "):  # a given architecture is kept, and contradicts the run
+        commands.build("meta-train", [theta, "lopt=celo"])

@@ -135,7 +135,7 @@ def test_a_lopt_contradicting_the_theta_run_is_refused(meta_run, lopt_here, tmp_
 
 
 def test_theta_alone_selects_the_stored_architecture_with_its_options(tmp_path):
-    from lopt_cli.validate import theta_architecture
+    from lopt.commands.composed import with_theta_architecture as theta_architecture
 
     run = tmp_path / "run"
     run.mkdir()
