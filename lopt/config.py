@@ -54,6 +54,21 @@ def shipped_config(*parts: str) -> Any:
     return OmegaConf.create(resources.files(CONFIG_PACKAGE).joinpath(*parts).read_text())
 
 
+def override_value(value: Any) -> str:
+    """`value` in Hydra's override grammar."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
+    return "'" + str(value).replace("'", "\\'") + "'"
+
+
 def to_plain(node: Any) -> Any:
     """A resolved plain-Python copy of an OmegaConf node (other values pass through)."""
     if isinstance(node, (DictConfig, ListConfig)):

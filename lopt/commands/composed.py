@@ -2,29 +2,13 @@
 composed, where `theta=<run>` without `lopt=` also selects the architecture that run was
 meta-trained with (`with_theta_architecture`)."""
 from collections.abc import Sequence
-from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from lopt.config import compose, config_groups, shipped_config
+from lopt.config import compose, config_groups, override_value, shipped_config
 from lopt.io.theta_files import stored_architecture
-
-
-def override_value(value: Any) -> str:
-    """`value` in Hydra's override grammar."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(override_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
-    return "'" + str(value).replace("'", "\\'") + "'"
 
 
 def with_theta_architecture(config_name: str, overrides: Sequence[str]) -> list[str]:

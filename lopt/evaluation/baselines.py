@@ -126,10 +126,11 @@ class BaselineStore:
         write_json(Path(baseline["path"]), doc)
         return Path(baseline["path"])
 
-    def load(self, fields: dict[str, Any], command: str, node: str = "baselines") -> dict[str, Any]:
+    def load(self, fields: dict[str, Any], command: str | None, node: str = "baselines") -> dict[str, Any]:
         """The baseline stored for exactly `fields`, with `train_loss` as an array (NaN where a seed
-        diverged). A missing one is a UserError naming `command`, the one that makes it, and any
-        baseline of the same task and optimizer made for something else, with what differs."""
+        diverged). A missing one is a UserError naming `command`, the one that makes it (None: no
+        command makes it, `{node}.run_missing=true` does), and any baseline of the same task and
+        optimizer made for something else, with what differs."""
         path = self.path(fields)
         task, optimizer = fields["task"]["name"], fields["optimizer"]["name"]
         if not path.exists():
@@ -141,8 +142,11 @@ class BaselineStore:
                 except (OSError, ValueError, KeyError, TypeError):
                     continue
                 detail += f" {other} was made for another configuration ({'; '.join(diff[:3])}) and is not used."
+            make = (f"Make the missing baselines with `{command}`, or pass {node}.run_missing=true." if command else
+                    f"Pass {node}.run_missing=true: the run then sweeps them first (`lopt baseline-sweep` makes "
+                    f"baselines of a shipped suite's tasks only).")
             raise UserError(f"No {optimizer} baseline for task {task!r} in {self.root} (key {key(fields)}).{detail} "
-                            f"Make the missing baselines with `{command}`, or pass {node}.run_missing=true.")
+                            f"{make}")
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
             stored = doc["fields"]

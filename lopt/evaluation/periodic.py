@@ -122,6 +122,15 @@ def groups(s: EvalSettings, training: Suite | None = None) -> tuple[Suite, dict[
     return Suite(s.suite or (TRAINING if s.training_tasks else "tasks"), tuple(entries), eval_every, lr_range), named
 
 
+def baseline_sources(s: EvalSettings, training: Suite | None) -> list[str]:
+    """The shipped suites whose `lopt baseline-sweep` makes every baseline the evaluation needs:
+    the meta-training suite (eval.training_tasks) and eval.suite; none when eval.tasks names tasks
+    outside them (only eval.baselines.run_missing=true makes those)."""
+    if s.tasks:
+        return []
+    return [*([training.name] if s.training_tasks and training else []), *([s.suite] if s.suite else [])]
+
+
 class Plan:
     """What evaluation during a meta-training run needs, checked when the run's config is. Without
     `baselines` (a population whose score needs none) no baseline is loaded or swept and only the
@@ -132,8 +141,8 @@ class Plan:
         self.settings, self.seed, self.data = s, seed, data
         self.suite, self.groups = groups(s, training)
         self.scores = SCORES if baselines else baseline_free.SCORES
-        self.references = (tuning.references(self.suite, s.baselines, seed, s.smoothing, data, "eval.baselines")
-                           if baselines else None)
+        self.references = (tuning.references(self.suite, s.baselines, seed, s.smoothing, data, "eval.baselines",
+                                             baseline_sources(s, training)) if baselines else None)
         valid = self.metric_names()
         if s.select is not None and s.select not in valid:
             raise ConfigError(f"eval.select={s.select!r} is not a metric this evaluation logs. Valid choices: "

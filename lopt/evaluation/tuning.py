@@ -1,6 +1,8 @@
 """Making a suite task's baseline: a hand-designed optimizer's sweep over `horizon_mult` times the
 task's length, widened until the best learning rate (at the task's length) is inside the grid, stored
 under the task's key (`lopt.evaluation.baselines`)."""
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -11,7 +13,7 @@ from jax.sharding import Mesh
 from rich.console import Console
 
 from lopt import tasks
-from lopt.config import shipped_config
+from lopt.config import override_value, shipped_config
 from lopt.data.settings import DataSettings
 from lopt.errors import ConfigError, UserError, unknown_choice
 from lopt.evaluation import scores
@@ -146,8 +148,8 @@ def command(suite: str, optimizer: str, search: str, store: str, data: DataSetti
         words.append(f"baselines.dir={store}")
     if horizon_mult != BaselineSettings.horizon_mult:
         words.append(f"baselines.horizon_mult={horizon_mult}")
-    if data.source != DataSettings.source:
-        words.append(f"data.source={data.source}")
+    words += [f"data.{f.name}={override_value(getattr(data, f.name))}" for f in dataclasses.fields(DataSettings)
+              if getattr(data, f.name) != f.default]  # the data the baselines are keyed on
     return " ".join(words)
 
 
@@ -166,20 +168,25 @@ class References(NamedTuple):
 
     tuning: Tuning
     store: BaselineStore
-    command: str
+    command: str | None  # None: no baseline-sweep makes them (tasks outside a shipped suite)
     found: dict[str, dict[str, Any]]
 
 
 def references(suite: Suite, b: BaselineSettings, seed: int, smoothing: float, data: DataSettings,
-               node: str = "baselines") -> References:
+               node: str = "baselines", sources: Sequence[str] | None = None) -> References:
     """The stored reference baselines of `suite` (config node `node`): a missing one is an error
-    naming the command that makes it, unless `b.run_missing` (then `complete` makes it)."""
+    naming the commands that make them, unless `b.run_missing` (then `complete` makes it).
+    `sources`: the shipped suites whose `lopt baseline-sweep` makes every baseline of `suite`
+    (default: `suite` itself; none when `suite` holds tasks outside a shipped suite)."""
     if b.optimizer not in hand_designed.REGISTRY.names():
         raise unknown_choice(f"{node}.optimizer", b.optimizer, hand_designed.REGISTRY.names())
-    make = command(suite.name, b.optimizer, b.search, b.dir, data, b.horizon_mult)
+    make = " and ".join(command(name, b.optimizer, b.search, b.dir, data, b.horizon_mult)
+                        for name in ([suite.name] if sources is None else sources)) or None
     if b.search == "random" and b.run_missing:
         raise ConfigError(f"{node}.run_missing=true sweeps a learning-rate grid; a random-search baseline "
-                          f"({node}.search=random) is made by `{make}`.")
+                          f"({node}.search=random) is made by "
+                          + (f"`{make}`." if make else f"`lopt baseline-sweep suite=<name> sweep.num_samples=<N>` "
+                                                       f"for a shipped suite's tasks only: use {node}.search=grid."))
     reference = hand_designed.from_config(shipped_config("optimizer", f"{b.optimizer}.yaml"))
     t = suite_tuning(reference, b.optimizer, b.search, suite, seed, smoothing, data, b.horizon_mult)
     store = BaselineStore(b.dir)

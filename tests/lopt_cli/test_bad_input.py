@@ -133,6 +133,9 @@ CASES = [  # (commands, overrides, message); OTHER_ARCH and EMPTY_DIR are filled
      "No adam baseline for task 'digits_mlp' in EMPTY_DIR (key "),
     (["evaluate"], ["suite=smoke", "baselines.dir=EMPTY_DIR"],
      "Make the missing baselines with `lopt baseline-sweep suite=smoke optimizer=adam baselines.dir=EMPTY_DIR`"),
+    (["meta-train"], ["eval.every=1", "eval.tasks=[digits_mlp]", "eval.baselines.dir=EMPTY_DIR"],
+     "Pass eval.baselines.run_missing=true: the run then sweeps them first (`lopt baseline-sweep` makes baselines "
+     "of a shipped suite's tasks only)."),
     (["evaluate"], ["suite=smoke", "baselines.optimizer=rmsprop"],
      "Unknown baselines.optimizer 'rmsprop'. Valid choices: adam, nadamw, sgd, sgdm."),
     (["evaluate"], ["suite=smoke", "smoothing=1.0"], "smoothing=1.0 is invalid: it must be in [0, 1)"),
@@ -229,3 +232,18 @@ def test_the_ray_backend_without_ray_installed_is_refused_naming_the_extra(lopt_
     assert ("population.backend='ray' is invalid: it must be local, or ray with Ray installed (pip install "
             "'lopt[ray]'): the ray package is not installed.") in err
     assert not (tmp_path / "outputs").exists()
+
+
+def test_the_missing_baseline_hint_of_meta_train_is_a_command_that_makes_them(lopt_here, tmp_path, capsys):
+    """Evaluating the meta-training suite's tasks with no stored baseline names the baseline-sweep
+    that makes them (the suite meta-training draws from, not the evaluation's own group name): run
+    as printed, it makes every baseline the run needs."""
+    from lopt import commands
+
+    args = ["suite=smoke", "eval.every=1", "eval.training_tasks=true", f"eval.baselines.dir={tmp_path / 'b'}",
+            "data.source=synthetic", "data.synthetic_examples=64", "tracking.mode=disabled"]
+    assert lopt_here("meta-train", *args) == 2
+    hint = " ".join(capsys.readouterr().err.split()).split("Make the missing baselines with `")[1].split("`")[0]
+    assert hint.startswith("lopt baseline-sweep suite=smoke optimizer=adam ")
+    assert lopt_here(*hint.split()[1:], "num_seeds=1", "tracking.mode=disabled") == 0  # seeds: not in the key
+    commands.build("meta-train", args)  # every baseline found: no error
