@@ -7,6 +7,7 @@ config path, the bad value and what is valid, before anything is compiled.
 """
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -66,7 +67,16 @@ def override_value(value: Any) -> str:
         return "[" + ",".join(override_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
-    return "'" + str(value).replace("'", "\\'") + "'"
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    text = str(value)
+    try:  # bare when a shell keeps it whole and Hydra reads it back as this string (`synthetic`, a path)
+        if re.fullmatch(r"[\w./:@+-]+", text) and OverridesParser.create().parse_override(f"k={text}").value() == text:
+            return text
+    except HydraException:
+        pass
+    return "'" + text.replace("'", "\\'") + "'"
 
 
 def to_plain(node: Any) -> Any:

@@ -2,7 +2,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lopt.config import Registry, check, from_config
+from lopt.config import Registry, check, from_config, override_value
 from lopt.errors import ConfigError
 
 
@@ -42,3 +42,16 @@ def test_registry_unknown_name_lists_choices():
     assert reg.build({"name": "a", "size": 2}, "w") == Example(size=2)
     with pytest.raises(ConfigError, match=r"Unknown widget \(w.name\) 'b'. Valid choices: a."):
         reg.build({"name": "b"}, "w")
+
+
+@pytest.mark.parametrize("value", [None, True, 3, 1e-3, [1, 2], {"a": [0.5, "x"]}, "synthetic", "/tmp/a-b.c",
+                                   "pretrained:celo", "true", "1e-3", "null", "/tmp/a b", "a=b", "it's"])
+def test_an_override_value_reads_back_as_the_value(value):
+    """What hints and the theta rewrite print: Hydra parses it back to `value`; a string bare only
+    where a shell keeps it whole and Hydra would not read it as another type."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    text = override_value(value)
+    assert OverridesParser.create().parse_override(f"k={text}").value() == value
+    if isinstance(value, str):
+        assert (text == value) == (value in ("synthetic", "/tmp/a-b.c", "pretrained:celo"))
