@@ -163,12 +163,11 @@ def suite_tuning(optimizer: HandDesigned, name: str, search: str, suite: Suite, 
 
 
 class References(NamedTuple):
-    """A suite's tuned reference baselines: how they are keyed and made, where they are stored, the
-    command that makes them, and those found (a task without one is absent)."""
+    """A suite's tuned reference baselines: how they are keyed and made, where they are stored, and
+    those found (a task without one is absent)."""
 
     tuning: Tuning
     store: BaselineStore
-    command: str | None  # None: no baseline-sweep makes them (tasks outside a shipped suite)
     found: dict[str, dict[str, Any]]
 
 
@@ -197,7 +196,7 @@ def references(suite: Suite, b: BaselineSettings, seed: int, smoothing: float, d
         except UserError:
             if not b.run_missing:
                 raise
-    return References(t, store, make, found)
+    return References(t, store, found)
 
 
 def complete(refs: References, suite: Suite, mesh: Mesh, console: Console, write: bool) -> dict[str, dict[str, Any]]:
