@@ -48,6 +48,8 @@ ABLATIONS: dict[str, tuple[str, list[str]]] = {
     "mlp_tasks_only": ("a task mix of MLPs on the labeled and tabular sets only (no convnets, autoencoders, LSTMs)",
                        ["family.offline_family.models=[mlp]",
                         "family.offline_family.datasets=[digits,mnist1d,breast_cancer,wine,diabetes]"]),
+    "width_scaling": ("muLO's width scaling added: steps of tensors with fan-in above 64 shrink as 1/fan-in "
+                      "(Therien et al. 2024, arXiv:2406.00153)", ["lopt.width_scaling=true"]),
     NO_META_TRAINING: ("the recipe's architecture at its initial theta (no meta-training)", []),
 }
 TARGET_SPEEDUP, TARGET_WINS = 1.0, 5  # the outcome target on offline_heldout's 8 tasks

@@ -45,8 +45,8 @@ float rounding):
 With the default sizes theta has 154 (MLP) + 35,649 (scheduler) = 35,803 meta-parameters (the
 reference's, with its dead weights: 37,089).
 
-Two switches for measuring ingredients of meta-generalization, at the reference's settings by
-default (`fraction_features: false`, `step_scale: rms`):
+Three switches for measuring ingredients of meta-generalization, at the reference's settings by
+default (`fraction_features: false`, `step_scale: rms`, `width_scaling: false`):
 - `fraction_features`: the MLP also reads the 9 fraction-of-training features (`training_fraction`;
   VeLO, Metz et al. 2022, arXiv:2211.09760, App. B.3), the same for every parameter, so phase 1
   alone can learn warm-up and decay tied to the horizon without the scheduler. They are constant
@@ -57,8 +57,22 @@ default (`fraction_features: false`, `step_scale: rms`):
   weights grows every later step (measured: weights that grow geometrically over 1000-step runs
   until the loss diverges). `none`: d * exp(exp_mult * m) * step_mult in the parameters' own units,
   as small_fc_lopt's (the ablation of the relative step).
+- `width_scaling` (with `base_width`): muLO's width scaling of the learned update (Therien et al.
+  2024, "μLO: Compute-Efficient Meta-Generalization of Learned Optimizers", arXiv:2406.00153; the
+  Adam rule of muP, Yang et al. 2021, arXiv:2203.03466): the step of a tensor of rank >= 2 whose
+  fan-in (the product of all dimensions but the last: a dense or convolution kernel's inputs) is
+  wider than `base_width` is multiplied by (base_width / fan_in), or by its square root when steps
+  are relative to the tensor's RMS (`step_scale` rms or initial_rms), since at a 1/fan_in-variance
+  init that RMS already carries fan_in^-1/2: either way a wide tensor's per-entry step shrinks as
+  1/fan_in. Deviations from muLO, whose tasks say which tensor is which: lopt's optimizers see only
+  the parameter tree, so the rule reads shapes: every tensor no wider than `base_width` keeps the
+  recipe's step (muP's input weights, biases, and here also narrow hidden layers, which muP would
+  step faster), and a wide input (an embedding, the 192 inputs of the patch autoencoder) is scaled
+  like a hidden layer; the tasks keep their standard parametrization (muLO also puts them in muP:
+  zero-initialized output layer, a 1/width output multiplier), as users' networks are.
 """
 from dataclasses import dataclass
+from math import prod
 from typing import Any, NamedTuple
 
 import jax
@@ -130,6 +144,8 @@ class Celo:
     adafactor_decays: tuple[float, ...] = (0.9, 0.99, 0.999)
     fraction_features: bool = False
     step_scale: str = "rms"
+    width_scaling: bool = False
+    base_width: int = 64
 
     # Options a warm start may change: a phase-2 run starts from a phase-1 run's theta.
     WARM_START_MAY_CHANGE = ("phase", "train_partial")
@@ -139,6 +155,7 @@ class Celo:
               "1 (meta-train the MLP update rule) or 2 (meta-train the learned scheduler)")
         check(self.lstm_size > 0, "lstm_size", self.lstm_size, "a positive integer")
         check(self.step_scale in STEP_SCALES, "step_scale", self.step_scale, f"one of {list(STEP_SCALES)}")
+        check(self.base_width > 0, "base_width", self.base_width, "a positive integer")
         _ = self._accumulators  # building it checks the MLP's sizes and the decays
 
     @property
@@ -202,6 +219,13 @@ class Celo:
         carry, out = tensor_lstm.step(theta["lstm"], carry, x)
         return carry, LR_MULT_SCALE * jnp.exp(out @ theta["lr"]["w"][:, 0] + theta["lr"]["b"][0])
 
+    def width_multiplier(self, shape: tuple[int, ...]) -> float:
+        """The factor `width_scaling` puts on the steps of a tensor of this shape (1 without it)."""
+        if not self.width_scaling or len(shape) < 2:
+            return 1.0
+        ratio = min(1.0, self.base_width / prod(shape[:-1]))
+        return ratio if self.step_scale == "none" else ratio**0.5
+
     def tensor_step(self, nn: Params, bias: jax.Array, lr_mult: jax.Array | float, initial_scale: jax.Array, p, g,
                     m, rms, fac_g, fac) -> jax.Array:
         """New values of one tensor from its accumulators (with this step's gradient included);
@@ -212,7 +236,7 @@ class Celo:
         step = direction_magnitude_step(direction, magnitude, self.step_mult, self.exp_mult)
         if self.step_scale != "none":
             step = step * (param_scale(p) if self.step_scale == "rms" else initial_scale)
-        return (p - lr_mult * step).reshape(shape)
+        return (p - lr_mult * self.width_multiplier(shape) * step).reshape(shape)
 
     def update(self, theta: Theta, state: CeloState, params: Params, grads: Params,
                loss: jax.Array) -> tuple[Params, CeloState]:

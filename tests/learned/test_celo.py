@@ -111,6 +111,8 @@ def _np_mlp_step(p, feats, mlp, lopt, fraction, p0):
     o = h @ w["w2"] + w["b2"]
     scale = {"rms": np.sqrt(np.mean(p**2) + 1e-9), "initial_rms": np.sqrt(np.mean(p0**2) + 1e-9),
              "none": 1.0}[lopt.step_scale]
+    if lopt.width_scaling and len(shape) >= 2 and shape[0] > lopt.base_width:  # muLO: 1/fan_in per entry
+        scale *= (lopt.base_width / shape[0]) ** (1.0 if lopt.step_scale == "none" else 0.5)
     return (o[..., 0] * (scale * np.exp(o[..., 1] * lopt.exp_mult)) * lopt.step_mult).reshape(shape)
 
 
@@ -203,11 +205,14 @@ def test_updates_match_a_numpy_rederivation_of_the_reference(phase):
 
 
 @pytest.mark.parametrize("switches", [{"fraction_features": True}, {"step_scale": "none"},
-                                      {"step_scale": "initial_rms"}, {"fraction_features": True, "step_scale": "none"}])
+                                      {"step_scale": "initial_rms"}, {"fraction_features": True, "step_scale": "none"},
+                                      {"width_scaling": True, "base_width": 2},
+                                      {"width_scaling": True, "base_width": 2, "step_scale": "none"}])
 def test_the_ablation_switches_match_the_numpy_rederivation(switches):
     """fraction_features: 9 more MLP inputs (w0 grows to 39 rows), the fraction-of-training switches
     at each step; step_scale none: steps without the tensor's RMS factor, initial_rms: with the
-    factor of the tensor at init."""
+    factor of the tensor at init; width_scaling: the 3x4 matrix (fan-in 3 > base_width 2) steps
+    sqrt(2/3) as far (2/3 with absolute steps), the bias and the scalar as without it."""
     lopt, theta = _theta(1, **switches)
     assert theta["mlp"]["w0"].shape[0] == 30 + (9 if lopt.fraction_features else 0)
     theta["mlp"]["w0"] = theta["mlp"]["w0"].at[30:].multiply(5.0)  # make the fraction inputs matter
