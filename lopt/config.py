@@ -12,6 +12,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -22,19 +23,59 @@ T = TypeVar("T")
 CONFIG_PACKAGE = "lopt_conf"  # conf/, installed as a package
 
 
+_user_search_path: list[str] | None = None  # the user's config directories (Hydra search-path URLs), set by the CLI
+
+
+def use_search_path(urls: Sequence[str]) -> None:
+    """Make the config directories `urls` (`file://<dir>` or `pkg://<module>`: a `--config-dir`, the
+    entries of `hydra.searchpath`) part of every composition and option listing in this process,
+    after the shipped package (a shipped option of the same name wins, as in Hydra)."""
+    global _user_search_path
+    _user_search_path = list(urls)
+
+
+def user_search_path() -> list[str]:
+    """The user's config directories: those of the running Hydra job (its `--config-dir` and
+    `hydra.searchpath`, also in a launcher's subprocess) unless `use_search_path` set them."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if _user_search_path is not None or not HydraConfig.initialized():
+        return list(_user_search_path or [])
+    sources = HydraConfig.get().runtime.config_sources
+    return [f"{s.schema}://{s.path}" for s in sources if s.provider not in ("hydra", "main", "schema")]
+
+
+def _root(url: str) -> Any:
+    """The directory a search-path URL names (`file://<dir>` or `pkg://<module>`)."""
+    scheme, _, path = url.partition("://")
+    if scheme == "pkg":
+        return resources.files(path.replace("/", "."))
+    return Path(path if scheme == "file" else url)
+
+
+def config_roots() -> list[Any]:
+    """Where config files are looked up, in Hydra's order: the shipped package, then the user's directories."""
+    return [resources.files(CONFIG_PACKAGE), *(_root(u) for u in user_search_path())]
+
+
 def config_groups() -> dict[str, list[str]]:
-    """Config groups (conf/ subdirectories) and their options, as shipped in the config package."""
-    root = resources.files(CONFIG_PACKAGE)
-    return {
-        d.name: sorted(f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml"))
-        for d in root.iterdir() if d.is_dir() and d.name not in ("hydra", "__pycache__")
-    }
+    """Config groups (subdirectories of the config directories) and their options: the shipped
+    package's and those of the user's config directories (`use_search_path`)."""
+    groups: dict[str, set[str]] = {}
+    for root in config_roots():
+        if not root.is_dir():
+            continue
+        for d in root.iterdir():
+            if d.is_dir() and d.name not in ("hydra", "__pycache__"):
+                names = {f.name[: -len(".yaml")] for f in d.iterdir() if f.name.endswith(".yaml")}
+                groups.setdefault(d.name, set()).update(names)
+    return {g: sorted(names) for g, names in groups.items()}
 
 
 def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """The config `config_name` (a command's, `meta_train`) with Hydra `overrides` applied, as
-    `lopt` composes it (inside a running command: with that command's search path). A config that
-    does not compose is a ConfigError with Hydra's reason."""
+    `lopt` composes it (inside a running command: with that command's search path; else with the
+    user's config directories). A config that does not compose is a ConfigError with Hydra's reason."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
@@ -44,15 +85,24 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
         if GlobalHydra.instance().is_initialized():
             return hydra_compose(config_name, overrides=list(overrides))
         with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
-            return hydra_compose(config_name, overrides=list(overrides))
+            return hydra_compose(config_name, overrides=[*overrides, *search_path_overrides()])
     except HydraException as err:
         command = " ".join(["lopt", config_name.replace("_", "-"), *overrides])
         raise ConfigError(f"`{command}` does not compose: {str(err).splitlines()[0]}") from None
 
 
-def shipped_config(*parts: str) -> Any:
-    """A YAML file of the config package (`shipped_config("lopt", "fc_lopt.yaml")`), as an OmegaConf node."""
-    return OmegaConf.create(resources.files(CONFIG_PACKAGE).joinpath(*parts).read_text())
+def search_path_overrides() -> list[str]:
+    """The override that gives a composition the user's config directories (none without them)."""
+    urls = user_search_path()
+    return [f"hydra.searchpath=[{','.join(urls)}]"] if urls else []
+
+
+def config_file(*parts: str) -> Any:
+    """A YAML file of the config directories (`config_file("lopt", "fc_lopt.yaml")`): the shipped
+    package's, else the first user directory's that has it, as an OmegaConf node."""
+    roots = config_roots()
+    found = next((r.joinpath(*parts) for r in roots if r.joinpath(*parts).is_file()), roots[0].joinpath(*parts))
+    return OmegaConf.create(found.read_text())
 
 
 def override_value(value: Any) -> str:

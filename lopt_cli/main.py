@@ -75,6 +75,43 @@ def _run_in_resumed_dir(args: list[str]) -> list[str]:
     return [*args, f"hydra.run.dir={resume[-1]}"]
 
 
+def _search_path(args: list[str]) -> tuple[list[str], list[str]]:
+    """The user's config directories the arguments name, as Hydra search-path URLs in Hydra's order
+    (`--config-dir DIR` / `-cd DIR`, then the entries of `hydra.searchpath=[...]`), and the
+    arguments without the `--config-dir` flag and its value, which validation does not parse."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    rest, dirs, urls = [], [], []
+    words = iter(args)
+    for word in words:
+        flag, eq, value = word.partition("=")
+        if flag in ("--config-dir", "-cd"):
+            value = value if eq else next(words, "")
+            if not value or value.startswith("-") or ("=" in value and not Path(value).is_dir()):
+                raise UserError(f"{flag} needs a directory: `lopt <command> {flag} ./my_conf suite=<a suite in it>`.")
+            dirs.append(value)
+        else:
+            rest.append(word)
+        if flag == "hydra.searchpath":
+            try:
+                entries = OverridesParser.create().parse_override(word).value()
+            except HydraException as err:
+                raise UserError(f"Cannot parse {word!r}: {str(err).splitlines()[0]}. Give a list of config "
+                                f"directories: hydra.searchpath=[file://$PWD/my_conf].") from None
+            urls = [str(e) for e in entries] if isinstance(entries, list) else [str(entries)]
+    for url in [*(f"file://{os.path.abspath(d)}" for d in dirs), *urls]:
+        scheme, _, path = url.partition("://")
+        if scheme == "file" and not Path(path).is_dir():
+            raise UserError(f"The config directory {path!r} (from {url}) does not exist. --config-dir takes a "
+                            f"directory of your own config groups (suite/, task/, experiment/, ...), "
+                            f"hydra.searchpath a list of file://<directory> or pkg://<module> entries.")
+        if scheme not in ("file", "pkg"):
+            raise UserError(f"hydra.searchpath entry {url!r} names no config directory: use file://<directory> "
+                            f"or pkg://<module>.")
+    return [*(f"file://{os.path.abspath(d)}" for d in dirs), *urls], rest
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
@@ -88,18 +125,26 @@ def main(argv: list[str] | None = None) -> int:
     if len(modes) > 1:
         return _error(UserError(f"{' and '.join(modes)} cannot be combined: give one of --multirun, --cfg, --info "
                                 f"and --shell-completion."))
+    from lopt.config import use_search_path
+
+    try:
+        search_path, checked = _search_path(rest)
+    except UserError as err:
+        return _error(err)
+    use_search_path(search_path)  # the user's config groups: composed, listed and validated with the shipped ones
     enable_compilation_cache()
     module = command.load()
     from lopt.commands.composed import with_theta_architecture
 
-    rest = with_theta_architecture(command.config_name, rest)  # theta=<run> alone: the run's architecture
+    theta_architecture = with_theta_architecture(command.config_name, checked)[len(checked):]
+    rest = [*rest, *theta_architecture]  # theta=<run> alone: the run's architecture
     built: dict[str, Any] = {}
     if not any(a.split("=")[0] in _HYDRA_FLAGS for a in rest):
         from lopt.commands.base import config_key, join
         from lopt_cli.validate import compose_overrides
 
         try:
-            configs, jobs = compose_overrides(command.config_name, rest)
+            configs, jobs = compose_overrides(command.config_name, [*checked, *theta_architecture])
             join(configs[0])  # building can touch a device: a multi-process launch is joined first
             built = {config_key(cfg): module.build(cfg) for cfg in configs}  # every value checked
             os.environ[SWEEP_JOBS_ENV] = str(jobs)

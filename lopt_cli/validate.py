@@ -13,7 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from lopt.config import CONFIG_PACKAGE, config_groups, shipped_config
+from lopt.config import CONFIG_PACKAGE, config_file, config_groups, search_path_overrides
 from lopt.errors import ConfigError, unknown_choice
 from lopt_cli.launchers import check_plugin
 
@@ -43,7 +43,7 @@ def _override_error(key: str, value: str, err: Exception, base: Any) -> ConfigEr
 
 def _preset_groups(preset: str) -> tuple[set[str], set[str]]:
     """The groups an `experiment/` preset overrides and the top-level keys it sets."""
-    node = shipped_config("experiment", f"{preset}.yaml")
+    node = config_file("experiment", f"{preset}.yaml")
     groups = set()
     for entry in node.get("defaults") or []:
         for key in (entry.keys() if OmegaConf.is_dict(entry) else [entry]):
@@ -105,10 +105,10 @@ def compose_overrides(config_name: str, args: list[str]) -> tuple[list[DictConfi
     variants = {tuple(firsts[:i] + [v] + firsts[i + 1:]) for i, c in enumerate(choices) for v in c}
     configs = []
     with initialize_config_module(config_module=CONFIG_PACKAGE, version_base="1.3"):
-        base = compose(config_name)
+        base = _compose(config_name, [])
         for variant in sorted(variants) or [()]:
             try:
-                configs.append(compose(config_name, overrides=list(variant)))
+                configs.append(_compose(config_name, list(variant)))
             except HydraException as err:
                 bad, selected = _first_bad(config_name, variant, groups)
                 key, _, value = bad.partition("=")
@@ -123,7 +123,7 @@ def _first_bad(config_name: str, variant: tuple[str, ...], groups: dict[str, lis
     selected = [o for o in variant if o.split("=")[0].lstrip("+~") in groups]
     for override in variant:
         try:
-            compose(config_name, overrides=selected + ([] if override in selected else [override]))
+            _compose(config_name, selected + ([] if override in selected else [override]))
         except HydraException:
             return override, selected
     return variant[-1], selected
@@ -132,6 +132,11 @@ def _first_bad(config_name: str, variant: tuple[str, ...], groups: dict[str, lis
 def _compose_or(config_name: str, overrides: list[str], fallback: Any) -> Any:
     """The config with `overrides`, or `fallback` where they do not compose."""
     try:
-        return compose(config_name, overrides=overrides)
+        return _compose(config_name, overrides)
     except HydraException:
         return fallback
+
+
+def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+    """Hydra's composition of `overrides`, with the user's config directories on its search path."""
+    return compose(config_name, overrides=[*overrides, *search_path_overrides()])

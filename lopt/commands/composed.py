@@ -7,7 +7,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from lopt.config import compose, config_groups, override_value, shipped_config
+from lopt.config import compose, config_file, config_groups, override_value
 from lopt.io.theta_files import stored_architecture
 
 
@@ -20,7 +20,7 @@ def with_theta_architecture(config_name: str, overrides: Sequence[str]) -> list[
     known architecture, and overrides that do not parse (the command's `build` and validation
     say what is wrong)."""
     args = list(overrides)
-    if "theta" not in shipped_config(f"{config_name}.yaml"):
+    if "theta" not in config_file(f"{config_name}.yaml"):
         return args
     try:
         parsed = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
@@ -35,7 +35,7 @@ def with_theta_architecture(config_name: str, overrides: Sequence[str]) -> list[
     name = None if stored is None else stored.get("name")
     if name not in config_groups().get("lopt", []):
         return args
-    preset = OmegaConf.to_container(shipped_config("lopt", f"{name}.yaml"), resolve=True)
+    preset = OmegaConf.to_container(config_file("lopt", f"{name}.yaml"), resolve=True)
     assert isinstance(stored, dict) and isinstance(preset, dict)
     options = [f"lopt.{k}={override_value(v)}" for k, v in stored.items()
                if k != "name" and k in preset and v != preset[k] and f"lopt.{k}" not in keys]

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from lopt import tasks
 from lopt.base import LearnedOptimizer
-from lopt.config import check, compose, config_groups, shipped_config, to_plain
+from lopt.config import check, compose, config_file, config_groups, to_plain
 from lopt.data.settings import DataSettings
 from lopt.errors import ConfigError, unknown_choice
 from lopt.evaluation import baseline_free, scoring, tuning
@@ -107,7 +107,7 @@ def groups(s: EvalSettings, training: Suite | None = None) -> tuple[Suite, dict[
         eval_every, lr_range = suite.eval_every, suite.lr_range
     for name in s.tasks:
         try:
-            node = to_plain(shipped_config("task", f"{name}.yaml"))
+            node = to_plain(config_file("task", f"{name}.yaml"))
         except FileNotFoundError:
             raise unknown_choice("eval.tasks entry", name, config_groups()["task"]) from None
         if s.num_steps % eval_every:

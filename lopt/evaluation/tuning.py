@@ -13,7 +13,7 @@ from jax.sharding import Mesh
 from rich.console import Console
 
 from lopt import tasks
-from lopt.config import override_value, shipped_config
+from lopt.config import config_file, override_value
 from lopt.data.settings import DataSettings
 from lopt.errors import ConfigError, UserError, unknown_choice
 from lopt.evaluation import scores
@@ -186,7 +186,7 @@ def references(suite: Suite, b: BaselineSettings, seed: int, smoothing: float, d
                           f"({node}.search=random) is made by "
                           + (f"`{make}`." if make else f"`lopt baseline-sweep suite=<name> sweep.num_samples=<N>` "
                                                        f"for a shipped suite's tasks only: use {node}.search=grid."))
-    reference = hand_designed.from_config(shipped_config("optimizer", f"{b.optimizer}.yaml"))
+    reference = hand_designed.from_config(config_file("optimizer", f"{b.optimizer}.yaml"))
     t = suite_tuning(reference, b.optimizer, b.search, suite, seed, smoothing, data, b.horizon_mult)
     store = BaselineStore(b.dir)
     found: dict[str, dict[str, Any]] = {}

@@ -3,6 +3,7 @@ import sys
 
 import pytest
 
+from lopt import config
 from lopt_cli.main import main
 
 
@@ -13,4 +14,5 @@ def lopt_here(tmp_path, monkeypatch):
     it); the tests that run `lopt` in a subprocess cover it."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["lopt"])  # main() sets it for Hydra
+    monkeypatch.setattr(config, "_user_search_path", None)  # main() sets the user's config directories
     return lambda *args: main([*args, "hydra/job_logging=none", "hydra/hydra_logging=none"])
