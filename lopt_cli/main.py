@@ -121,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         return _error(unknown_choice("command", name, list(COMMANDS)))
     command = COMMANDS[name]
+    if command.config_name is None:  # plain arguments, no Hydra config
+        try:
+            return command.load().main(rest)
+        except UserError as err:
+            return _error(err)
+        except SystemExit as done:  # argparse's --help and usage errors
+            return done.code if isinstance(done.code, int) else int(done.code is not None)
     modes = sorted({_MODES[a.split("=")[0]] for a in rest if a.split("=")[0] in _MODES})
     if len(modes) > 1:
         return _error(UserError(f"{' and '.join(modes)} cannot be combined: give one of --multirun, --cfg, --info "

@@ -16,35 +16,14 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 from lopt import pretrained
-from lopt.evaluation.report import interval_text
+from lopt.io.model_card import suite_section
 from lopt_cli.reproduction import run_lopt
 
 SCRIPT = "package_pretrained"
 CHECK = ["task=digits_mlp", "num_steps=200", "num_seeds=3", "seed=0"]  # the card's small-task check (default)
 RTOL = 0.01  # float rounding across CPUs; a changed optimizer moves the loss by far more
-
-
-def suite_section(name: str, doc: dict[str, Any]) -> list[str]:
-    """The card's lines for one suite.json: its aggregates and every task's scores."""
-    agg = doc["aggregates"]
-    wins = sum(bool(t["scores"]["beats_adam"]) for t in doc["tasks"].values())
-    horizons = sorted({t["baseline"]["horizon_mult"] for t in doc["tasks"].values()})
-    lines = [f"### `{name}` ({len(doc['tasks'])} tasks, {doc['num_seeds']} evaluation seeds, seed stream "
-             f"{doc['seed']}, baselines at {horizons}x the task length)", "",
-             f"- IQM speedup over tuned Adam: {interval_text(agg['speedup_over_adam']['iqm'])}",
-             f"- IQM loss ratio: {interval_text(agg['loss_ratio']['iqm'])}",
-             f"- tasks beating tuned Adam: {wins} of {len(doc['tasks'])} "
-             f"(fraction {interval_text(agg['win_fraction'])})", "",
-             "| task | speedup | loss ratio | beats tuned Adam |", "|---|---|---|---|"]
-    for task, t in doc["tasks"].items():
-        s = t["scores"]
-        capped = ">=" if s.get("capped") else ""
-        lines.append(f"| `{task}` | {capped}{s['speedup_over_adam']:.3g} | {s['loss_ratio']:.3g} | "
-                     f"{'yes' if s['beats_adam'] else 'no'} |")
-    return [*lines, ""]
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -7,14 +7,15 @@ from types import ModuleType
 from typing import Any
 
 from lopt.commands.composed import compose_command
-from lopt.errors import unknown_choice
+from lopt.errors import UserError, unknown_choice
 
 
 @dataclass(frozen=True)
 class Command:
-    """A command: its config (conf/<config_name>.yaml), one-line summary and module."""
+    """A command: its config (conf/<config_name>.yaml; None: the module's `main(argv)` parses plain
+    arguments), one-line summary and module."""
 
-    config_name: str
+    config_name: str | None
     summary: str
     module: str
 
@@ -29,6 +30,8 @@ COMMANDS = {
                               "vectorized", "lopt.commands.baseline_sweep"),
     "evaluate": Command("evaluate", "training curves of a hand-designed or learned optimizer, many seeds",
                         "lopt.commands.evaluate"),
+    "export": Command(None, "a trained optimizer as a self-contained folder: theta, config, model card, checksums",
+                      "lopt.commands.export"),
 }
 
 
@@ -40,4 +43,6 @@ def build(command: str, overrides: Sequence[str] = ()) -> Any:
     if command not in COMMANDS:
         raise unknown_choice("command", command, list(COMMANDS))
     c = COMMANDS[command]
+    if c.config_name is None:
+        raise UserError(f"`lopt {command}` has no config to build: it takes plain arguments (lopt {command} --help).")
     return c.load().build(compose_command(c.config_name, overrides))

@@ -12,7 +12,7 @@ import jax
 
 from lopt.config import Registry
 from lopt.errors import UserError
-from lopt.io import checkpoint, theta_files
+from lopt.io import checkpoint, exported, theta_files
 from lopt.learned.celo import Celo
 from lopt.learned.celo2 import Celo2
 from lopt.learned.fc_lopt import FCLOpt
@@ -49,7 +49,9 @@ def _configured_name(lopt: Any) -> str:
 
 def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:
     """Meta-parameters saved at `path` (named by config key `key`), which must match the
-    architecture of `lopt`."""
+    architecture of `lopt`; an exported folder's files (`lopt export`) are checked against its
+    SHA-256s first."""
+    exported.verify(theta_files.run_of(path))
     try:
         return checkpoint.load_tree(path, lopt.init_theta(jax.random.PRNGKey(0)))
     except UserError as err:

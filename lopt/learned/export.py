@@ -1,5 +1,6 @@
 """Export a learned optimizer with fixed meta-parameters as an optax transformation, or load a
-trained one as such in one call (`optimizer("pretrained:<name>")`, `optimizer("<run dir>")`).
+trained one as such in one call (`optimizer("pretrained:<name>")`, `optimizer("<run dir>")`,
+`optimizer("<a folder of lopt export>")`).
 
 The result is an `optax.GradientTransformationExtraArgs`: `update(grads, state, params, loss=...)`
 returns updates for `optax.apply_updates`, so a trained optimizer drops into any optax training
@@ -38,7 +39,8 @@ def as_optax(lopt: Any, theta: Any, num_steps: int | None = None) -> optax.Gradi
 def load_trained(theta: str | Path) -> tuple[Any, Any]:
     """The learned optimizer that `theta` names (a meta-train run directory, its final_theta/ or
     best_theta/, or a shipped `pretrained:<name>`), built with the architecture its run recorded,
-    and its meta-parameters. A bad path raises a `UserError` saying what is expected."""
+    and its meta-parameters (an exported folder, `lopt export`, checked against its SHA-256s). A bad
+    path or a damaged export raises a `UserError` saying what is expected."""
     path = theta_files.theta_path(str(theta))
     assert path is not None  # theta_path returns None only for None
     lopt = learned.build(theta_files.recorded_architecture(

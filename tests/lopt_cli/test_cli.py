@@ -66,7 +66,7 @@ def test_run_directories_are_unique_for_runs_started_together(tmp_path):
 
 def test_unknown_command(lopt_here, capsys):
     assert lopt_here("meta-trian") == 2
-    assert "Unknown command 'meta-trian'. Valid choices: baseline-sweep, evaluate, meta-train." in capsys.readouterr().err
+    assert "Unknown command 'meta-trian'. Valid choices: baseline-sweep, evaluate, export, meta-train." in capsys.readouterr().err
 
 
 def test_evaluate_a_meta_trained_optimizer_from_its_run_directory(meta_run, lopt_here, tmp_path):
