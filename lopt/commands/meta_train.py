@@ -101,7 +101,7 @@ class Single:
         records = read_jsonl(self.job.dir / "metrics.jsonl")
         names = self.c.trainer.names
         self.job.save_figure(meta_training.figure(records, list(self.evaluator.plan.groups),
-                                                figures.title(",".join(names), self.job.dir,
+                                                figures.title(figures.tasks_label(names), self.job.dir,
                                                               f"meta-training of {self.c.lopt_name}")),
                              "meta_training.png")
 

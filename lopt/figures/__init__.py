@@ -6,7 +6,7 @@ per optimizer (its hyperparameters included).
 evaluation's suite.png), `meta_training` (meta-train's meta_training.png), `population`
 (population.png); the paper scripts draw theirs from these helpers too.
 """
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,12 @@ def metric_axis(ax: Any, key: str, values: Iterable[Any] = (), x_label: str = ST
     if is_loss(key):
         log_scale_if_positive(ax, values)
     ax.grid(True, which="major", alpha=0.3)
+
+
+def tasks_label(names: Sequence[str]) -> str:
+    """Tasks for a title: all of up to three, else how many, the first and the last (a family's 12
+    variants would run off the figure)."""
+    return ",".join(names) if len(names) <= 3 else f"{len(names)} tasks ({names[0]} … {names[-1]})"
 
 
 def title(task: str, run_dir: str | Path, detail: str = "") -> str:

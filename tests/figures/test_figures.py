@@ -65,6 +65,12 @@ def test_run_name_keeps_a_multirun_jobs_sweep():
     assert run_name(Path("multirun/evaluate/2026-01-01/12-00-00_abc123/3")) == "12-00-00_abc123/3"
 
 
+def test_a_title_names_a_few_tasks_and_counts_many():
+    assert figures.tasks_label(["a", "b", "c"]) == "a,b,c"
+    names = [f"offline_family_{i}" for i in range(12)]
+    assert figures.tasks_label(names) == "12 tasks (offline_family_0 … offline_family_11)"
+
+
 def test_evaluate_figure(tmp_path):
     sweep_best = tmp_path / "best.json"
     sweep_best.write_text(json.dumps({**HEADER, "configuration": RESULTS[0].to_json()}))
