@@ -169,7 +169,7 @@ class Job:
                 raise SystemExit(130) from None  # stops the whole multirun
             import shlex
 
-            # a resumed run must be given its overrides again (README, "Resuming"); resume= names the directory
+            # a resumed run must be given its overrides again (docs/runs.md, resuming); resume= names the directory
             again = [shlex.quote(o) for o in hydra_cfg.overrides.task if not o.startswith("resume=")]
             hint = " ".join(["lopt", self.name, *again, shlex.quote(f"resume={run_dir}")])
             if multirun:

@@ -69,7 +69,7 @@ def _row(name: str, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """The README's ablation table: one line per ablation, its change from the recipe's IQM."""
+    """The ablation table of docs/generalization.md: one line per ablation, its change from the recipe's IQM."""
     base = next((r["iqm_speedup"]["value"] for r in rows if r["ablation"] == "recipe"), None)
     lines = ["| ablation | what changes | IQM speedup over tuned Adam [95% CI] | tasks beating tuned Adam | "
              "change from the recipe |", "|---|---|---|---|---|"]

@@ -12,8 +12,8 @@ program's memory (`Compiled.memory_analysis()`); then a table.
 
 Configurations: `default` (the default `lopt meta-train`), `conv_cifar` (`task=conv_cifar`,
 synthetic data) and `grid` (every learned optimizer x estimator on the offline default task with
-`num_tasks=2 schedule.length=20`, the README's 30-job grid), or `NAME:override,override` for any
-other. `--cli-grid` also times the README's 30-job grid through the real `lopt meta-train
+`num_tasks=2 schedule.length=20`, docs/configuration.md's 30-job grid), or `NAME:override,override` for any
+other. `--cli-grid` also times docs/configuration.md's 30-job grid through the real `lopt meta-train
 --multirun` (cache off), start to finish.
 
     python scripts/bench_compile.py [default conv_cifar grid] [--steps 5] [--cli-grid]
@@ -118,7 +118,7 @@ def run_child(name: str, overrides: tuple[str, ...], steps: int) -> dict:
 
 
 def cli_grid() -> dict:
-    """Wall time of the README's 30-job grid through `lopt meta-train --multirun`, cache off."""
+    """Wall time of docs/configuration.md's 30-job grid through `lopt meta-train --multirun`, cache off."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as out:

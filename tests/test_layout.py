@@ -1,4 +1,4 @@
-"""The package's floors (README, "Layout"): every import of a lopt module reaches its own floor or a
+"""The package's floors (docs/layout.md): every import of a lopt module reaches its own floor or a
 lower one, nothing in lopt imports the CLI, and no two parts of lopt import each other, directly or
 round a circle. Read from the source (every import statement, also those inside functions)."""
 import ast

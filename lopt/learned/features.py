@@ -83,7 +83,7 @@ def second_moment_scale(features: jax.Array, axes: tuple[int, ...], eps: float =
 def second_moment_scales(features: list[jax.Array], eps: float = 1e-5) -> jax.Array:
     """`second_moment_scale` of each of several same-shaped features over all their axes, [F],
     in one pass: XLA reads the tensor once instead of once per feature (on CPU a sixth less time
-    per vmapped small_fc_lopt update and a third less compile time, README Performance)."""
+    per vmapped small_fc_lopt update and a third less compile time, docs/performance.md)."""
     sums = _sums_of_squares(tuple(features))
     return jax.lax.rsqrt(eps + jnp.stack(sums) / math.prod(features[0].shape))
 

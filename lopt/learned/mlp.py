@@ -47,7 +47,7 @@ def per_parameter_mlp(feats: tuple[jax.Array, ...], w0: jax.Array, bias: jax.Arr
     Written as scalar-weighted sums of whole tensors rather than a [*, F] @ [F, H] matmul: with a
     few hidden units XLA fuses it into elementwise loops, 3x faster on CPU than stacking the
     features. Its derivative (backprop through the unroll: tbptt, merged) is the matmul form,
-    which is a few dots instead of the transpose of every term (README, Performance)."""
+    which is a few dots instead of the transpose of every term (docs/performance.md)."""
     return _forward(feats, w0, bias, layers)[0]
 
 

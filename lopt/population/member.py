@@ -21,7 +21,7 @@ first iteration), reached ||theta|| 21 and had every update skipped as non-finit
 130. The clip bounds each value's step, as the hand-designed control's Adam bounds it by its
 learning rate (3e-3, the default): with 0.01 the same members grew linearly, at most 0.14 per
 iteration, and stayed finite. With PBT the unclipped population collapsed after outer iteration 300
-and the clipped ones did not (README, Population self-training).
+and the clipped ones did not (docs/population.md).
 """
 from dataclasses import dataclass, replace
 from typing import Any, cast

@@ -5,7 +5,7 @@ be compared on cost as Metz et al. 2022, "Practical tradeoffs between memory, co
 performance in learned optimizers" (arXiv:2203.11860), Fig. 1 and Table 1 compare them.
 
 Optimizers take turns in each timing round and each keeps its best round, so a loaded machine slows
-all of them alike (the README's benchmarks time the same way).
+all of them alike (docs/performance.md's benchmarks time the same way).
 """
 import time
 from collections.abc import Callable, Mapping

@@ -23,7 +23,7 @@ from lopt.errors import ConfigError
 from lopt.platform import distributed
 
 ROOT = Path(__file__).resolve().parents[2]
-TOL = 1e-5  # max |4-device - 1-device|, relative to the values' scale (measured: < 1e-7; see README)
+TOL = 1e-5  # max |4-device - 1-device|, relative to the values' scale (measured: < 1e-7; see docs/clusters.md)
 META_TRAIN = ["task=quadratic", "num_tasks=4", "estimator.trunc_length=3", "schedule.length=7",
               "tracking.mode=disabled"]
 
