@@ -6,6 +6,7 @@ A mode (one learned optimizer, `lopt.commands.meta_train`; a population,
 `lopt.commands.population`) implements `Mode`: it advances its own state one outer iteration at a
 time and says what to log; this module owns the clock and the run directory's checkpoints.
 """
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from rich.text import Text
 from lopt.errors import UserError
 from lopt.io import checkpoint, resume
 from lopt.io.tracking import NullTracker, Tracker
+from lopt.platform import distributed
 
 
 @dataclass(frozen=True)
@@ -81,24 +83,49 @@ class Mode(Protocol):
         """Called before a non-finite stop raises (the mode's figures)."""
 
 
+CORRUPT_DIR = "corrupt_checkpoints"  # where a resume sets aside checkpoints that do not verify
+
+
 def restore(run_dir: Path, cfg: DictConfig, like: Any, outer_iterations: int) -> Any | None:
-    """The latest checkpointed state of the run in `run_dir`, in the layout of `like` (shapes
-    suffice), after checking that `cfg` is the run's config; None if it has none. Reads and writes
-    nothing else."""
+    """The latest checkpointed state of the run in `run_dir` that verifies, in the layout of `like`
+    (shapes suffice), after checking that `cfg` is the run's config; None if it has none. A later
+    checkpoint that does not verify (truncated, a flipped byte) is moved to `corrupt_checkpoints/`
+    with a warning naming it, so the run continues from the one before; when none verifies, a
+    UserError names each. Writes nothing else."""
     if not (run_dir / "checkpoints").is_dir():
         return None
     ckpt = checkpoint.Checkpointer(run_dir / "checkpoints")
+    bad: list[tuple[int, checkpoint.CorruptCheckpoint]] = []
     try:
-        last = ckpt.latest_step()
-        if last is None:
+        steps = ckpt.all_steps()
+        if not steps:
             return None
         resume.check_config(run_dir, cfg)
-        if last > outer_iterations:
+        if steps[0] > outer_iterations:
             raise UserError(f"outer_iterations={outer_iterations} is below the iteration of the run's latest "
-                            f"checkpoint, {ckpt.directory / str(last)}: resume with outer_iterations >= {last}.")
-        return ckpt.restore(last, like)
+                            f"checkpoint, {ckpt.directory / str(steps[0])}: resume with outer_iterations >= "
+                            f"{steps[0]}.")
+        for good in steps:
+            try:
+                state = ckpt.restore(good, like)
+                break
+            except checkpoint.CorruptCheckpoint as err:
+                bad.append((good, err))
+        else:
+            raise UserError(f"No checkpoint of {run_dir} verifies, so the run cannot resume: "
+                            f"{' '.join(str(e) for _, e in bad)} Start a new run directory.")
     finally:
         ckpt.close()
+    distributed.barrier("lopt: checkpoints verified")  # every process has read before any is moved
+    for step, why in bad:
+        aside = run_dir / CORRUPT_DIR / str(step)
+        Console(stderr=True, soft_wrap=True).print(
+            f"lopt: warning: {why} Resuming from the checkpoint of iteration {good}; the bad one is moved to {aside}.",
+            style="yellow", markup=False, highlight=False)
+        if distributed.is_main_process():
+            aside.parent.mkdir(exist_ok=True)
+            shutil.move(str(run_dir / "checkpoints" / str(step)), aside)
+    return state
 
 
 def nonfinite_error(it: int, streak: int, max_nonfinite_iterations: int, directory: Path,

@@ -5,7 +5,8 @@ leaf) in one orbax step directory, which orbax writes under a temporary name and
 complete: a run killed mid-save leaves the previous checkpoint intact, and the partial one is
 ignored and removed when the directory is next opened. A restore checks the manifest against the
 expected structure before reading and the restored bytes against the digests after, so a corrupted
-or incompatible checkpoint is an error naming its directory, never silently wrong numbers.
+or incompatible checkpoint is an error naming its directory, never silently wrong numbers (a run
+resumes from the latest checkpoint that verifies: `lopt.commands.outer_loop.restore`).
 """
 import hashlib
 import logging
@@ -21,6 +22,11 @@ from lopt.errors import UserError
 logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every save at INFO
 
 Layout = dict[str, tuple]  # leaf path -> (shape, ...) or (shape, dtype)
+
+
+class CorruptCheckpoint(UserError):
+    """A checkpoint whose files cannot be read or whose arrays do not match the SHA-256s saved with
+    them (a truncated file, a flipped byte): an earlier checkpoint may still be good."""
 
 
 def _to_host(tree: Any) -> Any:
@@ -76,17 +82,14 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def _fallback(self, step: int) -> str:
-        """What the user can do about a bad checkpoint `step`."""
-        earlier = [s for s in self._manager.all_steps() if s < step]
-        return (f"delete it to resume from the previous checkpoint (iteration {max(earlier)})" if earlier
-                else "start a new run directory")
+    def all_steps(self) -> list[int]:
+        """The iterations checkpointed, latest first."""
+        return sorted(self._manager.all_steps(), reverse=True)
 
-    def _unreadable(self, step: int, err: Exception) -> UserError:
+    def _unreadable(self, step: int, err: Exception) -> CorruptCheckpoint:
         first = (str(err).strip().splitlines() or [""])[0][:300]
-        return UserError(f"The checkpoint {self.directory / str(step)} cannot be read ({type(err).__name__}: "
-                         f"{first}). It is corrupted or was not written by this version of lopt; "
-                         f"{self._fallback(step)}.")
+        return CorruptCheckpoint(f"The checkpoint {self.directory / str(step)} cannot be read ({type(err).__name__}: "
+                                 f"{first}): it is corrupted or was not written by this version of lopt.")
 
     def restore(self, step: int, like: Any) -> Any:
         """The state saved at `step`, with the structure, shapes and dtypes of `like` (arrays or
@@ -106,8 +109,8 @@ class Checkpointer:
             raise self._unreadable(step, err) from None
         for saved, restored in zip(entries, manifest(state)):
             if saved["sha256"] != restored["sha256"]:
-                raise UserError(f"The checkpoint {path} is corrupted: the array at {saved['path']} does not match "
-                                f"the checksum saved with it; {self._fallback(step)}.")
+                raise CorruptCheckpoint(f"The checkpoint {path} is corrupted: the array at {saved['path']} does not "
+                                        f"match the SHA-256 saved with it.")
         return state
 
     def close(self) -> None:

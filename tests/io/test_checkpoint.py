@@ -7,7 +7,7 @@ import pytest
 
 from lopt.commands import meta_train
 from lopt.errors import UserError
-from lopt.io.checkpoint import Checkpointer
+from lopt.io.checkpoint import Checkpointer, CorruptCheckpoint
 from lopt.meta_trainer import MetaTrainState
 
 
@@ -42,8 +42,8 @@ def test_garbled_array_bytes_are_caught_by_the_checksum(tmp_path):
     ckpt.save(2, _state(2.0))
     biggest = max((tmp_path / "2").rglob("ocdbt.process_0/d/*"), key=lambda p: p.stat().st_size)
     _garble(biggest)
-    with pytest.raises(UserError, match=f"{tmp_path / '2'} is corrupted: the array at \\['w'\\] .* "
-                                        "previous checkpoint \\(iteration 1\\)"):
+    with pytest.raises(CorruptCheckpoint, match=f"{tmp_path / '2'} is corrupted: the array at \\['w'\\] does not "
+                                                "match the SHA-256 saved with it"):
         ckpt.restore(2, _state())
     np.testing.assert_array_equal(ckpt.restore(1, _state())["w"], np.arange(1000.0))
     ckpt.close()
@@ -56,7 +56,7 @@ def test_unreadable_or_incompatible_checkpoints_are_errors_naming_them(tmp_path)
                                         "'float32'\\), expected \\(\\(3,\\), 'float32'\\)"):
         ckpt.restore(1, {**_state(), "w": jnp.zeros(3)})
     (tmp_path / "1" / "manifest" / "metadata").write_text('{"trunc')
-    with pytest.raises(UserError, match=f"{tmp_path / '1'} cannot be read \\(JSONDecodeError.*start a new run"):
+    with pytest.raises(CorruptCheckpoint, match=f"{tmp_path / '1'} cannot be read \\(JSONDecodeError.*corrupted"):
         ckpt.restore(1, _state())
     ckpt.close()
 

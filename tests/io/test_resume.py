@@ -63,19 +63,47 @@ def test_killed_and_resumed_run_equals_an_uninterrupted_one(runs):
     assert (killed / ".hydra").is_dir()  # resume= ran the job in the run directory
 
 
-def test_corrupted_checkpoint_is_an_error_naming_it_and_writes_nothing(runs, tmp_path):
-    run = shutil.copytree(runs[0], tmp_path / "run")
-    data = sorted((run / "checkpoints" / "12").rglob("ocdbt.process_0/d/*"), key=lambda p: -p.stat().st_size)[0]
+def _damage(step_dir, how):
+    """Flip a byte in the middle of the largest data file of a checkpoint, or truncate it to half."""
+    data = sorted(step_dir.rglob("ocdbt.process_0/d/*"), key=lambda p: -p.stat().st_size)[0]
     raw = bytearray(data.read_bytes())
-    raw[len(raw) // 2] ^= 0xFF
+    if how == "flip":
+        raw[len(raw) // 2] ^= 0xFF
+    else:
+        raw = raw[: len(raw) // 2]
     data.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_a_damaged_latest_checkpoint_is_set_aside_and_the_run_resumes_from_the_one_before(runs, tmp_path, capsys,
+                                                                                         how):
+    full = runs[0]
+    run = shutil.copytree(full, tmp_path / "run")
+    _damage(run / "checkpoints" / "12", how)
+    meta_train.run(compose_meta_train(*RUN, f"resume={run}"), tmp_path / "unused", Console(quiet=True))
+    warning = " ".join(capsys.readouterr().err.split())
+    assert f"lopt: warning: The checkpoint {run / 'checkpoints' / '12'} " in warning
+    assert f"Resuming from the checkpoint of iteration 11; the bad one is moved to {run / 'corrupt_checkpoints' / '12'}" \
+        in warning
+    for a, b in zip(theta_leaves(full), theta_leaves(run), strict=True):  # iteration 12 again, bitwise
+        np.testing.assert_array_equal(a, b)
+    assert records(run / "metrics.jsonl") == records(full / "metrics.jsonl")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["11", "12"]
+    assert (run / "corrupt_checkpoints" / "12").is_dir()
+
+
+def test_when_no_checkpoint_verifies_the_error_names_each_and_nothing_is_written(runs, tmp_path):
+    run = shutil.copytree(runs[0], tmp_path / "run")
+    _damage(run / "checkpoints" / "12", "flip")
+    _damage(run / "checkpoints" / "11", "truncate")
     before = {p: p.read_bytes() for p in (run / "metrics.jsonl", run / "config.yaml")}
     cfg = compose_meta_train(*RUN, f"resume={run}")
-    with pytest.raises(UserError, match=f"checkpoint {run / 'checkpoints' / '12'} (is corrupted|cannot be read)"
-                                        ".*previous checkpoint \\(iteration 11\\)"):
+    with pytest.raises(UserError, match=f"No checkpoint of {run} verifies.*checkpoint {run / 'checkpoints' / '12'} "
+                                        f".*checkpoint {run / 'checkpoints' / '11'} .*Start a new run directory"):
         meta_train.run(cfg, tmp_path / "unused", Console(quiet=True))
     assert all(p.read_bytes() == b for p, b in before.items())
-    assert not (tmp_path / "unused").exists()
+    assert not (tmp_path / "unused").exists() and not (run / "corrupt_checkpoints").exists()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["11", "12"]
 
 
 def test_changed_config_is_refused_naming_the_key(runs, tmp_path):
