@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lopt.errors import UserError
+from lopt.io import run_lock
 
 RUN_UID_ENV = "LOPT_RUN_UID"  # the `${lopt_uid:}` of the current `lopt` invocation
 
@@ -96,9 +97,10 @@ def prune_empty(directory: Path, stop: Path) -> None:
 
 
 def discard_unstarted(run_dir: Path, job_name: str) -> bool:
-    """Remove `run_dir` if it holds only Hydra's bookkeeping (.hydra/, the job log): the command
-    failed before writing anything of its own. True if removed."""
-    if not run_dir.is_dir() or any(p.name not in (".hydra", f"{job_name}.log") for p in run_dir.iterdir()):
+    """Remove `run_dir` if it holds only Hydra's bookkeeping (.hydra/, the job log) and the run
+    lock: the command failed before writing anything of its own. True if removed."""
+    kept = (".hydra", f"{job_name}.log", run_lock.LOCK_FILE)
+    if not run_dir.is_dir() or any(p.name not in kept for p in run_dir.iterdir()):
         return False
     shutil.rmtree(run_dir)
     prune_empty(run_dir.parent, Path.cwd())
@@ -112,6 +114,24 @@ def where_line(run_dir: Path, job_num: int, overrides: list[str] | None) -> str:
     if overrides is None:
         return f"run directory: {path}"
     return f"job {job_num} ({' '.join(overrides)}): {path}"
+
+
+def _hold(run_dir: Path, command: str) -> run_lock.RunLock | None:
+    """The run directory's lock, taken by process 0 for every process of the run (the others hold
+    None); a UserError naming the holder on every process when a live process holds it."""
+    from lopt.platform import distributed
+
+    lock, error = None, None
+    if distributed.is_main_process():
+        try:
+            lock = run_lock.acquire(run_dir, command)
+        except UserError as err:
+            error = err
+    if distributed.main_says(error is not None):
+        if lock is not None:
+            lock.release()
+        raise error or run_lock.refusal(run_dir, {})
+    return lock
 
 
 @dataclass(frozen=True)
@@ -132,9 +152,7 @@ class Job:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
-        from lopt.io.tracking import summary_table
         from lopt_cli import enable_compilation_cache
-        from lopt_cli.launchers import pin_to_share
 
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -146,6 +164,25 @@ class Job:
         # launcher workers (joblib, submitit, Ray) are fresh processes: `lopt`'s main() set the cache only in
         # the launching one, so without this they compile every program again (96 s instead of 8 s)
         enable_compilation_cache()
+        try:
+            lock = _hold(run_dir, " ".join(["lopt", self.name, *hydra_cfg.overrides.task]))
+        except UserError as err:  # another process writes there: leave everything as it is
+            where = f"job {hydra_cfg.job.num}: " if multirun else ""
+            print_error(where + str(err))
+            if not multirun:
+                raise SystemExit(2) from None
+            raise JobFailed(2, str(err), str(hydra_cfg.sweep.dir)) from None
+        try:
+            self._run(cfg, hydra_cfg, run_dir, multirun, job_num, overrides, console)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, cfg: Any, hydra_cfg: Any, run_dir: Path, multirun: bool, job_num: int,
+             overrides: list[str] | None, console: Console) -> None:
+        from lopt.io.tracking import summary_table
+        from lopt_cli.launchers import pin_to_share
+
         share = pin_to_share(hydra_cfg)
         if share is not None:
             console.print(f"job {hydra_cfg.job.num}: cores {share['cores']}, "

@@ -75,6 +75,21 @@ def _run_in_resumed_dir(args: list[str]) -> list[str]:
     return [*args, f"hydra.run.dir={resume[-1]}"]
 
 
+def _check_run_dir_free(args: list[str]) -> None:
+    """Refuse, before Hydra writes its records there, a single run into a directory (`hydra.run.dir=`,
+    `resume=`) that a live lopt process holds (the job takes the lock itself: `lopt.io.run_lock`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from lopt.io import run_lock
+
+    given = [a for a in args if a.startswith("hydra.run.dir=")]
+    if not given or "--multirun" in args or "-m" in args:
+        return
+    value = OverridesParser.create().parse_override(given[-1]).value()
+    if isinstance(value, str) and "${" not in value:
+        run_lock.check_free(Path(value).absolute())
+
+
 def _search_path(args: list[str]) -> tuple[list[str], list[str]]:
     """The user's config directories the arguments name, as Hydra search-path URLs in Hydra's order
     (`--config-dir DIR` / `-cd DIR`, then the entries of `hydra.searchpath=[...]`), and the
@@ -156,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             built = {config_key(cfg): module.build(cfg) for cfg in configs}  # every value checked
             os.environ[SWEEP_JOBS_ENV] = str(jobs)
             rest = _run_in_resumed_dir(rest)
+            _check_run_dir_free(rest)
         except UserError as err:
             return _error(err)
     os.environ[RUN_UID_ENV] = secrets.token_hex(3)  # fresh per invocation: unique run directories

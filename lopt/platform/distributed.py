@@ -105,6 +105,16 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def main_says(flag: bool) -> bool:
+    """Process 0's `flag`, on every process (a decision only process 0 can make, e.g. whether it
+    holds the run directory's lock)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.int32(flag)))
+
+
 def is_main_process() -> bool:
     """Whether this process writes files and W&B logs (process 0; the only one without multi-host)."""
     return jax.process_index() == 0

@@ -4,6 +4,9 @@ and directory), and where W&B logged, with the command that uploads an offline r
 import json
 import os
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from tests import cli_process
@@ -80,3 +83,26 @@ def test_each_multirun_job_prints_its_number_overrides_and_directory(tmp_path):
         overrides = re.fullmatch(rf"job {job} \((.*)\): .*", mine[0]).group(1).split()
         assert f"seed={job}" in overrides and "lopt=learnable_adam" in overrides
     assert lines.count("W&B: disabled (tracking.mode=disabled)") == 4  # per job: at its start and end
+
+
+def test_a_second_process_into_a_live_run_directory_is_refused_and_writes_nothing(tmp_path):
+    """A job typed twice (or requeued beside the live one): the second exits 2 at once naming the
+    first, and Hydra's record of the first run's command is untouched."""
+    first = cli_process.start("meta-train", *TINY, "outer_iterations=1000000", "tracking.mode=disabled",
+                              "hydra.run.dir=run", cwd=tmp_path, output=subprocess.DEVNULL)
+    lock = tmp_path / "run" / ".lopt.lock"
+    try:
+        while not (lock.is_file() and lock.read_text()):
+            assert first.poll() is None, "the first run ended before it could be joined"
+            time.sleep(0.2)
+        record = (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text()
+        for command in (["meta-train", *TINY, "seed=5"], ["evaluate", "task.hidden=[8]"]):
+            second = cli_process.run(*command, "tracking.mode=disabled", "hydra.run.dir=run", cwd=tmp_path)
+            assert second.returncode == 2
+            said = " ".join(second.stderr.split())
+            assert f"Another lopt process is writing into {tmp_path / 'run'}: `lopt meta-train" in said
+            assert f"(pid {first.pid} on host" in said and "Traceback" not in said
+        assert (tmp_path / "run" / ".hydra" / "overrides.yaml").read_text() == record
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
