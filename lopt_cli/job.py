@@ -21,6 +21,7 @@ from rich.markup import escape
 
 from lopt.errors import UserError
 from lopt.io import run_lock
+from lopt.platform.preemption import Preempted
 
 RUN_UID_ENV = "LOPT_RUN_UID"  # the `${lopt_uid:}` of the current `lopt` invocation
 
@@ -199,6 +200,10 @@ class Job:
             if not multirun:
                 raise SystemExit(2) from None
             raise JobFailed(2, str(err), str(hydra_cfg.sweep.dir)) from None
+        except Preempted as stop:  # checkpointed: the requeued job (or the same command) resumes bitwise
+            console.print(f"Preempted ({stop}); the run is checkpointed in {run_dir}. The same command resumes "
+                          f"it.", style="yellow", markup=False, highlight=False, soft_wrap=True)
+            raise SystemExit(stop.exit_status) from None  # stops the whole multirun
         except KeyboardInterrupt:
             if self.name != "meta-train":
                 console.print(f"Interrupted; the run directory is {run_dir}.", style="yellow", markup=False,

@@ -29,7 +29,7 @@ from rich.text import Text
 from lopt.errors import UserError
 from lopt.io import checkpoint, resume
 from lopt.io.tracking import NullTracker, Tracker
-from lopt.platform import distributed
+from lopt.platform import distributed, preemption
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def run(mode: Mode, timing: Timing, start: int, run_dir: Path, tracker: Tracker 
         first_done: float | None = None
         window_t, window_it, window_steps = 0.0, start, 0
         steady_steps, between_s = 0, 0.0  # after the first iteration; time spent between iterations
-        with _progress(console, mode.name) as progress:
+        with _progress(console, mode.name) as progress, preemption.Catcher() as preempt:
             bar = progress.add_task(mode.name, total=timing.outer_iterations, completed=start, loss="--")
             for it in range(start + 1, timing.outer_iterations + 1):
                 report = mode.advance(it)
@@ -205,6 +205,10 @@ def run(mode: Mode, timing: Timing, start: int, run_dir: Path, tracker: Tracker 
                 if timing.checkpoint_every and it % timing.checkpoint_every == 0:
                     ckpt.save(it, mode.snapshot(it))
                 progress.update(bar, advance=1)
+                if distributed.main_says(preempt.signum is not None) and it < timing.outer_iterations:
+                    if ckpt.latest_step() != it:  # the iteration in flight is done: keep it
+                        ckpt.save(it, mode.snapshot(it))
+                    preempt.stop(it)
         if ckpt.latest_step() != timing.outer_iterations:
             ckpt.save(timing.outer_iterations, mode.snapshot(timing.outer_iterations))
         checkpoint.save_tree(run_dir / "final_theta", mode.final_theta())  # collective (orbax)

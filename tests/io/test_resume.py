@@ -1,7 +1,11 @@
 """Resuming meta-training: a run killed at any point and resumed ends bitwise equal to an
 uninterrupted one; bad checkpoints and changed configs are clear errors that write nothing."""
 import json
+import re
 import shutil
+import signal
+import subprocess
+import time
 
 import jax
 import numpy as np
@@ -174,3 +178,31 @@ def test_a_resumed_runs_wall_time_goes_on_from_its_last_record(runs):
     _, killed, last, _ = runs
     walls = [json.loads(line)["time/wall_s"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
     assert np.all(np.diff(walls) > 0) and walls[last] > walls[last - 1]
+
+
+def test_sigterm_checkpoints_the_iteration_in_flight_and_the_requeued_run_ends_bitwise_equal(tmp_path):
+    """A scheduler's SIGTERM mid-run: the run checkpoints where it is (no periodic checkpoint to fall
+    back on), exits with 143, and the same command resumes it to the uninterrupted run's theta and metrics."""
+    run = [*CHEAP, "outer_iterations=400", "checkpoint_every=1000"]
+    full = cli_process.run("meta-train", *run, "hydra.run.dir=full", cwd=tmp_path)
+    assert full.returncode == 0, full.stderr
+    proc = cli_process.start("meta-train", *run, "hydra.run.dir=cut", cwd=tmp_path, output=subprocess.PIPE)
+    metrics = tmp_path / "cut" / "metrics.jsonl"
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 5):
+        assert proc.poll() is None, "the run ended before the signal"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM
+    stopped = int(re.search(r"Preempted \(SIGTERM at outer iteration (\d+)\)", " ".join(out.split())).group(1))
+    assert 5 <= stopped < 400
+    assert sorted(p.name for p in (tmp_path / "cut" / "checkpoints").iterdir()) == [str(stopped)]
+    assert max(r["outer_iteration"] for r in records(metrics)) >= stopped - 1  # flushed
+    again = cli_process.run("meta-train", *run, "hydra.run.dir=cut", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"from outer iteration {stopped}." in " ".join(again.stdout.split())
+    lopt_ = meta_train.build(compose_meta_train(*run)).trainer.lopt
+    like = lopt_.init_theta(jax.random.PRNGKey(0))
+    for a, b in zip(*(jax.tree_util.tree_leaves(load_tree(tmp_path / d / "final_theta", like)) for d in ("full", "cut"))):
+        np.testing.assert_array_equal(a, b)
+    assert records(metrics) == records(tmp_path / "full" / "metrics.jsonl")
