@@ -18,6 +18,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from lopt.errors import UserError
+from lopt.io import disk
 
 logging.getLogger("absl").setLevel(logging.WARNING)  # orbax logs every save at INFO
 
@@ -74,10 +75,18 @@ class Checkpointer:
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, step: int, state: Any) -> None:
-        """Write `state` and its manifest as checkpoint `step`, atomically; returns when durable."""
-        self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                                         manifest=ocp.args.JsonSave(manifest(state))))
-        self._manager.wait_until_finished()
+        """Write `state` and its manifest as checkpoint `step`, atomically; returns when durable. A
+        full disk is a UserError saying so (the partial checkpoint is removed when the run resumes)."""
+        entries = manifest(state)
+        try:
+            self._manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                             manifest=ocp.args.JsonSave(entries)))
+            self._manager.wait_until_finished()
+        except Exception as err:
+            if not disk.is_out_of_space(err):
+                raise
+            needed = sum(int(np.prod(e["shape"])) * np.dtype(e["dtype"]).itemsize for e in entries)
+            raise disk.out_of_space(err, f"checkpoint {step}", self.directory, needed) from None
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -120,8 +129,13 @@ class Checkpointer:
 def save_tree(path: Path, tree: Any) -> None:
     """Save one pytree (e.g. final learned-optimizer parameters) atomically to `path`, replacing
     what is there (a resumed run writes its final theta again)."""
-    with ocp.StandardCheckpointer() as ckptr:
-        ckptr.save(Path(path).absolute(), tree, force=True)
+    try:
+        with ocp.StandardCheckpointer() as ckptr:
+            ckptr.save(Path(path).absolute(), tree, force=True)
+    except Exception as err:
+        if not disk.is_out_of_space(err):
+            raise
+        raise disk.out_of_space(err, Path(path).name, Path(path).absolute()) from None
 
 
 def load_tree(path: Path, like: Any) -> Any:

@@ -5,6 +5,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lopt.io import disk
+
 
 def _umask() -> int:
     """The process's umask, read without changing it (`os.umask` can only be read by setting it,
@@ -32,8 +34,10 @@ def write_text(path: Path, text: str) -> None:
             os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and disk.is_out_of_space(err):
+            raise disk.out_of_space(err, path.name, path, len(text.encode())) from None
         raise
 
 
@@ -83,6 +87,13 @@ def save_figure(fig: Any, path: Path) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
     fig.tight_layout()
-    fig.savefig(tmp, dpi=100)
-    pyplot().close(fig)
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if disk.is_out_of_space(err):
+            raise disk.out_of_space(err, path.name, path) from None
+        raise
+    finally:
+        pyplot().close(fig)

@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lopt.config import check
+from lopt.io import disk
 from lopt.io.results import write_text
 
 MODES = ("auto", "offline", "online", "disabled")
@@ -132,8 +133,14 @@ class Tracker:
                 self._warn(err)
 
     def log(self, record: dict[str, Any], step: int) -> None:
-        self._metrics.write(json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n")
-        self._metrics.flush()
+        line = json.dumps({k: _jsonable(v) for k, v in record.items()}) + "\n"
+        try:
+            self._metrics.write(line)
+            self._metrics.flush()
+        except OSError as err:  # a line cut short is dropped when the run resumes
+            if disk.is_out_of_space(err):
+                raise disk.out_of_space(err, "a metrics record", Path(self._metrics.name), len(line)) from None
+            raise
         self._to_wandb(lambda run: run.log(record, step=step))
 
     def table(self, name: str, columns: list[str], rows: list[list[Any]]) -> None:

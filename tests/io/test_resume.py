@@ -206,3 +206,32 @@ def test_sigterm_checkpoints_the_iteration_in_flight_and_the_requeued_run_ends_b
     for a, b in zip(*(jax.tree_util.tree_leaves(load_tree(tmp_path / d / "final_theta", like)) for d in ("full", "cut"))):
         np.testing.assert_array_equal(a, b)
     assert records(metrics) == records(tmp_path / "full" / "metrics.jsonl")
+
+
+def test_a_full_disk_at_a_checkpoint_stops_clearly_and_the_run_resumes_once_space_is_freed(runs, tmp_path,
+                                                                                          monkeypatch):
+    """Checkpoint 6 fails as orbax fails on a full disk: the run stops with one paragraph, keeps
+    checkpoints 4 and 5 readable, and the same command (space freed) ends equal to the uninterrupted run."""
+    from lopt.io import checkpoint
+    from tests.io.test_disk import ORBAX
+
+    full = runs[0]
+    save = checkpoint.ocp.CheckpointManager.save
+
+    def full_disk_at_6(self, step, *args, **kwargs):
+        if step == 6:
+            raise ValueError(ORBAX)
+        return save(self, step, *args, **kwargs)
+
+    run = tmp_path / "run"
+    cfg = compose_meta_train(*RUN, f"hydra.run.dir={run}")
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint.ocp.CheckpointManager, "save", full_disk_at_6)
+        with pytest.raises(UserError, match=f"The disk is full: writing checkpoint 6 to {run / 'checkpoints'} failed "
+                                            "\\(no space left on the device; it needed about 0.2 MB, "):
+            meta_train.run(cfg, run, Console(quiet=True))
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["4", "5"]
+    meta_train.run(cfg, run, Console(quiet=True))  # space freed: the same command
+    for a, b in zip(theta_leaves(full), theta_leaves(run), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert records(run / "metrics.jsonl") == records(full / "metrics.jsonl")
