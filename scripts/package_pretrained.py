@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from lopt import pretrained
-from lopt.io.model_card import suite_section
+from lopt.evaluation.model_card import suite_section
 from lopt_cli.reproduction import run_lopt
 
 SCRIPT = "package_pretrained"

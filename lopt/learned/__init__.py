@@ -12,7 +12,7 @@ import jax
 
 from lopt.config import Registry
 from lopt.errors import UserError
-from lopt.io import checkpoint, exported, theta_files
+from lopt.io import checkpoint, checksums, theta_files
 from lopt.learned.celo import Celo
 from lopt.learned.celo2 import Celo2
 from lopt.learned.fc_lopt import FCLOpt
@@ -51,7 +51,7 @@ def load_theta(lopt: Any, path: Path, key: str = "theta") -> Any:
     """Meta-parameters saved at `path` (named by config key `key`), which must match the
     architecture of `lopt`; an exported folder's files (`lopt export`) are checked against its
     SHA-256s first."""
-    exported.verify(theta_files.run_of(path))
+    checksums.verify(theta_files.run_of(path))
     try:
         return checkpoint.load_tree(path, lopt.init_theta(jax.random.PRNGKey(0)))
     except UserError as err:

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from lopt import commands
+from lopt.commands import export
 from lopt.errors import UserError
-from lopt.io import exported
+from lopt.io import checksums
 from lopt.learned.export import optimizer
 from lopt.training.curves import CurveSettings, seed_keys
 from lopt_cli.main import main
@@ -118,4 +119,4 @@ def test_bad_input_is_one_paragraph_and_writes_nothing(tmp_path, monkeypatch, ca
 def test_export_is_no_library_command():
     with pytest.raises(UserError, match="takes plain arguments"):
         commands.build("export")
-    assert exported.CHECKSUMS == "SHA256SUMS"
+    assert checksums.CHECKSUMS == "SHA256SUMS" and export.CARD == "README.md"

@@ -4,7 +4,7 @@ import json
 
 import yaml
 
-from lopt.io import model_card
+from lopt.evaluation import model_card
 
 
 def test_a_runs_command_compute_and_own_evaluations_come_from_its_records(tmp_path):
