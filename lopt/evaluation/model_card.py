@@ -2,12 +2,14 @@
 command from Hydra's record of it, the compute from its metrics), what the run's own evaluations
 measured, and the calibrated scores of `lopt evaluate suite=...` runs with their intervals."""
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from lopt.evaluation.report import interval_text
+from lopt.io import resume
 from lopt.io.results import read_jsonl
 
 
@@ -33,11 +35,8 @@ def suite_section(name: str, doc: dict[str, Any]) -> list[str]:
 
 def command(run: Path) -> str | None:
     """`lopt meta-train <overrides>` as Hydra recorded the run's command line (None without the record)."""
-    record = run / ".hydra" / "overrides.yaml"
-    if not record.is_file():
-        return None
-    overrides = [str(o) for o in yaml.safe_load(record.read_text()) or [] if not str(o).startswith("hydra/")]
-    return " ".join(["lopt meta-train", *overrides])
+    overrides = resume.recorded_overrides(run)
+    return None if overrides is None else " ".join(["lopt meta-train", *map(shlex.quote, overrides)])
 
 
 def compute(run: Path) -> str | None:

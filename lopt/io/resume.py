@@ -19,6 +19,23 @@ MAY_CHANGE = ("resume", "outer_iterations", "log_every", "checkpoint_every", "ma
 _ABSENT = "(absent)"
 
 
+def recorded_overrides(run_dir: Path) -> list[str] | None:
+    """The overrides the run in `run_dir` was started with, as Hydra recorded them (None without
+    the record); a resumed run must be given them again."""
+    record = Path(run_dir) / ".hydra" / "overrides.yaml"
+    if not record.is_file():
+        return None
+    return [str(o) for o in OmegaConf.load(record) if not str(o).startswith(("hydra/", "resume="))]
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that resumes the meta-train run in `run_dir`: its recorded overrides and resume=."""
+    import shlex
+
+    words = [*(recorded_overrides(run_dir) or []), f"resume={run_dir}"]
+    return " ".join(["lopt meta-train", *map(shlex.quote, words)])
+
+
 def run_directory(resume: str | None, run_dir: Path) -> Path:
     """The directory a job runs in: `resume` (an existing run) when given, else `run_dir`."""
     if resume is None:

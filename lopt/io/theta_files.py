@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from lopt import pretrained
 from lopt.errors import UserError
+from lopt.io import resume
 
 _GIVE = ("give a meta-train run directory, its final_theta/ or its best_theta/ directory, or a shipped "
          "optimizer as pretrained:<name>")
@@ -33,7 +34,7 @@ def theta_path(given: str | None, key: str = "theta") -> Path | None:
         raise UserError(f"{key}={given!r} does not exist: {_GIVE}.")
     if not any((path / name).exists() for name in _CHECKPOINT_FILES):
         unfinished = (" It has checkpoints/ but no final_theta/: the run has not finished (resume it with "
-                      f"`lopt meta-train resume={given}`)." if (path / "checkpoints").is_dir() else "")
+                      f"`{resume.resume_command(path)}`)." if (path / "checkpoints").is_dir() else "")
         raise UserError(f"{key}={given!r} holds no checkpoint: {_GIVE} (a run directory holds the trained "
                         f"meta-parameters in final_theta/, written when the run finishes).{unfinished}")
     return path

@@ -247,3 +247,25 @@ def test_the_missing_baseline_hint_of_meta_train_is_a_command_that_makes_them(lo
     assert hint.startswith("lopt baseline-sweep suite=smoke optimizer=adam ")
     assert lopt_here(*hint.split()[1:], "num_seeds=1", "tracking.mode=disabled") == 0  # seeds: not in the key
     commands.build("meta-train", args)  # every baseline found: no error
+
+
+def test_the_resume_hint_for_an_unfinished_run_is_the_command_that_finishes_it(lopt_here, tmp_path, capsys):
+    """A theta from a run killed before it ended names the command that resumes it, with the run's
+    own overrides (a bare resume= would be refused for a different config): run as printed, it
+    finishes the run, and the theta then loads."""
+    import shlex
+
+    from tests.conftest import CHEAP
+
+    evaluate = ["data.source=synthetic", "data.synthetic_examples=64", "num_seeds=2", "num_steps=10", "eval_every=5",
+                "tracking.mode=disabled"]
+    run = tmp_path / "killed"
+    args = [*CHEAP, "outer_iterations=400", "checkpoint_every=2", "task.hidden=[8]"]
+    cli_process.kill_after_checkpoint("meta-train", *args, f"hydra.run.dir={run}", cwd=tmp_path, run_dir=run, step=2)
+    assert lopt_here("evaluate", f"theta={run}", *evaluate) == 2
+    said = " ".join(capsys.readouterr().err.split())
+    hint = said.split("the run has not finished (resume it with `")[1].split("`")[0]
+    assert hint.startswith("lopt meta-train data.source=synthetic ") and hint.endswith(f"resume={run}")
+    assert lopt_here(*shlex.split(hint)[1:]) == 0
+    assert (run / "final_theta").is_dir()
+    assert lopt_here("evaluate", f"theta={run}", *evaluate) == 0
