@@ -26,7 +26,7 @@ def test_evaluate_components_carry_the_evaluated_optimizer():
 
 
 @pytest.mark.parametrize("command, overrides, message", [
-    ("nope", [], "Unknown command 'nope'. Valid choices: baseline-sweep, evaluate, meta-train."),
+    ("nope", [], "Unknown command 'nope'. Valid choices: baseline-sweep, evaluate, export, meta-train."),
     ("evaluate", ["task=nope"], "`lopt evaluate task=nope` does not compose: In 'evaluate': Could not find 'task/nope'"),
     ("evaluate", ["num_steps=7"], "num_steps=7 is invalid"),
 ])
