@@ -260,7 +260,7 @@ def test_the_resume_hint_for_an_unfinished_run_is_the_command_that_finishes_it(l
     evaluate = ["data.source=synthetic", "data.synthetic_examples=64", "num_seeds=2", "num_steps=10", "eval_every=5",
                 "tracking.mode=disabled"]
     run = tmp_path / "killed"
-    args = [*CHEAP, "outer_iterations=400", "checkpoint_every=2", "task.hidden=[8]"]
+    args = [*CHEAP, "outer_iterations=100", "checkpoint_every=2", "task.hidden=[8]"]
     cli_process.kill_after_checkpoint("meta-train", *args, f"hydra.run.dir={run}", cwd=tmp_path, run_dir=run, step=2)
     assert lopt_here("evaluate", f"theta={run}", *evaluate) == 2
     said = " ".join(capsys.readouterr().err.split())
