@@ -163,10 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     built: dict[str, Any] = {}
     if not any(a.split("=")[0] in _HYDRA_FLAGS for a in rest):
         from lopt.commands.base import config_key, join
+        from lopt_cli import supervisor
         from lopt_cli.validate import compose_overrides
 
         try:
             configs, jobs = compose_overrides(command.config_name, [*checked, *theta_architecture])
+            if supervisor.needed(configs[0]):  # one process of several: run it as a supervised child
+                return supervisor.run(args, configs[0])
             join(configs[0])  # building can touch a device: a multi-process launch is joined first
             built = {config_key(cfg): module.build(cfg) for cfg in configs}  # every value checked
             os.environ[SWEEP_JOBS_ENV] = str(jobs)

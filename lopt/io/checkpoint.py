@@ -42,7 +42,11 @@ def _to_host(tree: Any) -> Any:
 
 def manifest(tree: Any) -> list[dict[str, Any]]:
     """Path, shape, dtype and SHA-256 of the bytes of every leaf of `tree`, in flatten order."""
-    leaves, _ = jax.tree_util.tree_flatten_with_path(_to_host(tree))
+    return _host_manifest(_to_host(tree))
+
+
+def _host_manifest(tree: Any) -> list[dict[str, Any]]:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
     entries = []
     for path, x in leaves:
         a = np.asarray(x)
@@ -113,10 +117,11 @@ class Checkpointer:
         abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, like)
         try:
             args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-            state = self._manager.restore(step, args=args)["state"]
+            # on the host: in a multi-process run orbax restores arrays spanning every process's devices
+            state = _to_host(self._manager.restore(step, args=args)["state"])
         except Exception as err:  # unreadable array data
             raise self._unreadable(step, err) from None
-        for saved, restored in zip(entries, manifest(state)):
+        for saved, restored in zip(entries, _host_manifest(state)):
             if saved["sha256"] != restored["sha256"]:
                 raise CorruptCheckpoint(f"The checkpoint {path} is corrupted: the array at {saved['path']} does not "
                                         f"match the SHA-256 saved with it.")

@@ -15,7 +15,10 @@ from lopt.config import to_plain
 from lopt.errors import UserError
 
 MAY_CHANGE = ("resume", "outer_iterations", "log_every", "checkpoint_every", "max_nonfinite_iterations",
-              "tracking", "data.dir", "data.download", "population.backend", "population.ray")
+              "tracking", "data.dir", "data.download", "population.backend", "population.ray",
+              # where a multi-process run's processes meet, and which one this is (a requeued job gets a new
+              # node and port; every process checks the config process 0 stored)
+              "distributed.coordinator_address", "distributed.process_id", "distributed.heartbeat_timeout_s")
 _ABSENT = "(absent)"
 
 

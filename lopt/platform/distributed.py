@@ -32,13 +32,16 @@ class Settings:
     """The `distributed` config node. `devices`: how many local devices (per process) the task
     axis is sharded over, `auto` for all of them. `multi_process`: join several processes with
     `jax.distributed.initialize()` — `auto` does when `should_initialize` finds a multi-process
-    launch; the coordinator keys override what JAX detects from the cluster environment."""
+    launch; the coordinator keys override what JAX detects from the cluster environment.
+    `heartbeat_timeout_s`: how long a silent process (a lost host) goes unnoticed before JAX's
+    coordination service stops the others (`lopt_cli.supervisor` then says what happened)."""
 
     devices: int | str = "auto"
     multi_process: bool | str = "auto"
     coordinator_address: str | None = None
     num_processes: int | None = None
     process_id: int | None = None
+    heartbeat_timeout_s: int = 100
 
     def __post_init__(self):
         check(self.devices == "auto" or (isinstance(self.devices, int) and self.devices > 0), "devices",
@@ -48,6 +51,7 @@ class Settings:
               "null or a positive integer")
         check(self.process_id is None or 0 <= self.process_id < (self.num_processes or math.inf), "process_id",
               self.process_id, "null or an integer in [0, num_processes)")
+        check(self.heartbeat_timeout_s > 0, "heartbeat_timeout_s", self.heartbeat_timeout_s, "a positive integer")
 
 
 def should_initialize(s: Settings, env: Mapping[str, str]) -> bool:
@@ -68,7 +72,9 @@ def initialize(s: Settings) -> None:
     """Join the other processes of a multi-process launch (once; before any computation)."""
     if jax.distributed.is_initialized() or not should_initialize(s, os.environ):
         return
-    jax.distributed.initialize(s.coordinator_address, s.num_processes, s.process_id)
+    jax.distributed.initialize(s.coordinator_address, s.num_processes, s.process_id,
+                               heartbeat_timeout_seconds=s.heartbeat_timeout_s,
+                               shutdown_timeout_seconds=s.heartbeat_timeout_s)
 
 
 def make_mesh(devices: int | str = "auto") -> Mesh:
