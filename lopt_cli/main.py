@@ -81,10 +81,11 @@ def _check_run_dir_free(args: list[str]) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from lopt.io import run_lock
+    from lopt.platform import distributed
 
     given = [a for a in args if a.startswith("hydra.run.dir=")]
-    if not given or "--multirun" in args or "-m" in args:
-        return
+    if not given or "--multirun" in args or "-m" in args or not distributed.is_main_process():
+        return  # the other processes of a multi-process run share process 0's lock
     value = OverridesParser.create().parse_override(given[-1]).value()
     if isinstance(value, str) and "${" not in value:
         run_lock.check_free(Path(value).absolute())
