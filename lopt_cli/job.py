@@ -13,7 +13,7 @@ import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from omegaconf import OmegaConf
 from rich.console import Console
@@ -117,6 +117,19 @@ def where_line(run_dir: Path, job_num: int, overrides: list[str] | None) -> str:
     return f"job {job_num} ({' '.join(overrides)}): {path}"
 
 
+def _fail(err: UserError, hydra_cfg: Any, multirun: bool, discard: Path | None = None) -> NoReturn:
+    """End a job for a user error: its paragraph (a multirun job's number and overrides first), the
+    run directory `discard` removed if nothing was written there, exit status 2 (a multirun job:
+    `JobFailed`, so the other jobs run on)."""
+    where = f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): " if multirun else ""
+    print_error(where + str(err))
+    if discard is not None:
+        discard_unstarted(discard, hydra_cfg.job.name)
+    if not multirun:
+        raise SystemExit(2) from None
+    raise JobFailed(2, str(err), str(hydra_cfg.sweep.dir)) from None
+
+
 def _hold(run_dir: Path, command: str) -> run_lock.RunLock | None:
     """The run directory's lock, taken by process 0 for every process of the run (the others hold
     None); a UserError naming the holder on every process when a live process holds it."""
@@ -168,11 +181,7 @@ class Job:
         try:
             lock = _hold(run_dir, " ".join(["lopt", self.name, *hydra_cfg.overrides.task]))
         except UserError as err:  # another process writes there: leave everything as it is
-            where = f"job {hydra_cfg.job.num}: " if multirun else ""
-            print_error(where + str(err))
-            if not multirun:
-                raise SystemExit(2) from None
-            raise JobFailed(2, str(err), str(hydra_cfg.sweep.dir)) from None
+            _fail(err, hydra_cfg, multirun)
         try:
             self._run(cfg, hydra_cfg, run_dir, multirun, job_num, overrides, console)
         finally:
@@ -194,12 +203,7 @@ class Job:
             components = self.built.pop(config_key(cfg), None)  # taken once: a later job builds anew
             summary = importlib.import_module(self.module).run(cfg, run_dir, console, components)
         except UserError as err:
-            where = f"job {hydra_cfg.job.num} ({' '.join(hydra_cfg.overrides.task)}): " if multirun else ""
-            print_error(where + str(err))
-            discard_unstarted(run_dir, hydra_cfg.job.name)
-            if not multirun:
-                raise SystemExit(2) from None
-            raise JobFailed(2, str(err), str(hydra_cfg.sweep.dir)) from None
+            _fail(err, hydra_cfg, multirun, discard=run_dir)
         except Preempted as stop:  # checkpointed: the requeued job (or the same command) resumes bitwise
             console.print(f"Preempted ({stop}); the run is checkpointed in {run_dir}. The same command resumes "
                           f"it.", style="yellow", markup=False, highlight=False, soft_wrap=True)
@@ -211,9 +215,11 @@ class Job:
                 raise SystemExit(130) from None  # stops the whole multirun
             import shlex
 
+            from lopt.io import resume
+
             # a resumed run must be given its overrides again (docs/runs.md, resuming); resume= names the directory
-            again = [shlex.quote(o) for o in hydra_cfg.overrides.task if not o.startswith("resume=")]
-            hint = " ".join(["lopt", self.name, *again, shlex.quote(f"resume={run_dir}")])
+            again = [o for o in hydra_cfg.overrides.task if not o.startswith("resume=")]
+            hint = resume.meta_train_command([*again, f"resume={run_dir}"])
             if multirun:
                 hint += (f" (this job), or every job of the sweep by launching it again with "
                          f"{shlex.quote(f'hydra.sweep.dir={hydra_cfg.sweep.dir}')}")

@@ -26,6 +26,11 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _status(done: SystemExit) -> int:
+    """The exit status a `SystemExit` stands for (its code; None is success, a message failure)."""
+    return done.code if isinstance(done.code, int) else int(done.code is not None)
+
+
 def _error(err: Exception) -> int:
     print_error(str(err))
     return 2
@@ -45,7 +50,7 @@ def _run_app(command: Command, name: str, built: dict[str, Any]) -> int:
     try:
         app(Job(name, command.module, built))()
     except SystemExit as done:  # a failed single run, or Hydra's own exit (--help, --cfg)
-        return done.code if isinstance(done.code, int) else int(done.code is not None)
+        return _status(done)
     except JobFailed as failed:
         sweep = Path(failed.sweep_dir)
         if sweep.is_dir() and not any(p.is_dir() for p in sweep.iterdir()):
@@ -116,7 +121,8 @@ def _search_path(args: list[str]) -> tuple[list[str], list[str]]:
                 raise UserError(f"Cannot parse {word!r}: {str(err).splitlines()[0]}. Give a list of config "
                                 f"directories: hydra.searchpath=[file://$PWD/my_conf].") from None
             urls = [str(e) for e in entries] if isinstance(entries, list) else [str(entries)]
-    for url in [*(f"file://{os.path.abspath(d)}" for d in dirs), *urls]:
+    found = [*(f"file://{os.path.abspath(d)}" for d in dirs), *urls]
+    for url in found:
         scheme, _, path = url.partition("://")
         if scheme == "file" and not Path(path).is_dir():
             raise UserError(f"The config directory {path!r} (from {url}) does not exist. --config-dir takes a "
@@ -125,7 +131,7 @@ def _search_path(args: list[str]) -> tuple[list[str], list[str]]:
         if scheme not in ("file", "pkg"):
             raise UserError(f"hydra.searchpath entry {url!r} names no config directory: use file://<directory> "
                             f"or pkg://<module>.")
-    return [*(f"file://{os.path.abspath(d)}" for d in dirs), *urls], rest
+    return found, rest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         except UserError as err:
             return _error(err)
         except SystemExit as done:  # argparse's --help and usage errors
-            return done.code if isinstance(done.code, int) else int(done.code is not None)
+            return _status(done)
     modes = sorted({_MODES[a.split("=")[0]] for a in rest if a.split("=")[0] in _MODES})
     if len(modes) > 1:
         return _error(UserError(f"{' and '.join(modes)} cannot be combined: give one of --multirun, --cfg, --info "

@@ -2,7 +2,6 @@
 command from Hydra's record of it, the compute from its metrics), what the run's own evaluations
 measured, and the calibrated scores of `lopt evaluate suite=...` runs with their intervals."""
 import json
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ def suite_section(name: str, doc: dict[str, Any]) -> list[str]:
 def command(run: Path) -> str | None:
     """`lopt meta-train <overrides>` as Hydra recorded the run's command line (None without the record)."""
     overrides = resume.recorded_overrides(run)
-    return None if overrides is None else " ".join(["lopt meta-train", *map(shlex.quote, overrides)])
+    return None if overrides is None else resume.meta_train_command(overrides)
 
 
 def compute(run: Path) -> str | None:

@@ -5,7 +5,7 @@ the one stored in the directory's `config.yaml` except for the keys in `MAY_CHAN
 change the numbers a run computes: how long it runs, how often it logs and checkpoints, when it
 gives up on non-finite losses, where it logs and where its data lives.
 """
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,16 @@ def recorded_overrides(run_dir: Path) -> list[str] | None:
     return [str(o) for o in OmegaConf.load(record) if not str(o).startswith(("hydra/", "resume="))]
 
 
-def resume_command(run_dir: Path) -> str:
-    """The command that resumes the meta-train run in `run_dir`: its recorded overrides and resume=."""
+def meta_train_command(overrides: Sequence[str]) -> str:
+    """`lopt meta-train *overrides`, each quoted for a shell where it needs it."""
     import shlex
 
-    words = [*(recorded_overrides(run_dir) or []), f"resume={run_dir}"]
-    return " ".join(["lopt meta-train", *map(shlex.quote, words)])
+    return " ".join(["lopt meta-train", *map(shlex.quote, overrides)])
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that resumes the meta-train run in `run_dir`: its recorded overrides and resume=."""
+    return meta_train_command([*(recorded_overrides(run_dir) or []), f"resume={run_dir}"])
 
 
 def run_directory(resume: str | None, run_dir: Path) -> Path:

@@ -52,9 +52,10 @@ class Catcher:
             signal.signal(s, handler)
         self._previous = {}
 
-    def stop(self, iteration: int, signum: int | None = None) -> None:
-        """End the run for the caught signal (or `signum`, another process's), after its checkpoint."""
-        signum = signum or self.signum or signal.SIGTERM
+    def stop(self, iteration: int) -> None:
+        """End the run for the caught signal (SIGTERM on a process that caught none: process 0 did),
+        after its checkpoint."""
+        signum = self.signum or signal.SIGTERM
         previous: Callable | Any = self._previous.get(signum)
         self.__exit__()
         if callable(previous):  # e.g. submitit's: it requeues the job
